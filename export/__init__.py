@@ -1,0 +1,1 @@
+"""Export stage: trained PyTorch checkpoints → self-describing, validated ONNX bundles."""

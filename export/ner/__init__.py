@@ -1,0 +1,1 @@
+"""BERT-CRF export: checkpoint loading, ONNX conversion of the emission model, parity gate."""

@@ -1,0 +1,145 @@
+"""The bundle: a directory that fully describes one exported model, and its versioned manifest.
+
+``bundle.json`` is written by the export stage and validated here when the service loads it, so a
+bundle from an incompatible exporter, or one whose ONNX file was changed, fails loudly at start-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+SCHEMA_VERSION = 1
+MANIFEST_FILE = "bundle.json"
+
+
+class BundleError(RuntimeError):
+    """A bundle directory is missing, malformed or does not match its manifest."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OnnxInfo(_Strict):
+    file: str = "model.onnx"
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    opset: int
+    inputs: list[str] = Field(description="graph input names, e.g. input_ids, attention_mask")
+    output: str = Field(description="name of the output the service reads")
+
+
+class TokenizerInfo(_Strict):
+    file: str = "tokenizer.json"
+    max_length: int = Field(ge=4, description="tokens per model call, special tokens included")
+    stride: int = Field(ge=0, description="tokens shared by consecutive windows of a long text")
+    pad_token_id: int = 0
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> TokenizerInfo:
+        if self.stride >= self.max_length - 2:
+            raise ValueError("stride must be smaller than max_length minus the special tokens")
+        return self
+
+
+class CrfScores(_Strict):
+    start: list[float]
+    end: list[float]
+    transitions: list[list[float]]
+
+
+class NerSpec(_Strict):
+    tag_scheme: Literal["BIO"] = "BIO"
+    constrain_transitions: bool = Field(
+        default=True, description="forbid O→I-X, B-X→I-Y, I-X→I-Y and start→I-X when decoding"
+    )
+    crf: CrfScores
+
+
+class ExportInfo(_Strict):
+    created_at: str
+    source: str
+    duration_s: float
+    versions: dict[str, str]
+
+
+class ParityReport(_Strict):
+    """How closely the ONNX graph reproduces the PyTorch model (filled by the export gate)."""
+
+    atol: float
+    max_abs_diff: float
+    cases: int
+    tag_agreement: float | None = None
+    details: list[dict[str, float | int | str]] = []
+
+
+class ManifestBase(_Strict):
+    schema_version: Literal[1] = 1
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    version: str
+    labels: list[str] = Field(min_length=1)
+    onnx: OnnxInfo
+    tokenizer: TokenizerInfo
+    export: ExportInfo
+    parity: ParityReport
+
+
+class NerManifest(ManifestBase):
+    task: Literal["ner"] = "ner"
+    ner: NerSpec
+
+    @model_validator(mode="after")
+    def _crf_matches_labels(self) -> NerManifest:
+        k = len(self.labels)
+        crf = self.ner.crf
+        if len(crf.start) != k or len(crf.end) != k or any(len(r) != k for r in crf.transitions):
+            raise ValueError(f"CRF scores must be sized to the {k} labels")
+        if len(crf.transitions) != k:
+            raise ValueError(f"CRF transitions must be {k}x{k}")
+        return self
+
+
+# One task so far; postures will join as a union discriminated on ``task``.
+Manifest = NerManifest
+_manifest_adapter: TypeAdapter[Manifest] = TypeAdapter(Manifest)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(bundle_dir: Path) -> Manifest:
+    """Parse and validate ``bundle.json`` (no integrity check of the files)."""
+    path = bundle_dir / MANIFEST_FILE
+    try:
+        return _manifest_adapter.validate_json(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise BundleError(f"{bundle_dir}: no {MANIFEST_FILE}; is this an exported bundle?") from exc
+    except ValidationError as exc:
+        raise BundleError(f"{path}: invalid manifest:\n{exc}") from exc
+
+
+def verify_bundle(bundle_dir: Path) -> Manifest:
+    """Validate the manifest and check that the files it names exist and the ONNX hash matches."""
+    manifest = read_manifest(bundle_dir)
+    for name in (manifest.onnx.file, manifest.tokenizer.file):
+        if not (bundle_dir / name).is_file():
+            raise BundleError(f"{bundle_dir}: {name} is missing")
+    actual = sha256_of(bundle_dir / manifest.onnx.file)
+    if actual != manifest.onnx.sha256:
+        raise BundleError(
+            f"{bundle_dir / manifest.onnx.file}: sha256 {actual} does not match the manifest's "
+            f"{manifest.onnx.sha256}; the file is corrupt, truncated or was replaced"
+        )
+    return manifest
+
+
+def write_manifest(manifest: ManifestBase, bundle_dir: Path) -> None:
+    (bundle_dir / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""Text → model inputs: tokenization with character offsets, and overlapping token windows."""
