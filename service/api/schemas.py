@@ -1,0 +1,77 @@
+"""Request and response bodies of the public API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class EntitiesRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"text": "tushar se 2 misal mangwao"}]},
+    )
+
+    text: str | None = Field(default=None, description="One text; use either text or texts.")
+    texts: list[str] | None = Field(default=None, description="Several texts, answered in order.")
+    model: str | None = Field(
+        default=None, description="Bundle name; may be left out when one NER model is loaded."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> EntitiesRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give exactly one of 'text' or 'texts'")
+        return self
+
+    def all_texts(self) -> list[str]:
+        return [self.text] if self.text is not None else list(self.texts or [])
+
+
+class EntityOut(BaseModel):
+    label: str = Field(description="Entity type, e.g. FOOD.")
+    start: int = Field(description="Offset of the first character (Python str index).")
+    end: int = Field(description="Offset after the last character: text[start:end] == text.")
+    text: str
+    score: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="CRF probability that exactly these words carry exactly these tags.",
+    )
+
+
+class TextEntities(BaseModel):
+    entities: list[EntityOut]
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class EntitiesResponse(BaseModel):
+    model: ModelRef
+    results: list[TextEntities] = Field(description="One entry per input text, in order.")
+
+
+class ModelCard(BaseModel):
+    name: str
+    version: str
+    task: str
+    labels: list[str]
+    max_length: int
+    stride: int
+    onnx_sha256: str
+    opset: int
+    provider: str | None
+    constrain_transitions: bool | None = None
+    parity: dict[str, object]
+    export: dict[str, object]
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelCard]
+
+
+class Status(BaseModel):
+    status: str
+    detail: str | None = None

@@ -1,0 +1,42 @@
+"""Application factory: settings → registry → FastAPI app with routes, errors and middleware."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.api.middleware import BodyLimit, RequestMetrics
+from service.api.routes import router
+from service.errors import install_error_handlers
+from service.metrics import READY
+from service.registry import ModelRegistry
+from service.settings import Settings
+
+
+def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+    settings = settings or Settings()
+    registry = registry or ModelRegistry(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry.discover()  # a broken bundle stops start-up here, before traffic
+        READY.set(0)
+        loading = asyncio.create_task(asyncio.to_thread(registry.load))
+        yield
+        await asyncio.shield(loading)
+
+    app = FastAPI(
+        title="NLP inference service",
+        version="0.1.0",
+        summary="Named entities (BERT-CRF) over ONNX Runtime, with exact character offsets.",
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+    app.include_router(router)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)
+    return app

@@ -1,0 +1,116 @@
+"""One error hierarchy, one JSON shape, one status map for everything the API can refuse.
+
+Every error body is ``{"error": {"type", "message", "field"?, "limit"?}}`` so clients can act on
+the field and the limit without parsing prose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    field: str | None = None
+    limit: int | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ServiceError(Exception):
+    status = 500
+    type = "internal_error"
+
+    def __init__(self, message: str, field: str | None = None, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.detail = ErrorDetail(type=self.type, message=message, field=field, limit=limit)
+
+
+class InvalidInput(ServiceError):
+    status, type = 422, "invalid_input"
+
+
+class LimitExceeded(ServiceError):
+    status, type = 422, "limit_exceeded"
+
+
+class PayloadTooLarge(ServiceError):
+    status, type = 413, "payload_too_large"
+
+
+class ModelNotFound(ServiceError):
+    status, type = 404, "model_not_found"
+
+
+class NotReady(ServiceError):
+    status, type = 503, "not_ready"
+
+
+def error_response(
+    status: int, detail: ErrorDetail, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(ErrorBody(error=detail).model_dump(exclude_none=True), status, headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
+    return path or "body"
+
+
+async def _on_service_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return error_response(exc.status, exc.detail)
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0]
+    if first.get("type") == "json_invalid":
+        detail = ErrorDetail(
+            type="malformed_json", message=f"request body is not valid JSON: {first.get('msg')}"
+        )
+        return error_response(400, detail)
+    field = _field_path(tuple(first.get("loc", ())))
+    detail = ErrorDetail(type="invalid_input", message=f"{field}: {first.get('msg')}", field=field)
+    return error_response(422, detail)
+
+
+async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "http_error"
+    )
+    return error_response(
+        exc.status_code, ErrorDetail(type=kind, message=str(exc.detail)), exc.headers
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _on_service_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+
+
+# Documented on every route that takes a body, so the OpenAPI schema lists what it can return.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Malformed JSON"},
+    413: {"model": ErrorBody, "description": "Body larger than the configured limit"},
+    422: {
+        "model": ErrorBody,
+        "description": "Invalid field or limit exceeded (names field and limit)",
+    },
+    503: {"model": ErrorBody, "description": "Models not loaded yet"},
+}

@@ -1,0 +1,109 @@
+"""Loaded models: discovers bundles, verifies them at start-up, loads and warms them up.
+
+Verification (manifest schema, files present, ONNX sha256) runs before the server accepts traffic,
+so a broken bundle stops start-up with a clear message. Creating sessions and the warm-up run
+happen in the background; ``/readyz`` turns 200 only when they are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from service.bundle import MANIFEST_FILE, BundleError, NerManifest, verify_bundle
+from service.errors import ModelNotFound, NotReady
+from service.metrics import MODEL_INFO, READY
+from service.ner.pipeline import NerPipeline
+from service.runtime.session import OnnxSession
+from service.settings import Settings
+
+log = logging.getLogger("service.registry")
+
+
+@dataclass
+class LoadedModel:
+    bundle_dir: Path
+    manifest: NerManifest
+    pipeline: NerPipeline | None = None
+    # One ONNX call at a time per model: concurrent runs on few cores only thrash each other.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+
+class ModelRegistry:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.models: dict[str, LoadedModel] = {}
+        self.ready = False
+        self.load_error: str | None = None
+
+    def discover(self) -> None:
+        """Verify every selected bundle; raise BundleError naming the first broken one."""
+        root = self.settings.bundles_dir
+        found = sorted(p.parent for p in root.glob(f"*/{MANIFEST_FILE}"))
+        for bundle_dir in found:
+            manifest = verify_bundle(bundle_dir)
+            if self.settings.models and manifest.name not in self.settings.models:
+                continue
+            if manifest.name in self.models:
+                raise BundleError(f"two bundles are named {manifest.name!r} in {root}")
+            self.models[manifest.name] = LoadedModel(bundle_dir, manifest)
+        missing = set(self.settings.models) - set(self.models)
+        if missing:
+            raise BundleError(f"bundles {sorted(missing)} not found in {root}")
+        if not self.models:
+            raise BundleError(f"no bundles (sub-directories with {MANIFEST_FILE}) in {root}")
+
+    def load(self) -> None:
+        """Create ONNX Runtime sessions and run one warm-up inference per model (blocking)."""
+        try:
+            for model in self.models.values():
+                manifest = model.manifest
+                session = OnnxSession(
+                    model.bundle_dir / manifest.onnx.file,
+                    manifest.onnx.output,
+                    self.settings.intra_op_threads,
+                )
+                pipeline = NerPipeline(
+                    manifest, model.bundle_dir, session, self.settings.max_batch_size
+                )
+                pipeline.predict(["warm up the model"])
+                model.pipeline = pipeline
+                MODEL_INFO.labels(
+                    model.name,
+                    manifest.version,
+                    manifest.task,
+                    manifest.onnx.sha256[:12],
+                    session.provider,
+                ).set(1)
+                log.info("loaded %s %s (%s)", model.name, manifest.version, session.provider)
+        except Exception as exc:
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            log.exception("loading models failed")
+            return
+        self.ready = True
+        READY.set(1)
+
+    def get(self, task: str, name: str | None) -> LoadedModel:
+        """The named model, or the only model of ``task`` when no name is given."""
+        if not self.ready:
+            raise NotReady(self.load_error or "models are still loading")
+        if name is not None:
+            model = self.models.get(name)
+            if model is None or model.manifest.task != task:
+                raise ModelNotFound(f"no {task} model named {name!r}", field="model")
+            return model
+        candidates = [m for m in self.models.values() if m.manifest.task == task]
+        if not candidates:
+            raise ModelNotFound(f"no {task} model is loaded", field="model")
+        if len(candidates) > 1:
+            names = sorted(m.name for m in candidates)
+            raise ModelNotFound(
+                f"several {task} models are loaded; choose one of {names}", field="model"
+            )
+        return candidates[0]
