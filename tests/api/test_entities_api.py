@@ -1,0 +1,129 @@
+"""The HTTP API over a real uvicorn process on 127.0.0.1 serving the built-in default bundle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import running_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(default_bundles_dir: Path) -> Iterator[str]:
+    limits = {
+        "INFER_MAX_TEXTS": "8",
+        "INFER_MAX_TEXT_CHARS": "5000",
+        "INFER_MAX_BODY_BYTES": "65536",
+    }
+    with running_server(default_bundles_dir, **limits) as base:
+        yield base
+
+
+def post(base: str, body: object) -> httpx.Response:
+    return httpx.post(f"{base}/v1/entities", json=body, timeout=30)
+
+
+def test_recognises_food_order_entities_with_exact_offsets(server: str) -> None:
+    text = "tushar se 2 misal mangwao"
+    response = post(server, {"text": text})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"]["name"] == "ner-food"
+    found = {(e["label"], e["text"]) for e in body["results"][0]["entities"]}
+    assert {("STORE", "tushar"), ("QTY", "2"), ("FOOD", "misal")} <= found
+    for e in body["results"][0]["entities"]:
+        assert text[e["start"] : e["end"]] == e["text"] and 0 <= e["score"] <= 1
+
+
+def test_batch_answers_in_order_and_empty_text_has_no_entities(server: str) -> None:
+    texts = ["inayat cafe se pizza chahiye", "", "   ", "tushar se 2 misal mangwao"]
+    results = post(server, {"texts": texts}).json()["results"]
+    assert len(results) == 4
+    assert results[1]["entities"] == [] and results[2]["entities"] == []
+    assert any(e["text"] == "pizza" for e in results[0]["entities"])
+    assert any(e["text"] == "misal" for e in results[3]["entities"])
+
+
+def test_long_text_is_windowed_not_truncated(server: str) -> None:
+    text = " ".join(["tushar se 2 misal mangwao."] * 150)  # ~1,200 tokens, 128-token windows
+    entities = post(server, {"text": text}).json()["results"][0]["entities"]
+    assert sum(e["text"] == "misal" for e in entities) == 150
+    assert entities[-1]["end"] > len(text) - 20
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"texts": ["a"] * 9}, 422, "texts"),
+        ({"text": "a" * 5001}, 422, "text"),
+        ({"texts": ["ok", "b" * 5001]}, 422, "texts[1]"),
+        ({"texts": []}, 422, "texts"),
+        ({"text": 5}, 422, "text"),
+        ({"texts": ["a", None]}, 422, "texts[1]"),
+        ({"text": "a", "texts": ["b"]}, 422, "body"),
+        ({}, 422, "body"),
+        ({"text": "a", "unknown": 1}, 422, "unknown"),
+        (["not", "an", "object"], 422, "body"),
+        ({"text": "a", "model": "nope"}, 404, "model"),
+    ],
+)
+def test_bad_requests_get_json_errors_naming_the_field(
+    server: str, body, status: int, field: str
+) -> None:
+    response = post(server, body)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["field"] == field and error["message"]
+    if error["type"] == "limit_exceeded":
+        assert error["limit"] in (8, 5000)
+
+
+def test_malformed_json_and_huge_bodies(server: str) -> None:
+    bad = httpx.post(
+        f"{server}/v1/entities",
+        content=b'{"text": "a"',
+        headers={"content-type": "application/json"},
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "malformed_json"
+    huge = httpx.post(
+        f"{server}/v1/entities", content=b"x" * 70_000, headers={"content-type": "application/json"}
+    )
+    assert huge.status_code == 413 and huge.json()["error"]["limit"] == 65536
+    lone_surrogate = httpx.post(
+        f"{server}/v1/entities",
+        content=b'{"text": "\\ud800"}',
+        headers={"content-type": "application/json"},
+    )
+    assert lone_surrogate.status_code == 422
+    assert post(server, {"text": "still alive"}).status_code == 200
+
+
+def test_models_health_metrics(server: str) -> None:
+    models = httpx.get(f"{server}/v1/models").json()["models"]
+    assert models[0]["name"] == "ner-food" and "B-FOOD" in models[0]["labels"]
+    assert (
+        models[0]["parity"]["tag_agreement"] == 1.0
+        and models[0]["provider"] == "CPUExecutionProvider"
+    )
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok", "detail": None}
+    post(server, {"text": "tushar se misal"})
+    metrics = httpx.get(f"{server}/metrics").text
+    assert (
+        'infer_request_duration_seconds_count{method="POST",route="/v1/entities",status="200"}'
+        in metrics
+    )
+    assert 'infer_inference_duration_seconds_count{model="ner-food"}' in metrics
+    assert 'infer_stage_duration_seconds_count{model="ner-food",stage="decode"}' in metrics
+    assert 'infer_failures_total{error="limit_exceeded",model="ner-food"}' in metrics
+    assert "infer_ready 1.0" in metrics
+
+
+def test_openapi_documents_error_statuses(server: str) -> None:
+    spec = httpx.get(f"{server}/openapi.json").json()
+    responses = spec["paths"]["/v1/entities"]["post"]["responses"]
+    assert {"200", "400", "404", "413", "422", "503"} <= set(responses)

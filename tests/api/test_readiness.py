@@ -1,0 +1,54 @@
+"""Readiness: 503 until bundles are loaded and warmed up; a broken bundle stops start-up."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.bundle import BundleError
+from service.registry import ModelRegistry
+from service.settings import Settings
+
+
+class GatedRegistry(ModelRegistry):
+    """Loads only after the test opens the gate, so the not-ready window can be observed."""
+
+    gate = threading.Event()
+
+    def load(self) -> None:
+        self.gate.wait(timeout=30)
+        super().load()
+
+
+def test_ready_only_after_load_and_warm_up(tiny_bundle: Path) -> None:
+    settings = Settings(bundles_dir=tiny_bundle.parent)
+    with TestClient(create_app(settings, GatedRegistry(settings))) as client:
+        assert client.get("/healthz").status_code == 200
+        not_ready = client.get("/readyz")
+        assert not_ready.status_code == 503 and not_ready.json()["error"]["type"] == "not_ready"
+        assert client.post("/v1/entities", json={"text": "x"}).status_code == 503
+        GatedRegistry.gate.set()
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/v1/entities", json={"text": "x"}).status_code == 200
+
+
+def test_tampered_bundle_stops_start_up(tiny_bundle: Path, tmp_path: Path) -> None:
+    shutil.copytree(tiny_bundle, tmp_path / "tiny-ner")
+    (tmp_path / "tiny-ner" / "model.onnx").write_bytes(b"truncated")
+    app = create_app(Settings(bundles_dir=tmp_path))
+    with pytest.raises(BundleError, match="sha256"), TestClient(app):
+        pass
+
+
+def test_missing_bundles_dir_is_a_settings_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="does not exist"):
+        Settings(bundles_dir=tmp_path / "absent")
