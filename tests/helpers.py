@@ -14,53 +14,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-FOOD", "I-FOOD"]
+from default_models.random_checkpoint import write_random_checkpoint
 
 
 def build_tiny_checkpoint(root: Path, seed: int = 0) -> Path:
     """A random 2-layer BERT-CRF with the MiniLM WordPiece tokenizer, saved in both forms."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig
-
-    from default_models.bert_crf import BertCrfTagger
-    from default_models.ner_training import encoder_dir
-
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    model = BertCrfTagger(config, len(LABELS)).eval()
-    with torch.no_grad():  # peaky CRF scores so decoding is not trivially all "O"
-        for p in model.crf.parameters():
-            p.normal_(0, 1.0)
-    tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir()))
-    config.id2label = dict(enumerate(LABELS))
-    config.label2id = {t: i for i, t in enumerate(LABELS)}
-    (root / "dir").mkdir()
-    config.save_pretrained(str(root / "dir"))
-    tokenizer.save_pretrained(str(root / "dir"))
-    from safetensors.torch import save_file
-
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()},
-        str(root / "dir" / "model.safetensors"),
-    )
-    (root / "base").mkdir()
-    BertConfig(
-        **{k: v for k, v in config.to_dict().items() if k not in ("id2label", "label2id")}
-    ).save_pretrained(str(root / "base"))
-    tokenizer.save_pretrained(str(root / "base"))
-    torch.save(
-        {"model_state_dict": model.state_dict(), "epoch": 3, "optimizer_state_dict": {}},
-        root / "model.pt",
-    )
-    (root / "labels.txt").write_text("\n".join(LABELS) + "\n")
-    return root
+    return write_random_checkpoint(root, "tiny", seed)
 
 
 class TableSession:
