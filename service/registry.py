@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.bundle import MANIFEST_FILE, BundleError, NerManifest, verify_bundle
-from service.errors import ModelNotFound, NotReady
+from service.errors import InvalidInput, ModelNotFound, NotReady
 from service.metrics import MODEL_INFO, READY
 from service.ner.pipeline import NerPipeline
 from service.runtime.session import OnnxSession
@@ -103,7 +103,7 @@ class ModelRegistry:
             raise ModelNotFound(f"no {task} model is loaded", field="model")
         if len(candidates) > 1:
             names = sorted(m.name for m in candidates)
-            raise ModelNotFound(
-                f"several {task} models are loaded; choose one of {names}", field="model"
+            raise InvalidInput(
+                f"several {task} models are loaded; set model to one of {names}", field="model"
             )
         return candidates[0]
