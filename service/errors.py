@@ -6,6 +6,7 @@ the field and the limit without parsing prose.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("service.errors")
 
 
 class ErrorDetail(BaseModel):
@@ -98,7 +101,14 @@ async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    detail = ErrorDetail(type="internal_error", message=f"internal error ({type(exc).__name__})")
+    return error_response(500, detail)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _on_unexpected_error)
     app.add_exception_handler(ServiceError, _on_service_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
@@ -112,5 +122,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": ErrorBody,
         "description": "Invalid field or limit exceeded (names field and limit)",
     },
+    500: {"model": ErrorBody, "description": "Unexpected server error (the worker keeps running)"},
     503: {"model": ErrorBody, "description": "Models not loaded yet"},
 }

@@ -52,3 +52,32 @@ def test_tampered_bundle_stops_start_up(tiny_bundle: Path, tmp_path: Path) -> No
 def test_missing_bundles_dir_is_a_settings_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not exist"):
         Settings(bundles_dir=tmp_path / "absent")
+
+
+def test_a_crashing_model_gives_json_500_and_the_app_keeps_serving(tiny_bundle: Path) -> None:
+    settings = Settings(bundles_dir=tiny_bundle.parent)
+    registry = ModelRegistry(settings)
+    with TestClient(create_app(settings, registry), raise_server_exceptions=False) as client:
+        while client.get("/readyz").status_code != 200:
+            time.sleep(0.05)
+        pipeline = registry.models["tiny-ner"].pipeline
+        assert pipeline is not None
+        original = pipeline.predict
+
+        def explode(texts: list[str]) -> object:
+            if texts == ["boom"]:
+                raise RuntimeError("simulated ONNX Runtime failure")
+            return original(texts)
+
+        pipeline.predict = explode  # type: ignore[method-assign]
+        crashed = client.post("/v1/entities", json={"text": "boom"})
+        assert crashed.status_code == 500
+        assert crashed.json()["error"] == {
+            "type": "internal_error",
+            "message": "internal error (RuntimeError)",
+        }
+        assert client.post("/v1/entities", json={"text": "fine"}).status_code == 200
+        assert (
+            'infer_failures_total{error="RuntimeError",model="tiny-ner"}'
+            in client.get("/metrics").text
+        )
