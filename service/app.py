@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from service.api import entities, postures, system
 from service.api.middleware import BodyLimit, RequestMetrics
-from service.api.routes import router
 from service.errors import install_error_handlers
 from service.metrics import READY
 from service.registry import ModelRegistry
@@ -35,7 +35,8 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         lifespan=lifespan,
     )
     app.state.registry = registry
-    app.include_router(router)
+    for module in (entities, postures, system):
+        app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)

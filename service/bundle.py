@@ -7,8 +7,9 @@ bundle from an incompatible exporter, or one whose ONNX file was changed, fails 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -102,9 +103,48 @@ class NerManifest(ManifestBase):
         return self
 
 
-# One task so far; postures will join as a union discriminated on ``task``.
-Manifest = NerManifest
-_manifest_adapter: TypeAdapter[Manifest] = TypeAdapter(Manifest)
+class CalibrationSummary(_Strict):
+    """Where the thresholds came from (filled by ``python -m export calibrate``)."""
+
+    data: str
+    documents: int
+    min_support: int
+    micro_f1_at_half: float
+    micro_f1_global: float
+    micro_f1_per_class: float
+    macro_f1_at_half: float
+    macro_f1_per_class: float
+
+
+class PostureSpec(_Strict):
+    problem_type: Literal["multi_label_classification"] = "multi_label_classification"
+    thresholds: list[float] = Field(description="per-class decision thresholds, label order")
+    global_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    aggregation: Literal["max", "mean"] = Field(
+        default="max", description="how window probabilities of a long document are combined"
+    )
+    calibration: CalibrationSummary | None = None
+
+    @model_validator(mode="after")
+    def _thresholds_are_probabilities(self) -> PostureSpec:
+        if any(not 0.0 <= t <= 1.0 for t in self.thresholds):
+            raise ValueError("thresholds must lie in [0, 1]")
+        return self
+
+
+class PostureManifest(ManifestBase):
+    task: Literal["postures"] = "postures"
+    postures: PostureSpec
+
+    @model_validator(mode="after")
+    def _one_threshold_per_label(self) -> PostureManifest:
+        if len(self.postures.thresholds) != len(self.labels):
+            raise ValueError(f"need one threshold per label ({len(self.labels)})")
+        return self
+
+
+Manifest = Annotated[NerManifest | PostureManifest, Field(discriminator="task")]
+_manifest_adapter: TypeAdapter[NerManifest | PostureManifest] = TypeAdapter(Manifest)
 
 
 def sha256_of(path: Path) -> str:
@@ -115,7 +155,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(bundle_dir: Path) -> Manifest:
+def read_manifest(bundle_dir: Path) -> NerManifest | PostureManifest:
     """Parse and validate ``bundle.json`` (no integrity check of the files)."""
     path = bundle_dir / MANIFEST_FILE
     try:
@@ -126,7 +166,7 @@ def read_manifest(bundle_dir: Path) -> Manifest:
         raise BundleError(f"{path}: invalid manifest:\n{exc}") from exc
 
 
-def verify_bundle(bundle_dir: Path) -> Manifest:
+def verify_bundle(bundle_dir: Path) -> NerManifest | PostureManifest:
     """Validate the manifest and check that the files it names exist and the ONNX hash matches."""
     manifest = read_manifest(bundle_dir)
     for name in (manifest.onnx.file, manifest.tokenizer.file):
@@ -142,4 +182,8 @@ def verify_bundle(bundle_dir: Path) -> Manifest:
 
 
 def write_manifest(manifest: ManifestBase, bundle_dir: Path) -> None:
-    (bundle_dir / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
+    """Write atomically (temp file + rename): a reader never sees a half-written manifest."""
+    target = bundle_dir / MANIFEST_FILE
+    partial = target.with_suffix(".json.partial")
+    partial.write_text(manifest.model_dump_json(indent=2) + "\n")
+    os.replace(partial, target)

@@ -117,6 +117,7 @@ def install_error_handlers(app: FastAPI) -> None:
 # Documented on every route that takes a body, so the OpenAPI schema lists what it can return.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Malformed JSON"},
+    404: {"model": ErrorBody, "description": "No loaded model of that name for this task"},
     413: {"model": ErrorBody, "description": "Body larger than the configured limit"},
     422: {
         "model": ErrorBody,

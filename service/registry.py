@@ -12,10 +12,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.bundle import MANIFEST_FILE, BundleError, NerManifest, verify_bundle
+from service.bundle import MANIFEST_FILE, BundleError, NerManifest, PostureManifest, verify_bundle
 from service.errors import InvalidInput, ModelNotFound, NotReady
 from service.metrics import MODEL_INFO, READY
 from service.ner.pipeline import NerPipeline
+from service.postures.pipeline import PosturePipeline
 from service.runtime.session import OnnxSession
 from service.settings import Settings
 
@@ -25,8 +26,8 @@ log = logging.getLogger("service.registry")
 @dataclass
 class LoadedModel:
     bundle_dir: Path
-    manifest: NerManifest
-    pipeline: NerPipeline | None = None
+    manifest: NerManifest | PostureManifest
+    pipeline: NerPipeline | PosturePipeline | None = None
     # One ONNX call at a time per model: concurrent runs on few cores only thrash each other.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -63,31 +64,49 @@ class ModelRegistry:
         """Create ONNX Runtime sessions and run one warm-up inference per model (blocking)."""
         try:
             for model in self.models.values():
+                model.pipeline = self._build_pipeline(model)
                 manifest = model.manifest
-                session = OnnxSession(
-                    model.bundle_dir / manifest.onnx.file,
-                    manifest.onnx.output,
-                    self.settings.intra_op_threads,
-                )
-                pipeline = NerPipeline(
-                    manifest, model.bundle_dir, session, self.settings.max_batch_size
-                )
-                pipeline.predict(["warm up the model"])
-                model.pipeline = pipeline
+                provider = model.pipeline.session.provider
                 MODEL_INFO.labels(
-                    model.name,
-                    manifest.version,
-                    manifest.task,
-                    manifest.onnx.sha256[:12],
-                    session.provider,
+                    model.name, manifest.version, manifest.task, manifest.onnx.sha256[:12], provider
                 ).set(1)
-                log.info("loaded %s %s (%s)", model.name, manifest.version, session.provider)
+                log.info("loaded %s %s (%s)", model.name, manifest.version, provider)
         except Exception as exc:
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.exception("loading models failed")
             return
         self.ready = True
         READY.set(1)
+
+    def _build_pipeline(self, model: LoadedModel) -> NerPipeline | PosturePipeline:
+        manifest, settings = model.manifest, self.settings
+        session = OnnxSession(
+            model.bundle_dir / manifest.onnx.file, manifest.onnx.output, settings.intra_op_threads
+        )
+        pipeline: NerPipeline | PosturePipeline
+        if isinstance(manifest, NerManifest):
+            pipeline = NerPipeline(manifest, model.bundle_dir, session, settings.max_batch_size)
+        else:
+            pipeline = PosturePipeline(
+                manifest,
+                model.bundle_dir,
+                session,
+                settings.max_batch_size,
+                settings.max_batch_tokens,
+                settings.posture_aggregation,
+            )
+        pipeline.predict(["warm up the model"])
+        return pipeline
+
+    def ner(self, name: str | None) -> tuple[LoadedModel, NerPipeline]:
+        model = self.get("ner", name)
+        assert isinstance(model.pipeline, NerPipeline)
+        return model, model.pipeline
+
+    def postures(self, name: str | None) -> tuple[LoadedModel, PosturePipeline]:
+        model = self.get("postures", name)
+        assert isinstance(model.pipeline, PosturePipeline)
+        return model, model.pipeline
 
     def get(self, task: str, name: str | None) -> LoadedModel:
         """The named model, or the only model of ``task`` when no name is given."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,8 +32,20 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(
         default=32, ge=1, le=1024, description="Most windows sent to ONNX Runtime in one call."
     )
+    max_batch_tokens: int = Field(
+        default=16_384,
+        ge=64,
+        description="Most padded tokens (batch size x longest window) in one ONNX Runtime call.",
+    )
     max_text_chars: int = Field(
-        default=20_000, ge=1, description="Most characters in one text; longer texts get 422."
+        default=20_000, ge=1, description="Most characters in one NER text; longer gets 422."
+    )
+    max_document_chars: int = Field(
+        default=100_000, ge=1, description="Most characters in one posture document (422 beyond)."
+    )
+    posture_aggregation: Literal["max", "mean"] | None = Field(
+        default=None,
+        description="Override the bundle's window aggregation for long documents (max or mean).",
     )
     max_texts: int = Field(default=64, ge=1, description="Most texts in one request; more get 422.")
     max_body_bytes: int = Field(

@@ -5,26 +5,42 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class EntitiesRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"text": "tushar se 2 misal mangwao"}]},
-    )
+class TextsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
     text: str | None = Field(default=None, description="One text; use either text or texts.")
     texts: list[str] | None = Field(default=None, description="Several texts, answered in order.")
     model: str | None = Field(
-        default=None, description="Bundle name; may be left out when one NER model is loaded."
+        default=None,
+        description="Bundle name; may be left out when one model of the task is loaded.",
     )
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> EntitiesRequest:
+    def _exactly_one(self) -> TextsRequest:
         if (self.text is None) == (self.texts is None):
             raise ValueError("give exactly one of 'text' or 'texts'")
         return self
 
     def all_texts(self) -> list[str]:
         return [self.text] if self.text is not None else list(self.texts or [])
+
+
+class EntitiesRequest(TextsRequest):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"text": "tushar se 2 misal mangwao"}]}
+    )
+
+
+class PosturesRequest(TextsRequest):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"text": "Defendant moves to dismiss ...", "top_k": 3}]},
+    )
+
+    top_k: int | None = Field(
+        default=None, ge=1, le=1000, description="Return at most this many predicted postures."
+    )
+    return_scores: bool = Field(default=False, description="Also return every class's probability.")
 
 
 class EntityOut(BaseModel):
@@ -53,6 +69,27 @@ class EntitiesResponse(BaseModel):
     results: list[TextEntities] = Field(description="One entry per input text, in order.")
 
 
+class PostureOut(BaseModel):
+    label: str
+    probability: float = Field(ge=0.0, le=1.0)
+    threshold: float = Field(
+        ge=0.0, le=1.0, description="The class's calibrated threshold; predicted when reached."
+    )
+
+
+class DocumentPostures(BaseModel):
+    postures: list[PostureOut] = Field(description="Predicted postures, most probable first.")
+    windows: int = Field(description="Model windows the document was split into.")
+    scores: dict[str, float] | None = Field(
+        default=None, description="Every class's probability (with return_scores)."
+    )
+
+
+class PosturesResponse(BaseModel):
+    model: ModelRef
+    results: list[DocumentPostures] = Field(description="One entry per input document, in order.")
+
+
 class ModelCard(BaseModel):
     name: str
     version: str
@@ -63,7 +100,9 @@ class ModelCard(BaseModel):
     onnx_sha256: str
     opset: int
     provider: str | None
-    constrain_transitions: bool | None = None
+    details: dict[str, object] = Field(
+        description="Task-specific settings (tag scheme, thresholds)."
+    )
     parity: dict[str, object]
     export: dict[str, object]
 

@@ -49,6 +49,10 @@ class NerPrediction:
     windows: int = 0
     tokens: int = 0
 
+    @property
+    def total_windows(self) -> int:
+        return self.windows
+
 
 class NerPipeline:
     """Everything between a list of strings and their entities, for one NER bundle."""

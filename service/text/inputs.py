@@ -10,11 +10,26 @@ from numpy.typing import NDArray
 IntArray = NDArray[np.int64]
 
 
-def length_sorted_batches(lengths: Sequence[int], max_batch_size: int) -> Iterator[list[int]]:
-    """Indices grouped into batches of similar length (sorted), at most ``max_batch_size`` each."""
+def length_sorted_batches(
+    lengths: Sequence[int], max_batch_size: int, max_batch_tokens: int | None = None
+) -> Iterator[list[int]]:
+    """Indices grouped by similar length (sorted), each batch within the size and token budget.
+
+    The token cost of a batch is its size times its longest row (what padding makes it cost).
+    A single row larger than the budget still forms its own batch: it is never dropped.
+    """
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    for begin in range(0, len(order), max_batch_size):
-        yield order[begin : begin + max_batch_size]
+    batch: list[int] = []
+    for i in order:
+        cost = (len(batch) + 1) * lengths[i]
+        if batch and (
+            len(batch) >= max_batch_size or (max_batch_tokens and cost > max_batch_tokens)
+        ):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
 
 
 def build_inputs(

@@ -1,0 +1,81 @@
+"""What every model route shares: input limits and running a pipeline off the event loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from service.errors import InvalidInput, LimitExceeded, ServiceError
+from service.metrics import FAILURES, INFERENCE_LATENCY, STAGE_LATENCY, TEXTS, TOKENS, WINDOWS
+from service.registry import LoadedModel, ModelRegistry
+
+
+class Work(Protocol):
+    timings: dict[str, float]
+    tokens: int
+
+    @property
+    def total_windows(self) -> int: ...
+
+
+W = TypeVar("W", bound=Work)
+
+
+def registry_of(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.registry
+    return registry
+
+
+def check_texts(
+    texts: list[str], single: bool, max_texts: int, max_chars: int, allow_blank: bool
+) -> None:
+    """Enforce limits and text sanity before any tokenization happens."""
+    if not single and not texts:
+        raise InvalidInput("texts must hold at least one text", field="texts")
+    if len(texts) > max_texts:
+        raise LimitExceeded(
+            f"{len(texts)} texts in one request; the limit is {max_texts}",
+            field="texts",
+            limit=max_texts,
+        )
+    for i, text in enumerate(texts):
+        where = "text" if single else f"texts[{i}]"
+        if len(text) > max_chars:
+            raise LimitExceeded(
+                f"{where} has {len(text)} characters; the limit is {max_chars}",
+                field=where,
+                limit=max_chars,
+            )
+        if not allow_blank and not text.strip():
+            raise InvalidInput(f"{where} is empty; there is nothing to classify", field=where)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(f"{where} is not valid Unicode ({exc.reason})", field=where) from exc
+
+
+async def run_model(model: LoadedModel, texts: list[str], work: Callable[[], W]) -> W:
+    """Run one request's batch in a worker thread (ONNX Runtime releases the GIL) and record it."""
+    async with model.lock:
+        try:
+            result = await run_in_threadpool(work)
+        except ServiceError as exc:
+            FAILURES.labels(model.name, exc.type).inc()
+            raise
+        except Exception as exc:
+            FAILURES.labels(model.name, type(exc).__name__).inc()
+            raise
+    for stage, seconds in result.timings.items():
+        STAGE_LATENCY.labels(model.name, stage).observe(seconds)
+    INFERENCE_LATENCY.labels(model.name).observe(sum(result.timings.values()))
+    TEXTS.labels(model.name).inc(len(texts))
+    TOKENS.labels(model.name).inc(result.tokens)
+    WINDOWS.labels(model.name).inc(result.total_windows)
+    return result
+
+
+def count_rejection(model: LoadedModel, error: ServiceError) -> None:
+    FAILURES.labels(model.name, error.type).inc()

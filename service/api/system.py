@@ -1,0 +1,74 @@
+"""Operational routes: model metadata, liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.api.common import registry_of
+from service.api.schemas import ModelCard, ModelsResponse, Status
+from service.bundle import NerManifest, PostureManifest
+from service.errors import ErrorBody, NotReady
+from service.registry import LoadedModel
+
+router = APIRouter()
+
+
+def _task_details(manifest: NerManifest | PostureManifest) -> dict[str, object]:
+    if isinstance(manifest, NerManifest):
+        return {
+            "tag_scheme": manifest.ner.tag_scheme,
+            "constrain_transitions": manifest.ner.constrain_transitions,
+        }
+    spec = manifest.postures
+    return {
+        "thresholds": dict(zip(manifest.labels, spec.thresholds, strict=True)),
+        "aggregation": spec.aggregation,
+        "calibration": spec.calibration.model_dump() if spec.calibration else None,
+    }
+
+
+def _card(model: LoadedModel) -> ModelCard:
+    m = model.manifest
+    return ModelCard(
+        name=m.name,
+        version=m.version,
+        task=m.task,
+        labels=m.labels,
+        max_length=m.tokenizer.max_length,
+        stride=m.tokenizer.stride,
+        onnx_sha256=m.onnx.sha256,
+        opset=m.onnx.opset,
+        provider=model.pipeline.session.provider if model.pipeline else None,
+        details=_task_details(m),
+        parity=m.parity.model_dump(),
+        export=m.export.model_dump(),
+    )
+
+
+@router.get("/v1/models", response_model=ModelsResponse, summary="Metadata of the loaded bundles")
+async def models(request: Request) -> ModelsResponse:
+    return ModelsResponse(models=[_card(m) for m in registry_of(request).models.values()])
+
+
+@router.get("/healthz", response_model=Status, summary="Liveness: the process answers")
+async def healthz() -> Status:
+    return Status(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Status,
+    responses={503: {"model": ErrorBody, "description": "Still loading, or loading failed"}},
+    summary="Readiness: every bundle loaded and warmed up",
+)
+async def readyz(request: Request) -> Status:
+    registry = registry_of(request)
+    if not registry.ready:
+        raise NotReady(registry.load_error or "models are still loading")
+    return Status(status="ready", detail=", ".join(sorted(registry.models)))
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""Multi-label posture classification of long documents: windows, aggregation, thresholds."""
