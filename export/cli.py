@@ -1,4 +1,9 @@
-"""Command line of the export stage: ``python -m export ner ...``."""
+"""Command line of the export stage.
+
+python -m export ner        BERT-CRF checkpoint -> bundle
+python -m export postures   Longformer classifier checkpoint -> bundle
+python -m export calibrate  per-class thresholds of a posture bundle from a validation split
+"""
 
 from __future__ import annotations
 
@@ -71,13 +76,125 @@ def _run_ner(args: argparse.Namespace) -> None:
     )
 
 
+def _postures_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("postures", help="export a Longformer multi-label classifier to a bundle")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="model directory (config.json, tokenizer, weights) or training .pt file",
+    )
+    p.add_argument("--out", type=Path, required=True, help="bundle directory to create")
+    p.add_argument("--base", type=Path, help="config + tokenizer directory (for a .pt checkpoint)")
+    p.add_argument("--labels", type=Path, help="label list, one per line (for a .pt checkpoint)")
+    p.add_argument("--name", help="bundle name (default: the --out directory name)")
+    p.add_argument("--version", default="1", help="bundle version string (default: 1)")
+    p.add_argument(
+        "--max-length",
+        type=int,
+        help="tokens per window incl. special tokens (default: min(model max, 4096))",
+    )
+    p.add_argument(
+        "--stride", type=int, help="tokens shared by consecutive windows (default: max length / 8)"
+    )
+    p.add_argument(
+        "--aggregation",
+        choices=["max", "mean"],
+        default="max",
+        help="how window probabilities of a long document combine (default: max)",
+    )
+    p.add_argument(
+        "--atol",
+        type=float,
+        default=1e-3,
+        help="max abs probability difference ONNX vs PyTorch (default: 1e-3)",
+    )
+    p.add_argument(
+        "--parity-lengths",
+        type=lambda v: tuple(int(x) for x in v.split(",")),
+        help="comma-separated lengths for the parity gate "
+        "(default: 1,100,511,512,513,1500,4095 and the max)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing bundle directory")
+    p.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="unpickle a .pt file fully (only for files you trust)",
+    )
+
+
+def _run_postures(args: argparse.Namespace) -> None:
+    from export.postures.exporter import PostureExportOptions, export_postures
+
+    export_postures(
+        PostureExportOptions(
+            checkpoint=args.checkpoint,
+            out=args.out,
+            base=args.base,
+            labels=args.labels,
+            name=args.name,
+            version=args.version,
+            max_length=args.max_length,
+            stride=args.stride,
+            aggregation=args.aggregation,
+            atol=args.atol,
+            parity_lengths=args.parity_lengths,
+            force=args.force,
+            trust_checkpoint=args.trust_checkpoint,
+        )
+    )
+
+
+def _calibrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("calibrate", help="tune per-class thresholds of a posture bundle")
+    p.add_argument("--bundle", type=Path, required=True, help="posture bundle directory")
+    p.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help='validation split, JSON lines {"text": ..., "labels": [...]}',
+    )
+    p.add_argument(
+        "--min-support",
+        type=int,
+        default=5,
+        help="classes with fewer positives use the global threshold (default: 5)",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        help="where to save the JSON report (default: BUNDLE/calibration_report.json)",
+    )
+
+
+def _run_calibrate(args: argparse.Namespace) -> None:
+    from export.postures.calibrate import CalibrationOptions, run_calibration
+
+    if not args.data.is_file():
+        raise ExportError(f"{args.data}: no such file")
+    run_calibration(
+        CalibrationOptions(
+            bundle=args.bundle, data=args.data, min_support=args.min_support, report=args.report
+        )
+    )
+
+
+COMMANDS = {"ner": _run_ner, "postures": _run_postures, "calibrate": _run_calibrate}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _ner_parser(sub)
+    _postures_parser(sub)
+    _calibrate_parser(sub)
     args = parser.parse_args(argv)
     try:
-        _run_ner(args)
+        COMMANDS[args.command](args)
     except ExportError as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1

@@ -35,3 +35,22 @@ def default_bundles_dir() -> Path:
 
     bundle = build_ner(ROOT / ".cache")
     return bundle.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_longformer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from default_models.random_checkpoint import write_random_longformer
+
+    return write_random_longformer(tmp_path_factory.mktemp("tiny-longformer"), "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_posture_bundle(tiny_longformer: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Windows of 600 tokens: long enough for the 511/512/513 edges, short enough for CI."""
+    from export.postures.exporter import PostureExportOptions, export_postures
+
+    out = tmp_path_factory.mktemp("posture-bundles") / "tiny-postures"
+    export_postures(
+        PostureExportOptions(checkpoint=tiny_longformer / "dir", out=out, max_length=600)
+    )
+    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ import torch
 from export.atomic import staged_directory
 from export.checkpoint import load_checkpoint
 from export.errors import ExportError
+from export.naming import bundle_name
 from export.ner.model import BertCrf, build_bert_crf
 from export.ner.parity import check_parity
 from export.onnx_graph import OPSET, export_logits
@@ -52,14 +52,6 @@ class NerExportOptions:
     trust_checkpoint: bool = False
 
 
-def bundle_name(options: NerExportOptions) -> str:
-    raw = options.name or options.out.name
-    name = re.sub(r"[^a-z0-9._-]+", "-", raw.lower()).strip("-._")
-    if not name:
-        raise ExportError(f"cannot derive a bundle name from {raw!r}; pass --name")
-    return name
-
-
 def _lengths(model: BertCrf, options: NerExportOptions) -> tuple[int, int]:
     limit = int(model.emitter.config.max_position_embeddings)
     max_length = options.max_length or min(limit, 512)
@@ -87,7 +79,7 @@ def export_ner(options: NerExportOptions) -> NerManifest:
         )
         model = build_bert_crf(raw)
         max_length, stride = _lengths(model, options)
-        name = bundle_name(options)
+        name = bundle_name(options.name, options.out)
         input_names = [
             n
             for n in ("input_ids", "attention_mask", "token_type_ids")

@@ -1,0 +1,1 @@
+"""Posture classifier export: Longformer in an ONNX-friendly form."""
