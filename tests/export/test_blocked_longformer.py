@@ -23,11 +23,18 @@ from export.postures import blocked_longformer
 from export.postures.blocked_longformer import ExportableLongformer, export_onnx
 
 VOCAB = 120
-PAD_ID = 1
-MAX_LENGTH = 1024  # max_position_embeddings - 2
+MAX_LENGTH = 1024  # max_position_embeddings - 2 (at most: pad id 0 allows one more)
 CONFIGS: dict[str, dict[str, Any]] = {
     "window32": {"attention_window": 32, "num_hidden_layers": 2},
     "windows16-32-16": {"attention_window": [16, 32, 16], "num_hidden_layers": 3},
+    "window6": {"attention_window": 6, "num_hidden_layers": 2},  # odd b = 3: query blocks of b
+    # pad id 0 shifts the position ids (they start at pad id + 1): the project's own models use it
+    "window8-pad0": {
+        "attention_window": 8,
+        "num_hidden_layers": 2,
+        "pad_token_id": 0,
+        "bos_token_id": 2,
+    },
 }
 
 
@@ -71,16 +78,19 @@ def hf_model(request: pytest.FixtureRequest) -> LongformerForSequenceClassificat
     return _peaky_model(request.param)
 
 
-def _batch(lengths: list[int], total: int | None = None, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """Right-padded ids: <s> (0) first, pad id after each length, like a tokenizer's batch."""
+def _batch(
+    model, lengths: list[int], total: int | None = None, seed: int = 0
+) -> tuple[Tensor, Tensor]:
+    """Right-padded ids: <s> first, the pad id after each length, like a tokenizer's batch."""
+    config = model.config
     generator = torch.Generator().manual_seed(seed)
     total = total or max(lengths)
     input_ids = torch.randint(3, VOCAB, (len(lengths), total), generator=generator)
-    input_ids[:, 0] = 0
+    input_ids[:, 0] = config.bos_token_id
     attention_mask = torch.zeros_like(input_ids)
     for row, length in enumerate(lengths):
         attention_mask[row, :length] = 1
-        input_ids[row, length:] = PAD_ID
+        input_ids[row, length:] = config.pad_token_id
     return input_ids, attention_mask
 
 
@@ -111,7 +121,7 @@ TORCH_CASES = [
 
 @pytest.mark.parametrize("lengths", TORCH_CASES, ids=str)
 def test_matches_hf_in_pytorch(hf_model, lengths: list[int]) -> None:
-    input_ids, attention_mask = _batch(lengths)
+    input_ids, attention_mask = _batch(hf_model, lengths)
     expected = _hf_outputs(hf_model, input_ids, attention_mask)
     wrapper = ExportableLongformer(hf_model)
     with torch.no_grad():
@@ -125,7 +135,7 @@ def test_matches_hf_in_pytorch(hf_model, lengths: list[int]) -> None:
 
 def test_padding_ids_do_not_matter(hf_model) -> None:
     """Only attention_mask marks padding: garbage ids there must not change any logit."""
-    input_ids, attention_mask = _batch([40, 9, 1], total=50)
+    input_ids, attention_mask = _batch(hf_model, [40, 9, 1], total=50)
     garbage = input_ids.clone()
     garbage[attention_mask == 0] = 7
     wrapper = ExportableLongformer(hf_model)
@@ -136,16 +146,17 @@ def test_padding_ids_do_not_matter(hf_model) -> None:
 
 def test_peaky_weights_expose_a_window_one_token_narrow(hf_model, monkeypatch) -> None:
     """Guards the guard: dropping the farthest left key must show up in the hidden states."""
-    original = blocked_longformer._local_bias
+    original = blocked_longformer._local_window
 
-    def narrow(real: Tensor, block: int) -> Tensor:
-        bias = original(real, block).clone()
-        rows = torch.arange(block)
-        bias[..., rows, rows + 1] = blocked_longformer._MASKED  # key at offset -b
-        return bias
+    def narrow(real: Tensor, block: int) -> blocked_longformer._Window:
+        window = original(real, block)
+        bias = window.bias.clone()  # [..., query rows, 1 + window]: CLS column first
+        rows = torch.arange(bias.shape[-2])
+        bias[..., rows, rows + 1] = blocked_longformer._MASKED  # the key at offset -b
+        return window._replace(bias=bias)
 
-    monkeypatch.setattr(blocked_longformer, "_local_bias", narrow)
-    input_ids, attention_mask = _batch([100])
+    monkeypatch.setattr(blocked_longformer, "_local_window", narrow)
+    input_ids, attention_mask = _batch(hf_model, [100])
     expected = _hf_outputs(hf_model, input_ids, attention_mask)
     with torch.no_grad():
         states = ExportableLongformer(hf_model).hidden_states(input_ids, attention_mask)
@@ -190,7 +201,8 @@ ONNX_CASES = [
 @pytest.mark.parametrize(("lengths", "total"), ONNX_CASES, ids=str)
 def test_onnx_matches_hf(hf_model, onnx_session, lengths: list[int], total: int | None) -> None:
     """One graph traced at batch 2 x 35 must hold at every other batch size and length."""
-    input_ids, attention_mask = _batch(lengths, total, seed=len(lengths) * 1000 + max(lengths))
+    seed = len(lengths) * 1000 + max(lengths)
+    input_ids, attention_mask = _batch(hf_model, lengths, total, seed)
     expected = torch.sigmoid(_hf_outputs(hf_model, input_ids, attention_mask).logits).numpy()
     feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
     logits = onnx_session.run(["logits"], feeds)[0]

@@ -1,0 +1,161 @@
+"""Latency of a Longformer-base-sized classifier: HF eager PyTorch vs the blocked graph in ORT.
+
+Not a test: it builds a random 12-layer, hidden-768, window-512 model with 41 labels, exports
+`ExportableLongformer` once with dynamic axes, checks parity against HF eager at every length (and
+on one padded batch), and prints median batch-1 latencies as a Markdown table. Weights use HF's
+default init; the exactness tests with peaky weights live in tests/export.
+
+    .venv/bin/python bench/longformer_speed.py --lengths 512 1024 2048 4096 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from transformers import LongformerConfig, LongformerForSequenceClassification
+
+from export.postures.blocked_longformer import ExportableLongformer, export_onnx
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[512, 1024, 2048, 4096])
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs after one warm-up")
+    parser.add_argument(
+        "--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch and ORT threads"
+    )
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: the calling thread's CPU time, less sensitive to other jobs on a shared box "
+        "(only meaningful with --threads 1, where both runtimes compute in the calling thread)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.clock == "cpu" and args.threads != 1:
+        parser.error("--clock cpu needs --threads 1")
+    return args
+
+
+def _base_model() -> LongformerForSequenceClassification:
+    """longformer-base-4096's shape with random weights (no model hub here)."""
+    config = LongformerConfig(
+        vocab_size=50265,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        attention_window=512,
+        max_position_embeddings=4098,
+        num_labels=41,
+        problem_type="multi_label_classification",
+    )
+    model = LongformerForSequenceClassification(config)  # type: ignore[no-untyped-call]
+    model.eval()  # type: ignore[no-untyped-call]
+    return model
+
+
+def _inputs(lengths: list[int], vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded random ids with <s> (id 0) first and pad id 1 after each length."""
+    input_ids = torch.randint(3, vocab, (len(lengths), max(lengths)))
+    attention_mask = torch.zeros_like(input_ids)
+    input_ids[:, 0] = 0
+    for row, length in enumerate(lengths):
+        attention_mask[row, :length] = 1
+        input_ids[row, length:] = 1
+    return input_ids, attention_mask
+
+
+def _median_seconds(run: Callable[[], object], repeats: int, clock: Callable[[], float]) -> float:
+    # Idle threads of the previous runtime (OpenMP, ORT's pool) spin for a while after each run
+    # and would steal one of the two cores: let them settle first.
+    time.sleep(1.0)
+    run()  # warm-up: allocations, ORT's first-run planning
+    times = []
+    for _ in range(repeats):
+        start = clock()
+        run()
+        times.append(clock() - start)
+    return statistics.median(times)
+
+
+def _hf_probs(
+    model: LongformerForSequenceClassification, ids: torch.Tensor, mask: torch.Tensor
+) -> np.ndarray:
+    """HF eager sigmoid probabilities with global attention on <s> only."""
+    global_mask = torch.zeros_like(ids)
+    global_mask[:, 0] = 1
+    with torch.inference_mode():
+        logits = model(ids, attention_mask=mask, global_attention_mask=global_mask).logits
+    return torch.sigmoid(logits).numpy()
+
+
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _ort_probs(session: ort.InferenceSession, ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+    logits: np.ndarray = session.run(["logits"], feeds)[0]
+    probs: np.ndarray = 1.0 / (1.0 + np.exp(-logits))
+    return probs
+
+
+def _bench_length(
+    model: LongformerForSequenceClassification,
+    session: ort.InferenceSession,
+    length: int,
+    repeats: int,
+    clock: Callable[[], float],
+) -> tuple[float, float, float]:
+    """(HF eager seconds, ORT seconds, max abs probability diff) at batch 1."""
+    ids, mask = _inputs([length], model.config.vocab_size)
+    diff = float(np.abs(_hf_probs(model, ids, mask) - _ort_probs(session, ids, mask)).max())
+    hf_s = _median_seconds(lambda: _hf_probs(model, ids, mask), repeats, clock)
+    ort_s = _median_seconds(lambda: _ort_probs(session, ids, mask), repeats, clock)
+    return hf_s, ort_s, diff
+
+
+def main() -> None:
+    args = _parse_args()
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    model = _base_model()
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        path = export_onnx(ExportableLongformer(model), Path(tmp) / "longformer_blocked.onnx")
+        print(f"export {time.perf_counter() - start:.1f} s, {path.stat().st_size / 2**20:.0f} MiB")
+        session = _session(path, args.threads)
+        batch = [min(args.lengths) + 37, 1]
+        ids, mask = _inputs(batch, model.config.vocab_size)
+        batch_diff = np.abs(_hf_probs(model, ids, mask) - _ort_probs(session, ids, mask)).max()
+        print(f"padded batch {batch}: max abs prob diff {batch_diff:.1e}")
+        clock = time.thread_time if args.clock == "cpu" else time.perf_counter
+        print(f"\nbatch 1, {args.threads} thread(s), {args.clock} time, median of {args.repeats}")
+        print("| tokens | HF eager | ORT fp32 blocked | speed-up | max abs prob diff | load avg |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for length in args.lengths:
+            hf_s, ort_s, diff = _bench_length(model, session, length, args.repeats, clock)
+            load = os.getloadavg()[0]  # other jobs on the box skew wall times: say so
+            print(
+                f"| {length} | {hf_s:.2f} s | {ort_s:.2f} s | {hf_s / ort_s:.1f}x | {diff:.1e} "
+                f"| {load:.1f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
