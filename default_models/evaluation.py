@@ -11,7 +11,7 @@ from pathlib import Path
 from seqeval.metrics import classification_report, f1_score
 
 from default_models.food_corpus import Example
-from service.bundle import verify_bundle
+from service.bundle import NerManifest, verify_bundle
 from service.ner.pipeline import NerPipeline
 from service.runtime.cpus import available_cpus
 from service.runtime.session import OnnxSession
@@ -29,6 +29,8 @@ def _tags(starts: list[int], spans: list[tuple[int, int, str]]) -> list[str]:
 
 def evaluate_bundle(bundle_dir: Path, examples: list[Example]) -> dict[str, object]:
     manifest = verify_bundle(bundle_dir)
+    if not isinstance(manifest, NerManifest):
+        raise ValueError(f"{bundle_dir} is not an NER bundle")
     session = OnnxSession(bundle_dir / manifest.onnx.file, manifest.onnx.output, available_cpus())
     pipeline = NerPipeline(manifest, bundle_dir, session)
     texts = [e.text for e in examples]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -60,7 +61,7 @@ def write_random_checkpoint(root: Path, size: str = "tiny", seed: int = 0) -> Pa
     return root
 
 
-LONGFORMER_SIZES = {
+LONGFORMER_SIZES: dict[str, dict[str, Any]] = {
     "tiny": {
         "hidden_size": 32,
         "num_hidden_layers": 2,
