@@ -84,10 +84,22 @@ def train(
     out_dir: Path,
     epochs: int = 3,
     batch_size: int = 32,
+    encoder_lr: float = 5e-5,
+    head_lr: float = 5e-3,
+    crf_lr: float = 5e-2,
+    freeze_embeddings: bool = True,
+    max_length: int = 64,
     seed: int = 13,
     log: bool = True,
 ) -> None:
-    """Fine-tune and save checkpoint form (a): config.json with id2label, tokenizer, safetensors."""
+    """Fine-tune and save checkpoint form (a): config.json with id2label, tokenizer, safetensors.
+
+    freeze_embeddings keeps the pretrained embedding layer as it is: words never seen in training
+    (new restaurants, dishes) then stay where pretraining put them instead of drifting away from
+    the fine-tuned ones, and training runs about twice as fast (no dense 30k x 384 update).
+    crf_lr: a short run needs a high rate for the transition scores to learn that moves never
+    seen in training (B-FOOD -> B-FOOD splitting one dish in two) are unlikely.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -96,10 +108,18 @@ def train(
     config = BertConfig.from_pretrained(str(base))
     model = BertCrfTagger(config, len(TAGS))
     model.bert = BertModel.from_pretrained(str(base), add_pooling_layer=False)
-    data = [encode(tokenizer, e, 128) for e in train_set]
-    head = [p for n, p in model.named_parameters() if not n.startswith("bert.")]
+    if freeze_embeddings:
+        model.bert.embeddings.requires_grad_(False)
+    data = [encode(tokenizer, e, max_length) for e in train_set]
+    encoder = [p for p in model.bert.parameters() if p.requires_grad]
+    head = list(model.classifier.parameters())
+    crf = list(model.crf.parameters())
     optimizer = torch.optim.AdamW(
-        [{"params": model.bert.parameters(), "lr": 5e-5}, {"params": head, "lr": 5e-3}],
+        [
+            {"params": encoder, "lr": encoder_lr},
+            {"params": head, "lr": head_lr},
+            {"params": crf, "lr": crf_lr, "weight_decay": 0.0},
+        ],
         weight_decay=0.01,
     )
     steps = epochs * ((len(data) + batch_size - 1) // batch_size)
@@ -113,10 +133,10 @@ def train(
             loss = model.loss(**_collate(data[begin : begin + batch_size]))
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([*encoder, *head, *crf], 1.0)
             optimizer.step()
             schedule.step()
-            total += float(loss)
+            total += float(loss.detach())
         if log:
             batches = (len(data) + batch_size - 1) // batch_size
             print(
