@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 default-models: install
-	$(PY) -m default_models ner --root $(CACHE)
+	$(PY) -m default_models ner postures --root $(CACHE)
 
 run: default-models
 	INFER_BUNDLES_DIR=$(CACHE)/bundles $(PY) -m service
