@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CACHE ?= .cache
 
-.PHONY: install run test lint fmt default-models export-demo clean
+.PHONY: install run test lint fmt default-models bench-longformer clean
 
 install: $(VENV)/.installed
 
@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 default-models: install
-	$(PY) -m default_models ner postures --root $(CACHE)
+	$(PY) -m default_models ner --root $(CACHE)
 
 run: default-models
 	INFER_BUNDLES_DIR=$(CACHE)/bundles $(PY) -m service
@@ -35,6 +35,9 @@ lint: install
 fmt: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+bench-longformer: install
+	$(PY) bench/longformer_speed.py --lengths 512 1024 2048 4096 --repeats 3 --threads 2
 
 clean:
 	rm -rf $(CACHE) .pytest_cache .mypy_cache .ruff_cache .hypothesis

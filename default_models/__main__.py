@@ -11,9 +11,7 @@ from default_models.posture_build import build_postures
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m default_models", description=__doc__)
-    parser.add_argument(
-        "models", nargs="*", default=["ner", "postures"], choices=["ner", "postures"]
-    )
+    parser.add_argument("models", nargs="*", default=["ner"], choices=["ner", "postures"])
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="cache directory")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--epochs", type=int, default=3, help="NER training epochs")

@@ -127,34 +127,3 @@ def test_openapi_documents_error_statuses(server: str) -> None:
     spec = httpx.get(f"{server}/openapi.json").json()
     responses = spec["paths"]["/v1/entities"]["post"]["responses"]
     assert {"200", "400", "404", "413", "422", "503"} <= set(responses)
-
-
-def test_postures_on_a_held_out_legal_document(server: str) -> None:
-    from default_models.legal_corpus import generate_splits
-
-    doc = max(generate_splits()["test"][:40], key=lambda d: len(d.text))
-    response = httpx.post(
-        f"{server}/v1/postures", json={"text": doc.text, "return_scores": True}, timeout=120
-    )
-    assert response.status_code == 200
-    result = response.json()["results"][0]
-    assert result["windows"] >= 2  # longer than one 512-token window: windowed, not truncated
-    for posture in result["postures"]:
-        assert posture["probability"] >= posture["threshold"]
-    assert len(result["scores"]) == 6
-
-
-def test_a_10k_token_document_is_served_while_ner_keeps_answering(server: str) -> None:
-    import concurrent.futures
-
-    text = " ".join(
-        ["The court of appeals reviewed the order granting the motion to dismiss."] * 800
-    )
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        long_doc = pool.submit(
-            httpx.post, f"{server}/v1/postures", json={"text": text}, timeout=300
-        )
-        entities = [post(server, {"text": "tushar se 2 misal mangwao"}) for _ in range(5)]
-        response = long_doc.result()
-    assert all(r.status_code == 200 for r in entities)
-    assert response.status_code == 200 and response.json()["results"][0]["windows"] >= 25

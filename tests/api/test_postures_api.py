@@ -69,3 +69,31 @@ def test_both_tasks_are_listed_and_ner_still_answers(client: TestClient) -> None
     assert models["tiny-postures"]["details"]["aggregation"] == "max"
     assert models["tiny-ner"]["details"]["constrain_transitions"] is True
     assert client.post("/v1/entities", json={"text": "tushar se misal"}).status_code == 200
+
+
+@pytest.mark.slow
+def test_a_10k_token_document_over_http_while_ner_keeps_answering(
+    tiny_bundle: Path, tiny_posture_bundle: Path, tmp_path: Path
+) -> None:
+    import concurrent.futures
+
+    import httpx
+
+    from tests.helpers import running_server
+
+    shutil.copytree(tiny_bundle, tmp_path / "tiny-ner")
+    shutil.copytree(tiny_posture_bundle, tmp_path / "tiny-postures")
+    text = " ".join(
+        ["The court of appeals reviewed the order granting the motion to dismiss."] * 800
+    )
+    with running_server(tmp_path) as base, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        long_doc = pool.submit(httpx.post, f"{base}/v1/postures", json={"text": text}, timeout=300)
+        entities = [
+            httpx.post(f"{base}/v1/entities", json={"text": "tushar se misal"}, timeout=60)
+            for _ in range(5)
+        ]
+        response = long_doc.result()
+        assert httpx.get(f"{base}/healthz").status_code == 200
+    assert all(r.status_code == 200 for r in entities)
+    assert response.status_code == 200
+    assert response.json()["results"][0]["windows"] >= 18  # ~10,400 tokens in 600-token windows
