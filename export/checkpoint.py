@@ -122,3 +122,11 @@ def load_checkpoint(
         payload["model_state_dict"],
         str(checkpoint),
     )
+
+
+def save_serving_tokenizer(tokenizer: PreTrainedTokenizerFast, path: Path) -> None:
+    """Write ``tokenizer.json`` without truncation/padding: the service windows long texts."""
+    backend = tokenizer.backend_tokenizer
+    backend.no_truncation()
+    backend.no_padding()
+    backend.save(str(path))

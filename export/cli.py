@@ -14,8 +14,8 @@ from pathlib import Path
 from export.errors import ExportError
 
 
-def _ner_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("ner", help="export a BERT-CRF token classifier to an ONNX bundle")
+def _add_checkpoint_arguments(p: argparse.ArgumentParser, labels: str) -> None:
+    """Arguments every export command shares: the two checkpoint forms and the bundle identity."""
     p.add_argument(
         "--checkpoint",
         type=Path,
@@ -24,9 +24,20 @@ def _ner_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("--out", type=Path, required=True, help="bundle directory to create")
     p.add_argument("--base", type=Path, help="config + tokenizer directory (for a .pt checkpoint)")
-    p.add_argument("--labels", type=Path, help="tag list, one per line (for a .pt checkpoint)")
+    p.add_argument("--labels", type=Path, help=f"{labels}, one per line (for a .pt checkpoint)")
     p.add_argument("--name", help="bundle name (default: the --out directory name)")
     p.add_argument("--version", default="1", help="bundle version string (default: 1)")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle directory")
+    p.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="unpickle a .pt file fully (only for files you trust)",
+    )
+
+
+def _ner_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("ner", help="export a BERT-CRF token classifier to an ONNX bundle")
+    _add_checkpoint_arguments(p, "tag list")
     p.add_argument(
         "--max-length",
         type=int,
@@ -46,12 +57,6 @@ def _ner_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         type=float,
         default=1e-4,
         help="max abs emission difference ONNX vs PyTorch (default: 1e-4)",
-    )
-    p.add_argument("--force", action="store_true", help="replace an existing bundle directory")
-    p.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="unpickle a .pt file fully (only for files you trust)",
     )
 
 
@@ -78,17 +83,7 @@ def _run_ner(args: argparse.Namespace) -> None:
 
 def _postures_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("postures", help="export a Longformer multi-label classifier to a bundle")
-    p.add_argument(
-        "--checkpoint",
-        type=Path,
-        required=True,
-        help="model directory (config.json, tokenizer, weights) or training .pt file",
-    )
-    p.add_argument("--out", type=Path, required=True, help="bundle directory to create")
-    p.add_argument("--base", type=Path, help="config + tokenizer directory (for a .pt checkpoint)")
-    p.add_argument("--labels", type=Path, help="label list, one per line (for a .pt checkpoint)")
-    p.add_argument("--name", help="bundle name (default: the --out directory name)")
-    p.add_argument("--version", default="1", help="bundle version string (default: 1)")
+    _add_checkpoint_arguments(p, "label list")
     p.add_argument(
         "--max-length",
         type=int,
@@ -114,12 +109,6 @@ def _postures_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         type=lambda v: tuple(int(x) for x in v.split(",")),
         help="comma-separated lengths for the parity gate "
         "(default: 1,100,511,512,513,1500,4095 and the max)",
-    )
-    p.add_argument("--force", action="store_true", help="replace an existing bundle directory")
-    p.add_argument(
-        "--trust-checkpoint",
-        action="store_true",
-        help="unpickle a .pt file fully (only for files you trust)",
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from export.atomic import staged_directory
-from export.checkpoint import load_checkpoint
+from export.checkpoint import load_checkpoint, save_serving_tokenizer
 from export.errors import ExportError
 from export.naming import bundle_name
 from export.ner.model import BertCrf, build_bert_crf
@@ -88,10 +88,7 @@ def export_ner(options: NerExportOptions) -> NerManifest:
         progress.note(f"{len(raw.labels)} tags: {' '.join(raw.labels)}")
     with staged_directory(options.out, overwrite=options.force) as staging:
         with progress.step("writing tokenizer.json"):
-            backend = raw.tokenizer.backend_tokenizer
-            backend.no_truncation()
-            backend.no_padding()
-            backend.save(str(staging / "tokenizer.json"))
+            save_serving_tokenizer(raw.tokenizer, staging / "tokenizer.json")
         with progress.step(f"exporting ONNX graph (opset {OPSET}, dynamic batch and sequence)"):
             export_logits(
                 model.emitter, _dummy_inputs(input_names), staging / "model.onnx", OUTPUT, True

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from export.atomic import staged_directory
-from export.checkpoint import load_checkpoint
+from export.checkpoint import load_checkpoint, save_serving_tokenizer
 from export.errors import ExportError
 from export.naming import bundle_name
 from export.onnx_graph import OPSET
@@ -79,10 +79,7 @@ def export_postures(options: PostureExportOptions) -> PostureManifest:
         progress.note(f"{len(raw.labels)} labels; windows of {max_length} tokens, stride {stride}")
     with staged_directory(options.out, overwrite=options.force) as staging:
         with progress.step("writing tokenizer.json"):
-            backend = raw.tokenizer.backend_tokenizer
-            backend.no_truncation()
-            backend.no_padding()
-            backend.save(str(staging / "tokenizer.json"))
+            save_serving_tokenizer(raw.tokenizer, staging / "tokenizer.json")
             tokenizer = TextTokenizer(staging / "tokenizer.json")
             if len(tokenizer.prefix_ids) != 1:
                 raise ExportError(
