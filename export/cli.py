@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from export.errors import ExportError
+from export.variants.request import DEFAULT_MIN_AGREEMENT, VariantRequest
 
 
 def _add_checkpoint_arguments(p: argparse.ArgumentParser, labels: str) -> None:
@@ -32,6 +33,57 @@ def _add_checkpoint_arguments(p: argparse.ArgumentParser, labels: str) -> None:
         "--trust-checkpoint",
         action="store_true",
         help="unpickle a .pt file fully (only for files you trust)",
+    )
+
+
+def _add_variant_arguments(p: argparse.ArgumentParser, unit: str) -> None:
+    """Graph variants: the fp32 parity gate still runs; INT8 must also pass the accuracy gate."""
+    p.add_argument(
+        "--optimize",
+        action="store_true",
+        help="apply onnxruntime's exact transformer fusions (checked by the fp32 parity gate)",
+    )
+    p.add_argument(
+        "--quantize",
+        choices=["int8"],
+        help="ship a dynamic INT8 graph (s8 weights, u8 activations) if it passes the gate",
+    )
+    p.add_argument(
+        "--per-tensor",
+        dest="per_channel",
+        action="store_false",
+        help="one INT8 scale per weight tensor (default: one per output channel)",
+    )
+    p.add_argument(
+        "--keep-fp32",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="leave nodes whose name matches unquantized (repeatable), e.g. "
+        r"'layer\.\d+/output/dense' for BERT's FFN output projections",
+    )
+    p.add_argument(
+        "--min-agreement",
+        type=float,
+        default=DEFAULT_MIN_AGREEMENT,
+        help=f"accuracy gate: fraction of {unit} that must match the fp32 graph "
+        f"(default: {DEFAULT_MIN_AGREEMENT})",
+    )
+    p.add_argument(
+        "--validation",
+        type=Path,
+        help='extra gate texts, JSON lines {"text": ...} (e.g. the dev split)',
+    )
+
+
+def _variant(args: argparse.Namespace) -> VariantRequest:
+    return VariantRequest(
+        optimize=args.optimize,
+        quantize=args.quantize,
+        per_channel=args.per_channel,
+        keep_fp32=tuple(args.keep_fp32),
+        min_agreement=args.min_agreement,
+        validation=args.validation,
     )
 
 
@@ -58,6 +110,7 @@ def _ner_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         default=1e-4,
         help="max abs emission difference ONNX vs PyTorch (default: 1e-4)",
     )
+    _add_variant_arguments(p, "word tags")
 
 
 def _run_ner(args: argparse.Namespace) -> None:
@@ -77,6 +130,7 @@ def _run_ner(args: argparse.Namespace) -> None:
             atol=args.atol,
             force=args.force,
             trust_checkpoint=args.trust_checkpoint,
+            variant=_variant(args),
         )
     )
 
@@ -110,6 +164,7 @@ def _postures_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="comma-separated lengths for the parity gate "
         "(default: 1,100,511,512,513,1500,4095 and the max)",
     )
+    _add_variant_arguments(p, "(document, label) decisions at threshold 0.5")
 
 
 def _run_postures(args: argparse.Namespace) -> None:
@@ -130,6 +185,7 @@ def _run_postures(args: argparse.Namespace) -> None:
             parity_lengths=args.parity_lengths,
             force=args.force,
             trust_checkpoint=args.trust_checkpoint,
+            variant=_variant(args),
         )
     )
 

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # newest understood; plain fp32 bundles are still written as 1
 MANIFEST_FILE = "bundle.json"
 
 
@@ -77,8 +77,35 @@ class ParityReport(_Strict):
     details: list[dict[str, float | int | str]] = []
 
 
+class VariantInfo(_Strict):
+    """How the shipped graph differs from the plain fp32 export, and the accuracy gate it passed.
+
+    Absent (``null``) in plain fp32 bundles. Bundles that carry it are written as schema version 2,
+    so a service that predates variants refuses them by version instead of by an unknown field.
+    """
+
+    optimized: bool = Field(default=False, description="transformer fusions applied")
+    optimizer: str | None = Field(default=None, description="what ran, or why it was skipped")
+    fusions: dict[str, int] = Field(default_factory=dict, description="fused operator counts")
+    quantization: Literal["int8-dynamic"] | None = None
+    per_channel: bool = False
+    kept_fp32: list[str] = Field(
+        default_factory=list, description="node-name regexes left unquantized (--keep-fp32)"
+    )
+    kept_fp32_nodes: int = Field(default=0, description="nodes those regexes matched")
+    min_agreement: float | None = Field(default=None, description="the gate's required rate")
+    agreement: float | None = Field(
+        default=None,
+        description="words (NER) or (document, label) decisions (postures) agreeing with fp32",
+    )
+    exact_match: float | None = Field(default=None, description="texts decided identically")
+    max_abs_diff_vs_fp32: float | None = None
+    validation_size: int | None = Field(default=None, description="texts in the gate sample")
+    fp32_sha256: str | None = Field(default=None, description="the fp32 graph it was made from")
+
+
 class ManifestBase(_Strict):
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = 1
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     version: str
     labels: list[str] = Field(min_length=1)
@@ -86,6 +113,13 @@ class ManifestBase(_Strict):
     tokenizer: TokenizerInfo
     export: ExportInfo
     parity: ParityReport
+    variant: VariantInfo | None = None
+
+    @model_validator(mode="after")
+    def _variant_needs_v2(self) -> ManifestBase:
+        if self.variant is not None and self.schema_version < 2:
+            raise ValueError("a manifest with a variant section must have schema_version 2")
+        return self
 
 
 class NerManifest(ManifestBase):
@@ -185,5 +219,7 @@ def write_manifest(manifest: ManifestBase, bundle_dir: Path) -> None:
     """Write atomically (temp file + rename): a reader never sees a half-written manifest."""
     target = bundle_dir / MANIFEST_FILE
     partial = target.with_suffix(".json.partial")
-    partial.write_text(manifest.model_dump_json(indent=2) + "\n")
+    # A plain bundle leaves the variant key out: services that predate variants still load it.
+    exclude = {"variant"} if manifest.variant is None else None
+    partial.write_text(manifest.model_dump_json(indent=2, exclude=exclude) + "\n")
     os.replace(partial, target)

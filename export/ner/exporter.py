@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,9 +14,12 @@ from export.checkpoint import load_checkpoint, save_serving_tokenizer
 from export.errors import ExportError
 from export.naming import bundle_name
 from export.ner.model import BertCrf, build_bert_crf
-from export.ner.parity import check_parity
+from export.ner.parity import SAMPLE_TEXTS, check_parity
 from export.onnx_graph import OPSET, export_logits
 from export.progress import Progress
+from export.variants.gate import Agreement, ner_agreement
+from export.variants.request import VariantRequest, read_validation_texts
+from export.variants.ship import GraphSpec, ship_graph, variant_steps
 from export.versions import export_versions
 from service.bundle import (
     CrfScores,
@@ -24,11 +27,14 @@ from service.bundle import (
     NerManifest,
     NerSpec,
     OnnxInfo,
+    ParityReport,
     TokenizerInfo,
     sha256_of,
     verify_bundle,
     write_manifest,
 )
+from service.ner.crf import CrfParams
+from service.ner.tagging import BioScheme
 from service.runtime.cpus import available_cpus
 from service.runtime.session import OnnxSession
 from service.text.tokenizer import TextTokenizer
@@ -50,6 +56,7 @@ class NerExportOptions:
     atol: float = 1e-4
     force: bool = False
     trust_checkpoint: bool = False
+    variant: VariantRequest = field(default_factory=VariantRequest)
 
 
 def _lengths(model: BertCrf, options: NerExportOptions) -> tuple[int, int]:
@@ -71,8 +78,19 @@ def _dummy_inputs(names: Sequence[str]) -> dict[str, torch.Tensor]:
     return {n: values[n] for n in names}
 
 
+def _served_crf(model: BertCrf, labels: list[str], constrained: bool) -> CrfParams:
+    """The CRF scores exactly as the service decodes with them (BIO penalties included)."""
+    crf = model.crf
+    params = CrfParams.from_lists(
+        crf.start_transitions.tolist(), crf.end_transitions.tolist(), crf.transitions.tolist()
+    )
+    return params.with_penalties(*BioScheme.parse(labels).penalties()) if constrained else params
+
+
 def export_ner(options: NerExportOptions) -> NerManifest:
-    progress = Progress(total_steps=5)
+    options.variant.check()
+    validation = read_validation_texts(options.variant.validation)
+    progress = Progress(total_steps=5 + variant_steps(options.variant))
     with progress.step(f"loading checkpoint {options.checkpoint}"):
         raw = load_checkpoint(
             options.checkpoint, options.base, options.labels, options.trust_checkpoint
@@ -95,16 +113,41 @@ def export_ner(options: NerExportOptions) -> NerManifest:
             )
             size_mb = (staging / "model.onnx").stat().st_size / 1e6
             progress.note(f"model.onnx: {size_mb:.1f} MB")
-        with progress.step(f"checking parity against PyTorch (atol {options.atol:g})"):
-            session = OnnxSession(staging / "model.onnx", OUTPUT, available_cpus())
-            tokenizer = TextTokenizer(staging / "tokenizer.json")
+        tokenizer = TextTokenizer(staging / "tokenizer.json")
+
+        def parity_of(graph: Path) -> ParityReport:
+            session = OnnxSession(graph, OUTPUT, available_cpus())
             parity = check_parity(model, session, tokenizer, max_length, options.atol)
             progress.note(
                 f"max abs emission diff {parity.max_abs_diff:.2e}, tag agreement "
                 f"{parity.tag_agreement:.0%} over {parity.cases} sequences"
             )
+            return parity
+
+        def agreement_of(fp32: Path, variant: Path) -> Agreement:
+            return ner_agreement(
+                OnnxSession(fp32, OUTPUT, available_cpus()),
+                OnnxSession(variant, OUTPUT, available_cpus()),
+                tokenizer,
+                _served_crf(model, raw.labels, options.constrain_transitions),
+                [*SAMPLE_TEXTS, *validation],
+                max_length - tokenizer.num_special_tokens,
+                int(raw.tokenizer.pad_token_id or 0),
+            )
+
+        config = model.emitter.config
+        parity, variant = ship_graph(
+            staging / "model.onnx",
+            GraphSpec("bert", int(config.num_attention_heads), int(config.hidden_size)),
+            options.variant,
+            parity_of,
+            agreement_of,
+            progress,
+            f"checking parity against PyTorch (atol {options.atol:g})",
+        )
         with progress.step("writing bundle.json"):
             manifest = NerManifest(
+                schema_version=1 if variant is None else 2,
                 name=name,
                 version=options.version,
                 labels=raw.labels,
@@ -134,6 +177,7 @@ def export_ner(options: NerExportOptions) -> NerManifest:
                     versions=export_versions(("pytorch-crf",)),
                 ),
                 parity=parity,
+                variant=variant,
             )
             write_manifest(manifest, staging)
             verify_bundle(staging)  # the service's own loader must accept what we wrote

@@ -7,10 +7,13 @@ HF weights), not from HF's own module, whose ONNX export is shape-specific and s
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
 
 from export.atomic import staged_directory
 from export.checkpoint import load_checkpoint, save_serving_tokenizer
@@ -21,10 +24,14 @@ from export.postures.blocked_longformer import ExportableLongformer, export_onnx
 from export.postures.model import build_longformer
 from export.postures.parity import check_parity, parity_lengths
 from export.progress import Progress
+from export.variants.gate import Agreement, posture_agreement
+from export.variants.request import VariantRequest, read_validation_texts
+from export.variants.ship import GraphSpec, ship_graph, variant_steps
 from export.versions import export_versions
 from service.bundle import (
     ExportInfo,
     OnnxInfo,
+    ParityReport,
     PostureManifest,
     PostureSpec,
     TokenizerInfo,
@@ -54,6 +61,7 @@ class PostureExportOptions:
     parity_lengths: tuple[int, ...] | None = None
     force: bool = False
     trust_checkpoint: bool = False
+    variant: VariantRequest = field(default_factory=VariantRequest)
 
 
 def _lengths(limit: int, options: PostureExportOptions) -> tuple[int, int]:
@@ -66,8 +74,20 @@ def _lengths(limit: int, options: PostureExportOptions) -> tuple[int, int]:
     return max_length, stride
 
 
+def _gate_documents(
+    tokenizer: TextTokenizer, texts: list[str], lengths: list[int], vocab: int, seed: int = 0
+) -> list[NDArray[np.int64]]:
+    """Content ids of the validation texts plus random documents at the parity lengths."""
+    rng = np.random.default_rng(seed)
+    special = tokenizer.num_special_tokens
+    randoms = [rng.integers(5, vocab, size=max(1, n - special)) for n in lengths]
+    return [e.ids for e in tokenizer.encode_batch(texts) if len(e)] + randoms
+
+
 def export_postures(options: PostureExportOptions) -> PostureManifest:
-    progress = Progress(total_steps=5)
+    options.variant.check()
+    validation = read_validation_texts(options.variant.validation)
+    progress = Progress(total_steps=5 + variant_steps(options.variant))
     with progress.step(f"loading checkpoint {options.checkpoint}"):
         raw = load_checkpoint(
             options.checkpoint, options.base, options.labels, options.trust_checkpoint
@@ -91,13 +111,39 @@ def export_postures(options: PostureExportOptions) -> PostureManifest:
                 export_onnx(blocked, staging / "model.onnx", OPSET)
             progress.note(f"model.onnx: {(staging / 'model.onnx').stat().st_size / 1e6:.1f} MB")
         lengths = parity_lengths(max_length, options.parity_lengths)
-        with progress.step(f"checking parity against HF Longformer at lengths {lengths}"):
-            session = OnnxSession(staging / "model.onnx", OUTPUT, available_cpus())
-            parity = check_parity(
+
+        def parity_of(graph: Path) -> ParityReport:
+            session = OnnxSession(graph, OUTPUT, available_cpus())
+            return check_parity(
                 hf_model, session, lengths, tokenizer.prefix_ids[0], options.atol, progress
             )
+
+        def agreement_of(fp32: Path, variant: Path) -> Agreement:
+            return posture_agreement(
+                OnnxSession(fp32, OUTPUT, available_cpus()),
+                OnnxSession(variant, OUTPUT, available_cpus()),
+                tokenizer,
+                _gate_documents(tokenizer, validation, lengths, int(raw.config.vocab_size)),
+                np.full(len(raw.labels), 0.5),
+                max_length - tokenizer.num_special_tokens,
+                stride,
+                options.aggregation,
+                int(raw.config.pad_token_id or 0),
+            )
+
+        config = hf_model.config
+        parity, variant = ship_graph(
+            staging / "model.onnx",
+            GraphSpec("longformer", int(config.num_attention_heads), int(config.hidden_size)),
+            options.variant,
+            parity_of,
+            agreement_of,
+            progress,
+            f"checking parity against HF Longformer at lengths {lengths}",
+        )
         with progress.step("writing bundle.json"):
             manifest = PostureManifest(
+                schema_version=1 if variant is None else 2,
                 name=name,
                 version=options.version,
                 labels=raw.labels,
@@ -122,6 +168,7 @@ def export_postures(options: PostureExportOptions) -> PostureManifest:
                     versions=export_versions(),
                 ),
                 parity=parity,
+                variant=variant,
             )
             write_manifest(manifest, staging)
             verify_bundle(staging)

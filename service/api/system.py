@@ -43,6 +43,7 @@ def _card(model: LoadedModel) -> ModelCard:
         details=_task_details(m),
         parity=m.parity.model_dump(),
         export=m.export.model_dump(),
+        variant=m.variant.model_dump() if m.variant else None,
     )
 
 

@@ -1,0 +1,138 @@
+"""From the exported fp32 graph to the graph the bundle ships, with every gate on the way.
+
+1. ``--optimize``: fuse, then the fp32 parity gate against PyTorch runs on the fused graph. If the
+   fused graph fails it while the unfused one passes, the fusion is skipped with a message.
+2. Without ``--optimize`` the parity gate runs on the exported graph, as before variants existed.
+3. ``--quantize int8``: quantize the gated fp32 graph, then the accuracy gate compares the two;
+   below ``--min-agreement`` the export stops and the staging directory is discarded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from export.errors import ParityError
+from export.progress import Progress
+from export.variants.gate import Agreement
+from export.variants.graphs import Family, optimize_graph, quantize_int8
+from export.variants.request import VariantRequest
+from service.bundle import ParityReport, VariantInfo, sha256_of
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """What the optimizer needs to know about the exported encoder."""
+
+    family: Family
+    num_heads: int
+    hidden: int
+
+
+SKIPPED = "skipped:"
+
+
+def variant_steps(request: VariantRequest) -> int:
+    """Progress steps the variant work adds to an export (the parity step is counted already)."""
+    return int(request.optimize) + 2 * int(request.quantize is not None)
+
+
+def _fuse(
+    graph: Path,
+    spec: GraphSpec,
+    parity_of: Callable[[Path], ParityReport],
+    progress: Progress,
+    parity_title: str,
+) -> tuple[ParityReport, dict[str, int], str]:
+    """Fuse, gate the fused graph; fall back to the plain graph if only the fusions break it."""
+    fused = graph.with_suffix(".fused.onnx")
+    with progress.step(f"applying onnxruntime transformer fusions ({spec.family} graph)"):
+        fusions = optimize_graph(graph, fused, spec.family, spec.num_heads, spec.hidden)
+        progress.note("fused: " + (", ".join(f"{k} {v}" for k, v in fusions.items()) or "none"))
+    with progress.step(f"{parity_title} (fused graph)"):
+        try:
+            parity = parity_of(fused)
+        except ParityError as exc:
+            fused.unlink()
+            progress.note(f"the fused graph fails the parity gate ({exc}); checking the plain one")
+            parity = parity_of(graph)  # raises if the export itself is wrong
+            progress.note("skipping --optimize: the fusions break this graph, the plain one passes")
+            return parity, {}, f"{SKIPPED} the fused graph failed parity ({exc})"
+        os.replace(fused, graph)
+        return parity, fusions, "onnxruntime.transformers fusions (exact; no GELU approximation)"
+
+
+def _quantize(
+    graph: Path,
+    request: VariantRequest,
+    agreement_of: Callable[[Path, Path], Agreement],
+    progress: Progress,
+) -> tuple[Agreement, list[str]]:
+    """Quantize, gate against the fp32 graph, and only then replace it."""
+    quantized = graph.with_suffix(".int8.onnx")
+    scheme = "per-channel" if request.per_channel else "per-tensor"
+    with progress.step(f"quantizing to dynamic INT8 (s8 weights {scheme}, u8 activations)"):
+        kept = quantize_int8(graph, quantized, request.per_channel, request.keep_fp32)
+        if request.keep_fp32:
+            progress.note(
+                f"{len(kept)} nodes kept fp32 (--keep-fp32 {' '.join(request.keep_fp32)})"
+            )
+        progress.note(
+            f"{graph.stat().st_size / 1e6:.1f} MB fp32 -> {quantized.stat().st_size / 1e6:.1f} MB"
+        )
+    with progress.step(
+        f"accuracy gate: INT8 vs fp32 ONNX (min agreement {request.min_agreement:g})"
+    ):
+        agreement = agreement_of(graph, quantized)
+        progress.note(
+            f"{agreement.agreement:.4f} of {agreement.unit} agree, {agreement.exact_match:.4f} "
+            f"of {agreement.texts} texts identical, max abs diff {agreement.max_abs_diff:.3g}"
+        )
+        agreement.enforce(request.min_agreement)  # on failure the staging dir is discarded
+        os.replace(quantized, graph)
+    return agreement, kept
+
+
+def ship_graph(
+    graph: Path,
+    spec: GraphSpec,
+    request: VariantRequest,
+    parity_of: Callable[[Path], ParityReport],
+    agreement_of: Callable[[Path, Path], Agreement],
+    progress: Progress,
+    parity_title: str,
+) -> tuple[ParityReport, VariantInfo | None]:
+    """Leave the graph to ship at ``graph``; return its parity report and the variant record."""
+    fp32_sha = sha256_of(graph)
+    if request.optimize:
+        parity, fusions, optimizer = _fuse(graph, spec, parity_of, progress, parity_title)
+    else:
+        with progress.step(parity_title):
+            parity = parity_of(graph)
+        fusions, optimizer = {}, None
+    if request.plain:
+        return parity, None
+    base = VariantInfo(
+        optimized=request.optimize and not (optimizer or "").startswith(SKIPPED),
+        optimizer=optimizer,
+        fusions=fusions,
+        fp32_sha256=fp32_sha,
+    )
+    if request.quantize is None:
+        return parity, base
+    agreement, kept = _quantize(graph, request, agreement_of, progress)
+    return parity, base.model_copy(
+        update={
+            "quantization": "int8-dynamic",
+            "per_channel": request.per_channel,
+            "kept_fp32": list(request.keep_fp32),
+            "kept_fp32_nodes": len(kept),
+            "min_agreement": request.min_agreement,
+            "agreement": round(agreement.agreement, 6),
+            "exact_match": round(agreement.exact_match, 6),
+            "max_abs_diff_vs_fp32": agreement.max_abs_diff,
+            "validation_size": agreement.texts,
+        }
+    )

@@ -1,0 +1,214 @@
+"""Graph variants at export: ``--optimize``, ``--quantize int8`` and the accuracy gate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+import export.variants.ship as ship
+from export.cli import main
+from export.variants.graphs import optimize_graph, quantize_int8
+from service.bundle import BundleError, PostureManifest, read_manifest, verify_bundle
+from service.postures.pipeline import PosturePipeline
+from service.runtime.session import OnnxSession
+from tests.helpers import running_server
+
+VALIDATION = [
+    "order 2 masala dosa from saravana bhavan",
+    "Priya wants paneer butter masala delivered to Koramangala",
+    "ek chai aur do samose bhejo",
+]
+
+
+KEEP = r"layer\.1/output/dense"  # the FFN output projection of the tiny model's 2nd layer
+
+
+def _ner(checkpoint: Path, out: Path, *extra: str) -> int:
+    args = ["ner", "--checkpoint", str(checkpoint / "dir"), "--out", str(out)]
+    return main([*args, "--max-length", "16", "--stride", "4", *extra])
+
+
+def _scramble_classifier_bias(graph: Path) -> None:
+    """Large random classifier biases: a rewrite gone wrong that changes the decoded tags."""
+    model = onnx.load(str(graph))
+    for init in model.graph.initializer:
+        if init.name.endswith("classifier.bias"):
+            noise = np.random.default_rng(0).normal(0, 20, size=tuple(init.dims))
+            init.CopyFrom(numpy_helper.from_array(noise.astype(np.float32), init.name))
+    onnx.save(model, str(graph))
+
+
+def _ops(graph: Path) -> set[str]:
+    return {node.op_type for node in onnx.load(str(graph)).graph.node}
+
+
+@pytest.fixture(scope="module")
+def int8_bundles(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("variant-bundles")
+    validation = root.parent / "validation.jsonl"
+    validation.write_text("".join(json.dumps({"text": t, "spans": []}) + "\n" for t in VALIDATION))
+    extra = ["--quantize", "int8", "--validation", str(validation), "--keep-fp32", KEEP]
+    assert _ner(tiny_checkpoint, root / "tiny-int8", *extra) == 0
+    return root
+
+
+def test_int8_bundle_records_the_variant_and_its_gate(int8_bundles: Path) -> None:
+    bundle = int8_bundles / "tiny-int8"
+    manifest = verify_bundle(bundle)
+    variant = manifest.variant
+    assert manifest.schema_version == 2 and variant is not None
+    assert variant.quantization == "int8-dynamic" and not variant.optimized
+    assert variant.per_channel and variant.kept_fp32 == [KEEP] and variant.kept_fp32_nodes == 1
+    assert variant.min_agreement == 0.99 and variant.agreement is not None
+    assert variant.agreement >= 0.99
+    assert variant.validation_size == 11 + len(VALIDATION)  # parity sample texts + the file
+    assert variant.max_abs_diff_vs_fp32 is not None and 0 < variant.max_abs_diff_vs_fp32 < 1
+    assert variant.fp32_sha256 != manifest.onnx.sha256  # the shipped graph is the INT8 one
+    graph = onnx.load(str(bundle / "model.onnx")).graph
+    ops = {n.op_type for n in graph.node}
+    assert {"MatMulInteger", "DynamicQuantizeLinear"} <= ops
+    kept = [n for n in graph.node if n.op_type == "MatMul" and "layer.1/output/dense" in n.name]
+    assert len(kept) == 1  # left fp32, as asked
+    assert manifest.parity.max_abs_diff <= manifest.parity.atol  # fp32 gate still ran
+    assert sorted(p.name for p in bundle.iterdir()) == [
+        "bundle.json",
+        "model.onnx",
+        "tokenizer.json",
+    ]
+
+
+def test_service_serves_the_int8_bundle_and_shows_the_variant(int8_bundles: Path) -> None:
+    with running_server(int8_bundles) as base:
+        text = "do samose bhejo"
+        answer = httpx.post(f"{base}/v1/entities", json={"text": text}, timeout=30)
+        cards = httpx.get(f"{base}/v1/models", timeout=10).json()["models"]
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["model"]["name"] == "tiny-int8"
+    assert all(text[e["start"] : e["end"]] == e["text"] for e in body["results"][0]["entities"])
+    assert cards[0]["variant"]["quantization"] == "int8-dynamic"
+    assert cards[0]["variant"]["agreement"] >= 0.99
+    info = [line for line in metrics.splitlines() if line.startswith("infer_model_info{")]
+    assert len(info) == 1 and 'quantized="int8-dynamic"' in info[0]
+
+
+def test_plain_bundles_stay_schema_1_without_a_variant_key(tiny_bundle: Path) -> None:
+    assert "variant" not in json.loads((tiny_bundle / "bundle.json").read_text())
+    manifest = read_manifest(tiny_bundle)
+    assert manifest.schema_version == 1 and manifest.variant is None
+
+
+def test_a_variant_in_a_schema_1_manifest_is_rejected(int8_bundles: Path, tmp_path: Path) -> None:
+    data = json.loads((int8_bundles / "tiny-int8" / "bundle.json").read_text())
+    data["schema_version"] = 1
+    (tmp_path / "bundle.json").write_text(json.dumps(data))
+    with pytest.raises(BundleError, match="schema_version 2"):
+        read_manifest(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--quantize", "int8", "--min-agreement", "1.01"], "--min-agreement 1.01 must be in"),
+        (["--quantize", "int8", "--min-agreement", "0"], "--min-agreement 0 must be in"),
+        (["--per-tensor"], "--per-tensor and --keep-fp32 only apply with --quantize int8"),
+        (["--quantize", "int8", "--keep-fp32", "layer.(1"], "not a regular expression"),
+        (["--quantize", "int8", "--validation", "/nonexistent.jsonl"], "no such file"),
+    ],
+)
+def test_invalid_variant_arguments_fail_before_exporting(
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    assert _ner(tiny_checkpoint, tmp_path / "bad", *extra) == 1
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_quantized_graph_that_disagrees_is_refused_and_nothing_is_left(
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken_quantizer(
+        src: Path, dst: Path, per_channel: bool, keep_fp32: tuple[str, ...] = ()
+    ) -> list[str]:
+        """The real quantizer, then classifier biases scrambled: a quantization gone wrong."""
+        kept = quantize_int8(src, dst, per_channel, keep_fp32)
+        _scramble_classifier_bias(dst)
+        return kept
+
+    monkeypatch.setattr(ship, "quantize_int8", broken_quantizer)
+    out = tmp_path / "refused"
+    assert _ner(tiny_checkpoint, out, "--quantize", "int8", "--min-agreement", "0.9") == 1
+    err = capsys.readouterr().err
+    assert "accuracy gate failed" in err and "(required 0.9)" in err and "not written" in err
+    assert list(tmp_path.iterdir()) == []  # neither the bundle nor its staging directory
+
+
+def test_optimize_keeps_fp32_parity(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fused"
+    assert _ner(tiny_checkpoint, out, "--optimize", "--atol", "1e-5") == 0
+    manifest = verify_bundle(out)
+    assert manifest.variant is not None and manifest.variant.optimized
+    assert manifest.variant.quantization is None and manifest.variant.agreement is None
+    assert manifest.variant.fusions.get("Attention", 0) == 2  # one per layer of the tiny model
+    assert manifest.parity.max_abs_diff <= 1e-5 and manifest.parity.tag_agreement == 1.0
+    assert "Attention" in _ops(out / "model.onnx")
+
+
+def test_fusions_that_break_parity_are_skipped_with_a_message(
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def breaking_optimizer(src: Path, dst: Path, *args: Any) -> dict[str, int]:
+        fusions = optimize_graph(src, dst, *args)
+        _scramble_classifier_bias(dst)
+        return fusions
+
+    monkeypatch.setattr(ship, "optimize_graph", breaking_optimizer)
+    out = tmp_path / "unfused"
+    assert _ner(tiny_checkpoint, out, "--optimize") == 0
+    assert "skipping --optimize" in capsys.readouterr().err
+    manifest = verify_bundle(out)
+    assert manifest.variant is not None and not manifest.variant.optimized
+    assert manifest.variant.optimizer is not None
+    assert manifest.variant.optimizer.startswith("skipped: the fused graph failed parity")
+    assert manifest.variant.fusions == {} and "Attention" not in _ops(out / "model.onnx")
+    assert manifest.parity.max_abs_diff <= manifest.parity.atol
+
+
+def test_optimized_int8_longformer_passes_both_gates_and_serves(
+    tiny_longformer: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "postures-int8"
+    args = ["postures", "--checkpoint", str(tiny_longformer / "dir"), "--out", str(out)]
+    options = ["--max-length", "600", "--parity-lengths", "1,513", "--optimize", "--quantize"]
+    assert main([*args, *options, "int8"]) == 0
+    manifest = verify_bundle(out)
+    assert isinstance(manifest, PostureManifest) and manifest.variant is not None
+    variant = manifest.variant
+    assert variant.optimized and "Attention" not in variant.fusions  # generic fusions only
+    assert variant.fusions.get("LayerNormalization", 0) > 0
+    assert manifest.parity.max_abs_diff <= manifest.parity.atol  # on the fused fp32 graph
+    assert variant.quantization == "int8-dynamic" and variant.validation_size == 2
+    assert variant.agreement is not None and variant.agreement >= 0.99
+    ops = _ops(out / "model.onnx")
+    assert "Gemm" not in ops and "MatMulInteger" in ops  # the linear layers were quantized too
+    session = OnnxSession(out / "model.onnx", manifest.onnx.output, 1)
+    probs = PosturePipeline(manifest, out, session).probabilities(["a short motion to dismiss"])
+    assert probs.probabilities.shape == (1, len(manifest.labels))
