@@ -25,6 +25,10 @@ LATENCY_BUCKETS = (
     32.0,
     60.0,
 )
+# Rows (texts, windows) per batch: powers of two up to well past INFER_MAX_BATCH_SIZE.
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# Padded tokens per ONNX call: from one short window to a batch of 4,096-token windows.
+BATCH_TOKEN_BUCKETS = (16, 64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 
 REQUEST_LATENCY = Histogram(
     f"{PREFIX}_request_duration_seconds",
@@ -34,7 +38,7 @@ REQUEST_LATENCY = Histogram(
 )
 STAGE_LATENCY = Histogram(
     f"{PREFIX}_stage_duration_seconds",
-    "Time per pipeline stage (tokenize, inference, decode) for one request's batch, by model.",
+    "Time per stage (queue wait, tokenize, inference, decode) for one request's batch, by model.",
     ("model", "stage"),
     buckets=LATENCY_BUCKETS,
 )
@@ -55,7 +59,22 @@ FAILURES = Counter(
 IN_FLIGHT = Gauge(f"{PREFIX}_requests_in_flight", "HTTP requests being processed.")
 MODEL_INFO = Gauge(
     f"{PREFIX}_model_info",
-    "Loaded models (value 1), with name, version, task, ONNX sha256 prefix and provider.",
-    ("model", "version", "task", "sha256", "provider"),
+    "Loaded models (value 1), with name, version, task, ONNX sha256 prefix, provider and "
+    "quantization (int8-dynamic, or none for fp32 graphs).",
+    ("model", "version", "task", "sha256", "provider", "quantized"),
 )
 READY = Gauge(f"{PREFIX}_ready", "1 once every bundle is loaded and warmed up, else 0.")
+BATCH_SIZE = Histogram(
+    f"{PREFIX}_batch_size",
+    "Batch sizes, by model and unit: requests and texts merged into one pipeline call, "
+    "windows in one ONNX Runtime call.",
+    ("model", "unit"),
+    buckets=BATCH_SIZE_BUCKETS,
+)
+BATCH_TOKENS = Histogram(
+    f"{PREFIX}_batch_tokens",
+    "Padded tokens (rows x longest row) in one ONNX Runtime call, by model.",
+    ("model",),
+    buckets=BATCH_TOKEN_BUCKETS,
+)
+QUEUE_DEPTH = Gauge(f"{PREFIX}_queue_depth", "Requests waiting for a model's worker.", ("model",))

@@ -7,17 +7,19 @@ happen in the background; ``/readyz`` turns 200 only when they are done.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from service.bundle import MANIFEST_FILE, BundleError, NerManifest, PostureManifest, verify_bundle
 from service.errors import InvalidInput, ModelNotFound, NotReady
 from service.metrics import MODEL_INFO, READY
 from service.ner.pipeline import NerPipeline
 from service.postures.pipeline import PosturePipeline
-from service.runtime.session import OnnxSession
+from service.runtime.batcher import Batcher, BatchLimits
+from service.runtime.session import MeteredSession, OnnxSession
 from service.settings import Settings
 
 log = logging.getLogger("service.registry")
@@ -28,12 +30,23 @@ class LoadedModel:
     bundle_dir: Path
     manifest: NerManifest | PostureManifest
     pipeline: NerPipeline | PosturePipeline | None = None
-    # One ONNX call at a time per model: concurrent runs on few cores only thrash each other.
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # One worker per model runs one batch at a time (concurrent runs on few cores only thrash
+    # each other) and merges queued requests into it.
+    batcher: Batcher[Any, Any] | None = None
 
     @property
     def name(self) -> str:
         return self.manifest.name
+
+
+def _runner(pipeline: NerPipeline | PosturePipeline) -> Callable[[list[Any]], list[Any]]:
+    """``run_prepared`` looked up per batch (so a test can patch it on the pipeline)."""
+
+    def run(items: list[Any]) -> list[Any]:
+        results: list[Any] = pipeline.run_prepared(items)
+        return results
+
+    return run
 
 
 class ModelRegistry:
@@ -42,6 +55,8 @@ class ModelRegistry:
         self.models: dict[str, LoadedModel] = {}
         self.ready = False
         self.load_error: str | None = None
+        # Set on SIGTERM (service.__main__): /readyz answers 503 while queued work still runs.
+        self.draining = False
 
     def discover(self) -> None:
         """Verify every selected bundle; raise BundleError naming the first broken one."""
@@ -65,10 +80,16 @@ class ModelRegistry:
         try:
             for model in self.models.values():
                 model.pipeline = self._build_pipeline(model)
+                model.batcher = Batcher(model.name, _runner(model.pipeline), self._limits())
                 manifest = model.manifest
                 provider = model.pipeline.session.provider
                 MODEL_INFO.labels(
-                    model.name, manifest.version, manifest.task, manifest.onnx.sha256[:12], provider
+                    model.name,
+                    manifest.version,
+                    manifest.task,
+                    manifest.onnx.sha256[:12],
+                    provider,
+                    (manifest.variant and manifest.variant.quantization) or "none",
                 ).set(1)
                 log.info("loaded %s %s (%s)", model.name, manifest.version, provider)
         except Exception as exc:
@@ -78,11 +99,31 @@ class ModelRegistry:
         self.ready = True
         READY.set(1)
 
+    def close(self) -> None:
+        """Stop every model's worker after it has answered what is queued."""
+        for model in self.models.values():
+            if model.batcher is not None:
+                model.batcher.close()
+
+    def _limits(self) -> BatchLimits:
+        s = self.settings
+        return BatchLimits(
+            s.max_batch_size,
+            s.max_batch_tokens,
+            s.max_queue,
+            s.batch_wait_ms / 1000,
+            s.request_timeout_s,
+        )
+
     def _build_pipeline(self, model: LoadedModel) -> NerPipeline | PosturePipeline:
         manifest, settings = model.manifest, self.settings
-        session = OnnxSession(
-            model.bundle_dir / manifest.onnx.file, manifest.onnx.output, settings.intra_op_threads
+        onnx = OnnxSession(
+            model.bundle_dir / manifest.onnx.file,
+            manifest.onnx.output,
+            settings.intra_op_threads,
+            settings.providers,
         )
+        session = MeteredSession(onnx, model.name)
         pipeline: NerPipeline | PosturePipeline
         if isinstance(manifest, NerManifest):
             pipeline = NerPipeline(manifest, model.bundle_dir, session, settings.max_batch_size)

@@ -1,4 +1,4 @@
-"""What every model route shares: input limits and running a pipeline off the event loop."""
+"""What every model route shares: input limits and running a pipeline through its batcher."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
-from service.errors import InvalidInput, LimitExceeded, ServiceError
+from service.errors import InvalidInput, LimitExceeded, NotReady, ServiceError
 from service.metrics import FAILURES, INFERENCE_LATENCY, STAGE_LATENCY, TEXTS, TOKENS, WINDOWS
 from service.registry import LoadedModel, ModelRegistry
 
@@ -22,6 +21,11 @@ class Work(Protocol):
 
 
 W = TypeVar("W", bound=Work)
+P = TypeVar("P")
+
+
+class Pipeline(Protocol[P, W]):
+    def run_prepared(self, items: list[P]) -> list[W]: ...
 
 
 def registry_of(request: Request) -> ModelRegistry:
@@ -57,17 +61,24 @@ def check_texts(
             raise InvalidInput(f"{where} is not valid Unicode ({exc.reason})", field=where) from exc
 
 
-async def run_model(model: LoadedModel, texts: list[str], work: Callable[[], W]) -> W:
-    """Run one request's batch in a worker thread (ONNX Runtime releases the GIL) and record it."""
-    async with model.lock:
-        try:
-            result = await run_in_threadpool(work)
-        except ServiceError as exc:
-            FAILURES.labels(model.name, exc.type).inc()
-            raise
-        except Exception as exc:
-            FAILURES.labels(model.name, type(exc).__name__).inc()
-            raise
+async def run_model(
+    model: LoadedModel, texts: list[str], pipeline: Pipeline[P, W], prepare: Callable[[], P]
+) -> W:
+    """Queue one request on the model's batcher (merged with concurrent ones) and record it.
+
+    ``prepare`` tokenizes the request; it runs in the model's worker thread, like inference, so
+    the event loop never tokenizes. ``pipeline`` is the model's own pipeline (it types the result).
+    """
+    if model.batcher is None:
+        raise NotReady(f"model {model.name} is not loaded")
+    try:
+        result: W = await model.batcher.submit(prepare)
+    except ServiceError as exc:
+        FAILURES.labels(model.name, exc.type).inc()
+        raise
+    except Exception as exc:
+        FAILURES.labels(model.name, type(exc).__name__).inc()
+        raise
     for stage, seconds in result.timings.items():
         STAGE_LATENCY.labels(model.name, stage).observe(seconds)
     INFERENCE_LATENCY.labels(model.name).observe(sum(result.timings.values()))

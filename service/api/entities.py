@@ -27,7 +27,7 @@ async def entities(body: EntitiesRequest, request: Request) -> EntitiesResponse:
     except ServiceError as exc:
         count_rejection(model, exc)
         raise
-    prediction = await run_model(model, texts, lambda: pipeline.predict(texts))
+    prediction = await run_model(model, texts, pipeline, lambda: pipeline.prepare(texts))
     return EntitiesResponse(
         model=ModelRef(name=model.name, version=model.manifest.version),
         results=[

@@ -35,7 +35,9 @@ async def postures(body: PosturesRequest, request: Request) -> PosturesResponse:
     except ServiceError as exc:
         count_rejection(model, exc)
         raise
-    prediction = await run_model(model, texts, lambda: pipeline.predict(texts, body.top_k))
+    prediction = await run_model(
+        model, texts, pipeline, lambda: pipeline.prepare(texts, body.top_k)
+    )
     labels = model.manifest.labels
     return PosturesResponse(
         model=ModelRef(name=model.name, version=model.manifest.version),

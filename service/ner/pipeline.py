@@ -54,6 +54,35 @@ class NerPrediction:
         return self.windows
 
 
+@dataclass
+class NerInputs:
+    """One request after tokenization, before any ONNX call."""
+
+    texts: list[str]
+    encoded: list[EncodedText]
+    windows: list[list[Window]]
+    tokenize_seconds: float
+    special_tokens: int
+
+    @property
+    def num_texts(self) -> int:
+        return len(self.texts)
+
+    @property
+    def num_windows(self) -> int:
+        return sum(len(w) for w in self.windows)
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(e) for e in self.encoded)
+
+    @property
+    def width(self) -> int:
+        """Padded row length of this request's longest window, special tokens included."""
+        longest = max((len(w) for ws in self.windows for w in ws), default=0)
+        return longest + self.special_tokens
+
+
 class NerPipeline:
     """Everything between a list of strings and their entities, for one NER bundle."""
 
@@ -77,27 +106,50 @@ class NerPipeline:
         self.capacity = manifest.tokenizer.max_length - self.tokenizer.num_special_tokens
         self.stride = min(manifest.tokenizer.stride, self.capacity - 1)
 
-    def predict(self, texts: list[str]) -> NerPrediction:
+    def prepare(self, texts: list[str]) -> NerInputs:
+        """Tokenize and plan windows: what the batcher needs to know a request's cost."""
         started = time.perf_counter()
         encoded = self.tokenizer.encode_batch(texts)
-        tokenized = time.perf_counter()
         windows = [
             plan_windows(len(e), self.capacity, self.stride) if len(e) else [] for e in encoded
         ]
+        return NerInputs(
+            texts,
+            encoded,
+            windows,
+            time.perf_counter() - started,
+            self.tokenizer.num_special_tokens,
+        )
+
+    def predict(self, texts: list[str]) -> NerPrediction:
+        return self.run_prepared([self.prepare(texts)])[0]
+
+    def run_prepared(self, items: list[NerInputs]) -> list[NerPrediction]:
+        """Several requests in one pass (shared ONNX calls); each gets back only its own texts."""
+        texts = [t for item in items for t in item.texts]
+        encoded = [e for item in items for e in item.encoded]
+        windows = [w for item in items for w in item.windows]
+        started = time.perf_counter()
         window_scores = self._emissions(encoded, windows)
         inferred = time.perf_counter()
         entities = self._decode(texts, encoded, windows, window_scores)
         done = time.perf_counter()
-        return NerPrediction(
-            entities=entities,
-            timings={
-                "tokenize": tokenized - started,
-                "inference": inferred - tokenized,
-                "decode": done - inferred,
-            },
-            windows=sum(len(w) for w in windows),
-            tokens=sum(len(e) for e in encoded),
-        )
+        results, offset = [], 0
+        for item in items:
+            results.append(
+                NerPrediction(
+                    entities=entities[offset : offset + len(item.texts)],
+                    timings={
+                        "tokenize": item.tokenize_seconds,
+                        "inference": inferred - started,
+                        "decode": done - inferred,
+                    },
+                    windows=item.num_windows,
+                    tokens=item.tokens,
+                )
+            )
+            offset += len(item.texts)
+        return results
 
     def _emissions(
         self, encoded: list[EncodedText], windows: list[list[Window]]

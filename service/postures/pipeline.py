@@ -23,6 +23,7 @@ from service.text.tokenizer import TextTokenizer
 from service.text.windows import plan_windows
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 Aggregation = Literal["max", "mean"]
 
 
@@ -54,6 +55,32 @@ class PosturePrediction:
         return sum(self.windows)
 
 
+@dataclass
+class PostureInputs:
+    """One request after tokenization (windows cut), before any ONNX call."""
+
+    texts: list[str]
+    top_k: int | None
+    rows: list[IntArray]  # content token ids of every window
+    owner: list[int]  # the document (index in texts) of each window
+    tokens: int
+    special_tokens: int
+    tokenize_seconds: float
+
+    @property
+    def num_texts(self) -> int:
+        return len(self.texts)
+
+    @property
+    def num_windows(self) -> int:
+        return len(self.rows)
+
+    @property
+    def width(self) -> int:
+        """Padded row length of this request's longest window, special tokens included."""
+        return max((len(r) for r in self.rows), default=0) + self.special_tokens
+
+
 def sigmoid(x: FloatArray) -> FloatArray:
     out: FloatArray = np.exp(-np.logaddexp(0.0, -x))
     return out
@@ -81,16 +108,34 @@ class PosturePipeline:
         self.stride = min(manifest.tokenizer.stride, self.capacity - 1)
         self.thresholds = np.asarray(manifest.postures.thresholds, dtype=np.float64)
 
-    def probabilities(self, texts: list[str]) -> DocumentProbabilities:
-        """Aggregated per-class probabilities of each document."""
+    def prepare(self, texts: list[str], top_k: int | None = None) -> PostureInputs:
+        """Tokenize and cut windows: what the batcher needs to know a request's cost."""
         started = time.perf_counter()
         encoded = self.tokenizer.encode_batch(texts)
-        tokenized = time.perf_counter()
-        rows, owner = [], []
+        rows: list[IntArray] = []
+        owner: list[int] = []
         for doc, e in enumerate(encoded):
             for w in plan_windows(len(e), self.capacity, self.stride):
                 rows.append(e.ids[w.start : w.end])
                 owner.append(doc)
+        return PostureInputs(
+            texts=texts,
+            top_k=top_k,
+            rows=rows,
+            owner=owner,
+            tokens=sum(len(e) for e in encoded),
+            special_tokens=self.tokenizer.num_special_tokens,
+            tokenize_seconds=time.perf_counter() - started,
+        )
+
+    def probabilities(self, texts: list[str]) -> DocumentProbabilities:
+        """Aggregated per-class probabilities of each document."""
+        return self._probabilities([self.prepare(texts)])[0]
+
+    def _probabilities(self, items: list[PostureInputs]) -> list[DocumentProbabilities]:
+        """Windows of every request in shared ONNX calls, aggregated per document of each."""
+        rows = [r for item in items for r in item.rows]
+        started = time.perf_counter()
         window_probs = np.empty((len(rows), len(self.manifest.labels)))
         batches = length_sorted_batches(
             [len(r) + self.tokenizer.num_special_tokens for r in rows],
@@ -106,24 +151,41 @@ class PosturePipeline:
             )
             window_probs[batch] = sigmoid(self.session.run(inputs).astype(np.float64))
         inferred = time.perf_counter()
-        owners = np.asarray(owner)
         combine = np.max if self.aggregation == "max" else np.mean
-        documents = np.stack(
-            [combine(window_probs[owners == d], axis=0) for d in range(len(texts))]
-        )
-        return DocumentProbabilities(
-            probabilities=documents,
-            windows=np.bincount(owners, minlength=len(texts)).tolist(),
-            tokens=sum(len(e) for e in encoded),
-            timings={
-                "tokenize": tokenized - started,
-                "inference": inferred - tokenized,
-                "decode": time.perf_counter() - inferred,
-            },
-        )
+        results, offset = [], 0
+        for item in items:
+            owners = np.asarray(item.owner, dtype=np.int64)
+            mine = window_probs[offset : offset + len(item.rows)]
+            offset += len(item.rows)
+            documents = np.stack(
+                [combine(mine[owners == d], axis=0) for d in range(len(item.texts))]
+            )
+            results.append(
+                DocumentProbabilities(
+                    probabilities=documents,
+                    windows=np.bincount(owners, minlength=len(item.texts)).tolist(),
+                    tokens=item.tokens,
+                    timings={
+                        "tokenize": item.tokenize_seconds,
+                        "inference": inferred - started,
+                        "decode": time.perf_counter() - inferred,
+                    },
+                )
+            )
+        return results
 
     def predict(self, texts: list[str], top_k: int | None = None) -> PosturePrediction:
-        result = self.probabilities(texts)
+        return self.run_prepared([self.prepare(texts, top_k)])[0]
+
+    def run_prepared(self, items: list[PostureInputs]) -> list[PosturePrediction]:
+        """Several requests in one pass; each keeps its own ``top_k``."""
+        return [
+            self._select(result, item.top_k)
+            for item, result in zip(items, self._probabilities(items), strict=True)
+        ]
+
+    def _select(self, result: DocumentProbabilities, top_k: int | None) -> PosturePrediction:
+        """Postures over their own thresholds, most probable first, at most ``top_k``."""
         labels = self.manifest.labels
         postures = []
         for probs in result.probabilities:

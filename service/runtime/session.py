@@ -13,6 +13,10 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from service.metrics import BATCH_SIZE, BATCH_TOKENS
+
+CPU = "CPUExecutionProvider"
+
 
 class InferenceSession(Protocol):
     @property
@@ -40,10 +44,9 @@ class OnnxSession:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # Spinning worker threads burn the CPU that another session or the tokenizer needs.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        available = ort.get_available_providers()
-        wanted = [p for p in (providers or ["CPUExecutionProvider"]) if p in available]
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
-            str(model_path), sess_options=options, providers=wanted or ["CPUExecutionProvider"]
+            str(model_path), sess_options=options, providers=usable_providers(providers or [CPU])
         )
         self._output = output_name
         self._inputs = [i.name for i in self._session.get_inputs()]
@@ -60,3 +63,33 @@ class OnnxSession:
         feed = {name: inputs[name] for name in self._inputs}
         result = self._session.run([self._output], feed)[0]
         return np.asarray(result, dtype=np.float32)
+
+
+def usable_providers(wanted: list[str]) -> list[str]:
+    """The wanted providers this onnxruntime build has, in order; CPU always last as a fallback."""
+    available = set(ort.get_available_providers())
+    chosen = [p for p in dict.fromkeys(wanted) if p in available and p != CPU]
+    return [*chosen, CPU]
+
+
+class MeteredSession:
+    """Any session, recording the size and padded tokens of every call it runs."""
+
+    def __init__(self, session: InferenceSession, model_name: str) -> None:
+        self.session = session
+        self._windows = BATCH_SIZE.labels(model_name, "windows")
+        self._tokens = BATCH_TOKENS.labels(model_name)
+
+    @property
+    def input_names(self) -> list[str]:
+        return self.session.input_names
+
+    @property
+    def provider(self) -> str:
+        return self.session.provider
+
+    def run(self, inputs: dict[str, NDArray[np.int64]]) -> NDArray[np.float32]:
+        ids = inputs["input_ids"]
+        self._windows.observe(ids.shape[0])
+        self._tokens.observe(ids.size)
+        return self.session.run(inputs)

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.bundle import BundleError
+from service.ner.pipeline import NerInputs, NerPrediction
 from service.registry import ModelRegistry
 from service.settings import Settings
 
@@ -62,14 +63,14 @@ def test_a_crashing_model_gives_json_500_and_the_app_keeps_serving(tiny_bundle: 
             time.sleep(0.05)
         pipeline = registry.models["tiny-ner"].pipeline
         assert pipeline is not None
-        original = pipeline.predict
+        original = pipeline.run_prepared
 
-        def explode(texts: list[str]) -> object:
-            if texts == ["boom"]:
+        def explode(items: list[NerInputs]) -> list[NerPrediction]:
+            if any(item.texts == ["boom"] for item in items):
                 raise RuntimeError("simulated ONNX Runtime failure")
-            return original(texts)
+            return original(items)
 
-        pipeline.predict = explode  # type: ignore[method-assign]
+        pipeline.run_prepared = explode  # type: ignore[method-assign]
         crashed = client.post("/v1/entities", json={"text": "boom"})
         assert crashed.status_code == 500
         assert crashed.json()["error"] == {
