@@ -1,22 +1,67 @@
-"""``python -m service``: run the API with uvicorn using the ``INFER_*`` settings."""
+"""``python -m service``: run the API with uvicorn using the ``INFER_*`` settings.
+
+SIGTERM starts a graceful drain instead of uvicorn's immediate listener close: ``/readyz`` turns
+503 at once, requests keep being served for ``INFER_DRAIN_SECONDS`` (a load balancer may still
+route some here until it sees the pod unready), then uvicorn closes the listener, lets in-flight
+and queued requests finish (at most ``INFER_GRACEFUL_TIMEOUT_SECONDS``) and the process exits 0.
+"""
 
 from __future__ import annotations
+
+import logging
+import signal
+import time
+from types import FrameType
 
 import uvicorn
 
 from service.app import create_app
+from service.metrics import READY
+from service.registry import ModelRegistry
 from service.settings import Settings
+
+log = logging.getLogger("service.shutdown")
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, with SIGTERM meaning "drain, then stop" and a clean exit status afterwards."""
+
+    def __init__(self, config: uvicorn.Config, registry: ModelRegistry, drain_s: float) -> None:
+        super().__init__(config)
+        self.registry = registry
+        self.drain_s = drain_s
+        self.stop_at: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM:
+            super().handle_exit(sig, frame)  # Ctrl+C: uvicorn's own behaviour
+            return
+        if self.stop_at is not None:
+            return  # a repeated SIGTERM does not cut the drain short
+        # Not recorded in uvicorn's captured signals: it would re-raise SIGTERM after the
+        # shutdown, and the process would die by the signal (status 143) instead of exiting 0.
+        self.registry.draining = True
+        READY.set(0)
+        self.stop_at = time.monotonic() + self.drain_s
+        log.warning("SIGTERM: draining for %.1f s, then finishing in-flight requests", self.drain_s)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.stop_at is not None and time.monotonic() >= self.stop_at:
+            self.should_exit = True
+        return await super().on_tick(counter)
 
 
 def main() -> None:
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=settings.graceful_timeout_seconds,
     )
+    DrainingServer(config, app.state.registry, settings.drain_seconds).run()
 
 
 if __name__ == "__main__":

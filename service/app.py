@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service.api import entities, postures, system
-from service.api.middleware import BodyLimit, RequestMetrics
+from service.api.auth import ApiKeyAuth, document_auth, load_api_keys, open_paths
+from service.api.middleware import BodyLimit, DrainGate, RequestMetrics
 from service.errors import install_error_handlers
 from service.metrics import READY
 from service.registry import ModelRegistry
@@ -26,7 +27,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         READY.set(0)
         loading = asyncio.create_task(asyncio.to_thread(registry.load))
         yield
+        # uvicorn gets here only after every connection ended (the drain): nothing is queued.
         await asyncio.shield(loading)
+        await asyncio.to_thread(registry.close)
 
     app = FastAPI(
         title="NLP inference service",
@@ -38,6 +41,12 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     for module in (entities, postures, system):
         app.include_router(module.router)
     install_error_handlers(app)
+    # Outermost last: metrics see every answer; a bad key is refused before the body is read.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(DrainGate, registry=registry)
+    keys = load_api_keys(settings)
+    if keys:
+        app.add_middleware(ApiKeyAuth, keys=keys, open_paths=open_paths(settings))
+        document_auth(app, open_paths(settings))
     app.add_middleware(RequestMetrics)
     return app

@@ -34,9 +34,16 @@ class ServiceError(Exception):
     status = 500
     type = "internal_error"
 
-    def __init__(self, message: str, field: str | None = None, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        field: str | None = None,
+        limit: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.detail = ErrorDetail(type=self.type, message=message, field=field, limit=limit)
+        self.headers = dict(headers or {})
 
 
 class InvalidInput(ServiceError):
@@ -59,6 +66,24 @@ class NotReady(ServiceError):
     status, type = 503, "not_ready"
 
 
+class Overloaded(ServiceError):
+    """The model's queue is full; ``Retry-After`` says when to try again."""
+
+    status, type = 429, "overloaded"
+
+
+class DeadlineExceeded(ServiceError):
+    status, type = 504, "deadline_exceeded"
+
+
+class Draining(ServiceError):
+    status, type = 503, "draining"
+
+
+class Unauthorized(ServiceError):
+    status, type = 401, "unauthorized"
+
+
 def error_response(
     status: int, detail: ErrorDetail, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
@@ -75,7 +100,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 async def _on_service_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return error_response(exc.status, exc.detail)
+    return error_response(exc.status, exc.detail, exc.headers)
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -124,5 +149,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "Invalid field or limit exceeded (names field and limit)",
     },
     500: {"model": ErrorBody, "description": "Unexpected server error (the worker keeps running)"},
+    429: {
+        "model": ErrorBody,
+        "description": "The model's queue is full (overloaded); retry after Retry-After seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}},
+    },
     503: {"model": ErrorBody, "description": "Models not loaded yet"},
+    504: {"model": ErrorBody, "description": "The request missed its deadline (queue + inference)"},
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.runtime.cpus import available_cpus
@@ -37,6 +37,31 @@ class Settings(BaseSettings):
         ge=64,
         description="Most padded tokens (batch size x longest window) in one ONNX Runtime call.",
     )
+    # 2 ms: while ONNX Runtime's threads hold both cores, the event loop admits requests slowly;
+    # a short pause once a queue exists lets more of them join the batch (README, Batching).
+    batch_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=1000,
+        description="When requests are already queued, wait up to this long for more to fill a "
+        "batch; an idle model never waits.",
+    )
+    max_queue: int = Field(
+        default=128,
+        ge=1,
+        description="Most requests queued per model; beyond it requests get 429 with Retry-After.",
+    )
+    request_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Deadline per request (queue + inference); past it the request gets 504.",
+    )
+    providers: list[str] = Field(
+        default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        min_length=1,
+        description="ONNX Runtime execution providers in order of preference (JSON list); those "
+        "this onnxruntime build lacks are skipped, CPU is the fallback.",
+    )
     max_text_chars: int = Field(
         default=20_000, ge=1, description="Most characters in one NER text; longer gets 422."
     )
@@ -52,6 +77,31 @@ class Settings(BaseSettings):
         default=2 * 1024 * 1024, ge=1024, description="Largest request body; larger gets 413."
     )
     log_level: str = Field(default="info", description="uvicorn log level.")
+    drain_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=300,
+        description="After SIGTERM: keep serving this long with /readyz at 503 (so load balancers"
+        " drop the pod) before the listener closes; 0 when a preStop hook already waits.",
+    )
+    graceful_timeout_seconds: int = Field(
+        default=30,
+        ge=1,
+        description="After the drain: most seconds in-flight requests get to finish before cancel.",
+    )
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="API keys (JSON list) for 'Authorization: Bearer KEY' or 'X-API-Key'; auth is"
+        " off when neither this nor api_keys_file names a key.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="File with one API key per line (blank lines, # comments ignored); adds to"
+        " api_keys.",
+    )
+    metrics_auth: bool = Field(
+        default=False, description="Require an API key for /metrics too (when auth is on)."
+    )
 
     @field_validator("bundles_dir")
     @classmethod

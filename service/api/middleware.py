@@ -1,4 +1,4 @@
-"""ASGI middleware: body-size limit (before any parsing) and request metrics."""
+"""ASGI middleware: body-size limit (before any parsing), request metrics, the drain gate."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import ErrorDetail, error_response
+from service.errors import Draining, ErrorDetail, error_response
 from service.metrics import IN_FLIGHT, REQUEST_LATENCY
+from service.registry import ModelRegistry
 
 
 class BodyLimit:
@@ -88,3 +89,34 @@ class RequestMetrics:
             REQUEST_LATENCY.labels(path, scope["method"], str(status)).observe(
                 time.perf_counter() - started
             )
+
+
+class DrainGate:
+    """While draining after SIGTERM: /readyz answers 503 ``draining``; other requests are served
+    (the load balancer may still route a few here) but with ``Connection: close``, so clients
+    reconnect to another replica instead of keeping a connection that is about to close."""
+
+    def __init__(self, app: ASGIApp, registry: ModelRegistry) -> None:
+        self.app = app
+        self.registry = registry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.registry.draining:
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] == "/readyz":
+            detail = Draining(
+                "shutting down (SIGTERM): send new requests to another replica"
+            ).detail
+            await error_response(503, detail, {"Connection": "close"})(scope, receive, send)
+            return
+
+        async def close_after(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"
+                ]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, close_after)

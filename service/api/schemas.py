@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+# "Exactly one of text / texts (non-empty)" in the JSON schema too, so clients and fuzzers see
+# the rule the validator below enforces; a null counts as absent, as it does there.
+EXACTLY_ONE_OF_TEXT_OR_TEXTS: list[JsonValue] = [
+    {"required": ["text"], "properties": {"text": {"type": "string"}, "texts": {"type": "null"}}},
+    {
+        "required": ["texts"],
+        "properties": {"texts": {"type": "array", "minItems": 1}, "text": {"type": "null"}},
+    },
+]
 
 
 class TextsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: what the schema says is what is accepted ("return_scores": 0 or "top_k": "3" is 422,
+    # not silently coerced; found by schemathesis).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     text: str | None = Field(default=None, description="One text; use either text or texts.")
     texts: list[str] | None = Field(default=None, description="Several texts, answered in order.")
@@ -27,14 +39,21 @@ class TextsRequest(BaseModel):
 
 class EntitiesRequest(TextsRequest):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"text": "tushar se 2 misal mangwao"}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "tushar se 2 misal mangwao"}],
+            "oneOf": EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+        },
     )
 
 
 class PosturesRequest(TextsRequest):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"text": "Defendant moves to dismiss ...", "top_k": 3}]},
+        json_schema_extra={
+            "examples": [{"text": "Defendant moves to dismiss ...", "top_k": 3}],
+            "oneOf": EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+        },
     )
 
     top_k: int | None = Field(
@@ -105,6 +124,10 @@ class ModelCard(BaseModel):
     )
     parity: dict[str, object]
     export: dict[str, object]
+    variant: dict[str, object] | None = Field(
+        default=None,
+        description="Graph variant (fusions, INT8 and its accuracy gate); null for plain fp32.",
+    )
 
 
 class ModelsResponse(BaseModel):
