@@ -1,11 +1,11 @@
-# Two commands matter on a fresh machine: `make run` (serve the default model on 127.0.0.1:8000)
+# Two commands matter on a fresh machine: `make run` (serve the default models on 127.0.0.1:8000)
 # and `make test` (the whole test suite). Everything else is a building block of those two.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CACHE ?= .cache
 
-.PHONY: install run test lint fmt default-models bench-longformer clean
+.PHONY: install run test lint fmt default-models bench bench-quick bench-longformer lint-deploy image image-test loadtest loadtest-ci fuzz clean
 
 install: $(VENV)/.installed
 
@@ -19,13 +19,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 default-models: install
-	$(PY) -m default_models ner --root $(CACHE)
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m default_models ner postures --root $(CACHE)
 
 run: default-models
 	INFER_BUNDLES_DIR=$(CACHE)/bundles $(PY) -m service
 
 test: install
-	$(PY) -m pytest
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -36,8 +36,50 @@ fmt: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The service against PyTorch eager, optimum and raw ONNX Runtime in one run (README, Benchmarks).
+bench: install
+	$(PY) -m bench --cache $(CACHE)/bench
+
+bench-quick: install
+	$(PY) -m bench --quick --cache $(CACHE)/bench
+
 bench-longformer: install
 	$(PY) bench/longformer_speed.py --lengths 512 1024 2048 4096 --repeats 3 --threads 2
+
+# Load test with the SLO gate (README, "Load test and SLO"): the service on 127.0.0.1 with the
+# default bundles, locust headless; CSV stats and a summary in reports/. Non-zero on a failed
+# request or a p95 above its SLO. `make loadtest USERS=8 RUN_TIME=5m` for a longer run.
+USERS ?= 6
+SPAWN_RATE ?= 2
+RUN_TIME ?= 3m
+LOADTEST_BUNDLES ?= $(CACHE)/bundles
+loadtest: default-models
+	$(PY) -m loadtest.run --bundles $(LOADTEST_BUNDLES) --users $(USERS) \
+		--spawn-rate $(SPAWN_RATE) --run-time $(RUN_TIME)
+
+# The short run .ci/run makes (~40 s of traffic).
+loadtest-ci: default-models
+	$(PY) -m loadtest.run --bundles $(LOADTEST_BUNDLES) --users 4 --spawn-rate 2 --run-time 40s
+
+# schemathesis against the service's own OpenAPI schema: no 5xx, only documented statuses and
+# bodies, /healthz still answers afterwards (~1.5 min).
+fuzz: default-models
+	$(PY) -m loadtest.fuzz --bundles $(LOADTEST_BUNDLES)
+
+# Deployment artefacts, offline: hadolint + every kustomization rendered and schema-validated.
+lint-deploy: install
+	VENV=$(VENV) deploy/lint.sh
+
+# Serving image with the default bundles baked in, built with podman from a local Debian base
+# (no Docker engine or Docker Hub needed; README "Deployment" has the plain docker command).
+IMAGE ?= localhost/nlp-inference:0.1.0
+image:
+	IMAGE=$(IMAGE) BUNDLES=$(CACHE)/bundles deploy/image_test.sh --build-only
+
+# Build with podman from a debootstrap base and run it read-only, non-root, loopback-only; slow
+# (apt + debootstrap + pip on first run), so not part of .ci/run.
+image-test:
+	IMAGE=$(IMAGE) BUNDLES=$(CACHE)/bundles deploy/image_test.sh
 
 clean:
 	rm -rf $(CACHE) .pytest_cache .mypy_cache .ruff_cache .hypothesis
