@@ -38,6 +38,11 @@ class TokenizerInfo(_Strict):
     max_length: int = Field(ge=4, description="tokens per model call, special tokens included")
     stride: int = Field(ge=0, description="tokens shared by consecutive windows of a long text")
     pad_token_id: int = 0
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="hash of the tokenizer file, checked at load (absent in bundles before it)",
+    )
 
     @model_validator(mode="after")
     def _stride_fits(self) -> TokenizerInfo:
@@ -206,12 +211,16 @@ def verify_bundle(bundle_dir: Path) -> NerManifest | PostureManifest:
     for name in (manifest.onnx.file, manifest.tokenizer.file):
         if not (bundle_dir / name).is_file():
             raise BundleError(f"{bundle_dir}: {name} is missing")
-    actual = sha256_of(bundle_dir / manifest.onnx.file)
-    if actual != manifest.onnx.sha256:
-        raise BundleError(
-            f"{bundle_dir / manifest.onnx.file}: sha256 {actual} does not match the manifest's "
-            f"{manifest.onnx.sha256}; the file is corrupt, truncated or was replaced"
-        )
+    expected = [(manifest.onnx.file, manifest.onnx.sha256)]
+    if manifest.tokenizer.sha256 is not None:
+        expected.append((manifest.tokenizer.file, manifest.tokenizer.sha256))
+    for name, digest in expected:
+        actual = sha256_of(bundle_dir / name)
+        if actual != digest:
+            raise BundleError(
+                f"{bundle_dir / name}: sha256 {actual} does not match the manifest's {digest}; "
+                "the file is corrupt, truncated or was replaced"
+            )
     return manifest
 
 

@@ -161,6 +161,7 @@ def export_ner(options: NerExportOptions) -> NerManifest:
                     max_length=max_length,
                     stride=stride,
                     pad_token_id=int(raw.tokenizer.pad_token_id or 0),
+                    sha256=sha256_of(staging / "tokenizer.json"),
                 ),
                 ner=NerSpec(
                     constrain_transitions=options.constrain_transitions,

@@ -157,6 +157,7 @@ def export_postures(options: PostureExportOptions) -> PostureManifest:
                     max_length=max_length,
                     stride=stride,
                     pad_token_id=int(raw.config.pad_token_id or 0),
+                    sha256=sha256_of(staging / "tokenizer.json"),
                 ),
                 postures=PostureSpec(
                     thresholds=[0.5] * len(raw.labels), aggregation=options.aggregation

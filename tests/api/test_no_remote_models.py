@@ -8,6 +8,7 @@ hook proves no file is opened and no socket connects while such requests are ans
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
 
 from service.app import create_app
+from service.bundle import BundleError
 from service.settings import Settings
 from tests.helpers import free_port
 
@@ -173,11 +175,30 @@ def test_a_truncated_onnx_file_stops_the_process_before_it_listens(
         httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
 
 
-def test_a_truncated_tokenizer_keeps_readiness_red_with_the_reason(
+def test_an_altered_tokenizer_stops_start_up(tiny_bundle: Path, tmp_path: Path) -> None:
+    """A still-valid tokenizer.json with one vocabulary entry changed: predictions would shift
+    silently, so its sha256 in the manifest stops start-up."""
+    shutil.copytree(tiny_bundle, tmp_path / "tiny-ner")
+    path = tmp_path / "tiny-ner" / "tokenizer.json"
+    tokenizer = json.loads(path.read_text())
+    vocab = tokenizer["model"]["vocab"]
+    vocab["zzzaltered"] = vocab.pop("the")
+    path.write_text(json.dumps(tokenizer))
+    app = create_app(Settings(bundles_dir=tmp_path))
+    with pytest.raises(BundleError, match=r"tokenizer\.json: sha256"), TestClient(app):
+        pass
+
+
+def test_a_truncated_tokenizer_in_an_older_bundle_keeps_readiness_red_with_the_reason(
     tiny_bundle: Path, tmp_path: Path
 ) -> None:
-    # tokenizer.json carries no sha256 in the manifest: it fails when loaded, in the background.
+    # Bundles exported before the tokenizer's sha256 was recorded: it fails when loaded, in the
+    # background, and readiness says why.
     shutil.copytree(tiny_bundle, tmp_path / "tiny-ner")
+    manifest_path = tmp_path / "tiny-ner" / "bundle.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["tokenizer"]["sha256"]
+    manifest_path.write_text(json.dumps(manifest))
     truncate(tmp_path / "tiny-ner" / "tokenizer.json")
     with TestClient(create_app(Settings(bundles_dir=tmp_path))) as client:
         deadline = time.monotonic() + 30
