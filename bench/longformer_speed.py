@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import onnxruntime as ort
@@ -41,6 +42,11 @@ def _parse_args() -> argparse.Namespace:
         "(only meaningful with --threads 1, where both runtimes compute in the calling thread)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="also time the graph after `--quantize int8` (the export's own dynamic quantizer)",
+    )
     args = parser.parse_args()
     if args.clock == "cpu" and args.threads != 1:
         parser.error("--clock cpu needs --threads 1")
@@ -115,19 +121,35 @@ def _ort_probs(session: ort.InferenceSession, ids: torch.Tensor, mask: torch.Ten
     return probs
 
 
+class _Row(NamedTuple):
+    hf_s: float
+    ort_s: float
+    diff: float
+    int8_s: float | None = None
+    int8_diff: float | None = None
+    int8_flips: int | None = None  # labels whose 0.5 decision differs from HF's
+
+
 def _bench_length(
     model: LongformerForSequenceClassification,
     session: ort.InferenceSession,
+    int8: ort.InferenceSession | None,
     length: int,
     repeats: int,
     clock: Callable[[], float],
-) -> tuple[float, float, float]:
-    """(HF eager seconds, ORT seconds, max abs probability diff) at batch 1."""
+) -> _Row:
+    """HF eager vs the ORT graph(s) at batch 1: median seconds and probability differences."""
     ids, mask = _inputs([length], model.config.vocab_size)
-    diff = float(np.abs(_hf_probs(model, ids, mask) - _ort_probs(session, ids, mask)).max())
+    reference = _hf_probs(model, ids, mask)
+    diff = float(np.abs(reference - _ort_probs(session, ids, mask)).max())
     hf_s = _median_seconds(lambda: _hf_probs(model, ids, mask), repeats, clock)
     ort_s = _median_seconds(lambda: _ort_probs(session, ids, mask), repeats, clock)
-    return hf_s, ort_s, diff
+    if int8 is None:
+        return _Row(hf_s, ort_s, diff)
+    quantized = _ort_probs(int8, ids, mask)
+    flips = int(((quantized >= 0.5) != (reference >= 0.5)).sum())
+    int8_s = _median_seconds(lambda: _ort_probs(int8, ids, mask), repeats, clock)
+    return _Row(hf_s, ort_s, diff, int8_s, float(np.abs(reference - quantized).max()), flips)
 
 
 def main() -> None:
@@ -140,21 +162,39 @@ def main() -> None:
         path = export_onnx(ExportableLongformer(model), Path(tmp) / "longformer_blocked.onnx")
         print(f"export {time.perf_counter() - start:.1f} s, {path.stat().st_size / 2**20:.0f} MiB")
         session = _session(path, args.threads)
+        int8 = None
+        if args.int8:
+            from export.variants.graphs import quantize_int8
+
+            quantized = Path(tmp) / "longformer_blocked.int8.onnx"
+            quantize_int8(path, quantized, per_channel=True)
+            int8 = _session(quantized, args.threads)
         batch = [min(args.lengths) + 37, 1]
         ids, mask = _inputs(batch, model.config.vocab_size)
         batch_diff = np.abs(_hf_probs(model, ids, mask) - _ort_probs(session, ids, mask)).max()
         print(f"padded batch {batch}: max abs prob diff {batch_diff:.1e}")
         clock = time.thread_time if args.clock == "cpu" else time.perf_counter
         print(f"\nbatch 1, {args.threads} thread(s), {args.clock} time, median of {args.repeats}")
-        print("| tokens | HF eager | ORT fp32 blocked | speed-up | max abs prob diff | load avg |")
-        print("|---:|---:|---:|---:|---:|---:|")
+        head = "| tokens | HF eager | ORT fp32 blocked | speed-up | max abs prob diff |"
+        rule = "|---:|---:|---:|---:|---:|"
+        if int8 is not None:
+            head += " ORT INT8 | speed-up | max abs prob diff | labels flipped |"
+            rule += "---:|---:|---:|---:|"
+        print(head + " load avg |")
+        print(rule + "---:|")
         for length in args.lengths:
-            hf_s, ort_s, diff = _bench_length(model, session, length, args.repeats, clock)
-            load = os.getloadavg()[0]  # other jobs on the box skew wall times: say so
-            print(
-                f"| {length} | {hf_s:.2f} s | {ort_s:.2f} s | {hf_s / ort_s:.1f}x | {diff:.1e} "
-                f"| {load:.1f} |"
+            row = _bench_length(model, session, int8, length, args.repeats, clock)
+            line = (
+                f"| {length} | {row.hf_s:.2f} s | {row.ort_s:.2f} s | {row.hf_s / row.ort_s:.1f}x "
+                f"| {row.diff:.1e} |"
             )
+            if row.int8_s is not None:
+                line += (
+                    f" {row.int8_s:.2f} s | {row.hf_s / row.int8_s:.1f}x | {row.int8_diff:.1e} "
+                    f"| {row.int8_flips} of {model.config.num_labels} |"
+                )
+            load = os.getloadavg()[0]  # other jobs on the box skew wall times: say so
+            print(f"{line} {load:.1f} |")
 
 
 if __name__ == "__main__":

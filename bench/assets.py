@@ -1,0 +1,137 @@
+"""Random checkpoints and exported bundles for the benchmark, built once and cached.
+
+Everything lives under ``ROOT/`` (``.cache/bench`` or ``.cache/bench/quick``): ``ckpt/<name>/``
+from ``default_models.random_checkpoint``, ``bundles/<name>/`` from ``python -m export``, and
+``optimum/<bundle>/`` (the bundle's ONNX file with its output renamed to ``logits`` beside the HF
+config and tokenizer, which is what ``ORTModelForTokenClassification`` loads).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+NER_CONFIG_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
+
+
+@dataclass(frozen=True)
+class Assets:
+    root: Path
+    size: str  # "base" or "tiny"
+
+    @property
+    def bundles(self) -> Path:
+        return self.root / "bundles"
+
+    def ckpt(self, family: str) -> Path:
+        return self.root / "ckpt" / f"{family}-{self.size}"
+
+    def ner_name(self, variant: str) -> str:
+        return f"ner-{self.size}-{variant}"
+
+    @property
+    def posture_name(self) -> str:
+        return f"postures-{self.size}"
+
+
+def _run(command: list[str], log: Path) -> None:
+    """Run a build step, its output in a log file; show the log's tail if it fails."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"  $ {' '.join(command)}  (log: {log})", flush=True)
+    with log.open("w") as out:
+        code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT)
+    if code != 0:
+        tail = "\n".join(log.read_text().splitlines()[-15:])
+        raise RuntimeError(f"{command[2:4]} failed ({code}):\n{tail}")
+
+
+def export_supports_quantize() -> bool:
+    """Whether ``python -m export ner`` has ``--quantize`` (added by a parallel change)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "export", "ner", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return "--quantize" in out.stdout
+
+
+def _checkpoint(assets: Assets, family: str) -> Path:
+    out = assets.ckpt(family)
+    if not (out / "dir" / "model.safetensors").is_file():
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "default_models.random_checkpoint",
+                "--family",
+                family,
+                "--size",
+                assets.size,
+                "--out",
+                str(out),
+            ],
+            assets.root / "logs" / f"ckpt-{family}.log",
+        )
+    return out / "dir"
+
+
+def ner_bundle(assets: Assets, variant: str) -> tuple[Path, Path]:
+    """(checkpoint dir, bundle dir) of the BERT-CRF, exported as ``variant`` if not cached."""
+    checkpoint = _checkpoint(assets, "bert-crf")
+    name = assets.ner_name(variant)
+    bundle = assets.bundles / name
+    if not (bundle / "bundle.json").is_file():
+        command = [sys.executable, "-m", "export", "ner", "--checkpoint", str(checkpoint)]
+        command += ["--out", str(bundle), "--force"]
+        if assets.size == "base":
+            command += ["--max-length", "128"]  # utterances are <= 40 tokens
+        if variant == "int8":  # the fastest graph the export can ship: fused, then INT8
+            command += ["--optimize", "--quantize", "int8"]
+        _run(command, assets.root / "logs" / f"export-{name}.log")
+    return checkpoint, bundle
+
+
+def posture_bundle(assets: Assets) -> tuple[Path, Path]:
+    """(checkpoint dir, bundle dir) of the Longformer; the export's parity gate is slow: cached."""
+    checkpoint = _checkpoint(assets, "longformer")
+    bundle = assets.bundles / assets.posture_name
+    if not (bundle / "bundle.json").is_file():
+        max_length, parity = ("4096", "1,513,4096") if assets.size == "base" else ("600", "1,600")
+        command = [sys.executable, "-m", "export", "postures", "--checkpoint", str(checkpoint)]
+        command += ["--out", str(bundle), "--force", "--max-length", max_length]
+        command += ["--parity-lengths", parity]
+        _run(command, assets.root / "logs" / f"export-{assets.posture_name}.log")
+    return checkpoint, bundle
+
+
+def optimum_dir(assets: Assets, checkpoint: Path, bundle: Path) -> Path:
+    """HF config + tokenizer + the bundle's ONNX graph with an extra ``logits`` output."""
+    import onnx
+
+    out = assets.root / "optimum" / bundle.name
+    if (out / "model.onnx").is_file():
+        return out
+    staging = out.with_name(out.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in NER_CONFIG_FILES:
+        if (checkpoint / name).is_file():
+            shutil.copy2(checkpoint / name, staging / name)
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    model = onnx.load(str(bundle / manifest["onnx"].get("file", "model.onnx")))
+    source = model.graph.output[0]
+    model.graph.node.append(onnx.helper.make_node("Identity", [source.name], ["logits"]))
+    logits = onnx.ValueInfoProto()
+    logits.CopyFrom(source)
+    logits.name = "logits"
+    del model.graph.output[:]
+    model.graph.output.append(logits)
+    onnx.save(model, str(staging / "model.onnx"))
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    return out

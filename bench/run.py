@@ -1,0 +1,311 @@
+"""``python -m bench``: the service against PyTorch eager, optimum and raw ONNX Runtime, one run.
+
+Order: build/cached assets → NER over HTTP (service with the NER bundle only) → in-process NER
+contenders and the GEMM peak (one subprocess each) → postures over HTTP (service with both
+bundles: posture latency, NER latency with and without a long document in flight, RSS) → PyTorch
+postures. Prints a Markdown table and writes everything to JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import assets as build
+from bench.flops import bert_matmul_flops, longformer_matmul_flops
+from bench.http_load import Server, closed_loop, running_service
+from bench.inputs import document, utterances
+from bench.presets import FULL, QUICK, Preset
+from bench.report import render
+from bench.stats import load_average, process_cpu_s, summarize
+
+Result = dict[str, Any]
+GEMM = ("fp32", "int8")
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="CI smoke: tiny models, few requests")
+    parser.add_argument("--only", choices=["all", "ner", "postures"], default="all")
+    parser.add_argument(
+        "--variant",
+        choices=["auto", "fp32", "int8"],
+        default="auto",
+        help="NER graph to export and serve (auto: int8 if `export ner` has --quantize)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="JSON report (default: reports/bench.json, quick: bench-quick.json)",
+    )
+    parser.add_argument("--cache", type=Path, default=Path(".cache/bench"))
+    return parser.parse_args()
+
+
+def _variant(requested: str) -> tuple[str, str]:
+    """(variant, note for the table)."""
+    supported = build.export_supports_quantize()
+    if requested == "int8" and not supported:
+        sys.exit("--variant int8: `python -m export ner` has no --quantize option yet")
+    if requested != "auto":
+        return requested, f"{requested} (requested)"
+    if supported:
+        return "int8", "int8 (export supports --quantize)"
+    return "fp32", "fp32: `python -m export ner` has no --quantize yet, so no INT8 graph"
+
+
+def _worker(spec: Result, workdir: Path) -> Result:
+    """One contender in its own process: own threads, own peak RSS."""
+    spec_file = workdir / f"{spec['kind']}.spec.json"
+    out_file = workdir / f"{spec['kind']}.out.json"
+    spec_file.write_text(json.dumps(spec))
+    print(f"  {spec['kind']} ...", flush=True)
+    # Idle OpenMP threads spin by default and starve the other process on a shared 2-core box;
+    # the service's ORT sessions do not spin either (same setting as `make test`).
+    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    command = [sys.executable, "-m", "bench.worker", str(spec_file), str(out_file)]
+    subprocess.run(command, check=True, env=env)
+    result: Result = json.loads(out_file.read_text())
+    return result
+
+
+def _ner_http(server: Server, texts: list[str], preset: Preset) -> Result:
+    bodies = [{"text": t} for t in texts]
+    levels = {}
+    for concurrency, requests in preset.requests.items():
+        print(f"  service c={concurrency}: {requests} requests", flush=True)
+        result = closed_loop(
+            server, "/v1/entities", bodies, concurrency, requests, preset.warmup_requests
+        )
+        if result.errors:
+            raise RuntimeError(f"{result.errors} failed requests at concurrency {concurrency}")
+        levels[str(concurrency)] = result.as_dict()
+    return {"levels": levels, "rss_kib": server.rss_kib()}
+
+
+def _ner_section(
+    assets: build.Assets, variant: str, preset: Preset, texts: list[str], workdir: Path
+) -> Result:
+    checkpoint, bundle = build.ner_bundle(assets, variant)
+    optimum = build.optimum_dir(assets, checkpoint, bundle)
+    log = assets.root / "logs" / "service-ner.log"
+    with running_service(assets.bundles, [bundle.name], log) as server:
+        service = _ner_http(server, texts, preset)
+    common = {
+        "texts": texts,
+        "batch_sizes": list(preset.batch_sizes),
+        "budget_s": preset.batch_budget_s,
+        "min_calls": preset.min_calls,
+        "warmup": preset.warmup_calls,
+    }
+    return {
+        "bundle": bundle.name,
+        "service": service,
+        "ort": _worker({"kind": "ner-ort", "bundle": str(bundle), **common}, workdir),
+        "torch": _worker({"kind": "ner-torch", "checkpoint": str(checkpoint), **common}, workdir),
+        "optimum": _worker({"kind": "ner-optimum", "model_dir": str(optimum), **common}, workdir),
+    }
+
+
+def _posture_http(server: Server, docs: dict[int, str], preset: Preset) -> Result:
+    url, results = f"{server.base}/v1/postures", {}
+    with httpx.Client(timeout=900) as client:
+        client.post(url, json={"text": docs[min(docs)]}).raise_for_status()  # warm-up
+        for tokens, text in docs.items():
+            print(f"  service postures {tokens} tokens", flush=True)
+            latencies: list[float] = []
+            windows, started, cpu0 = 0, time.perf_counter(), process_cpu_s(server.pid)
+            while len(latencies) < preset.doc_repeats:
+                t0 = time.perf_counter()
+                response = client.post(url, json={"text": text})
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - t0)
+                windows = response.json()["results"][0]["windows"]
+                if time.perf_counter() - started > preset.doc_budget_s:
+                    break
+            cpu = process_cpu_s(server.pid) - cpu0
+            summary = summarize(latencies, len(latencies), time.perf_counter() - started, cpu)
+            results[str(tokens)] = {**summary.as_dict(), "windows": windows}
+    return results
+
+
+def _ner_under_load(server: Server, texts: list[str], long_doc: str, preset: Preset) -> Result:
+    """NER p50 at c=1 alone, then while one long posture document is being processed."""
+    bodies = [{"text": t} for t in texts]
+    n = preset.under_load_requests
+    idle = closed_loop(server, "/v1/entities", bodies, 1, n, preset.warmup_requests)
+    done = threading.Event()
+    posture_s: list[float] = []
+
+    def post_document() -> None:
+        t0 = time.perf_counter()
+        httpx.post(f"{server.base}/v1/postures", json={"text": long_doc}, timeout=900)
+        posture_s.append(time.perf_counter() - t0)
+        done.set()
+
+    thread = threading.Thread(target=post_document)
+    thread.start()
+    time.sleep(0.5)  # let the document get past tokenization into the ONNX call
+    loaded = closed_loop(server, "/v1/entities", bodies, 1, n)
+    overlapped = not done.is_set()  # every NER request ran while the document was in flight
+    thread.join()
+    return {
+        "idle": idle.as_dict(),
+        "with_posture": loaded.as_dict(),
+        "fully_overlapped": overlapped,
+        "posture_document_s": posture_s[0] if posture_s else None,
+    }
+
+
+def _posture_section(
+    assets: build.Assets, variant: str, preset: Preset, texts: list[str], workdir: Path
+) -> Result:
+    _, ner_bundle = build.ner_bundle(assets, variant)
+    checkpoint, bundle = build.posture_bundle(assets)
+    tokenizer = bundle / "tokenizer.json"
+    docs = {n: document(tokenizer, n) for n in preset.doc_lengths}
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    log = assets.root / "logs" / "service-both.log"
+    with running_service(assets.bundles, [ner_bundle.name, bundle.name], log) as server:
+        rss_loaded = server.rss_kib()
+        long_doc = max(n for n in docs if n <= manifest["tokenizer"]["max_length"])
+        under_load = _ner_under_load(server, texts, docs[long_doc], preset)
+        under_load["document_tokens"] = long_doc
+        service = _posture_http(server, docs, preset)
+        rss_end = server.rss_kib()
+    torch_result = _worker(
+        {
+            "kind": "postures-torch",
+            "checkpoint": str(checkpoint),
+            "documents": [[n, t] for n, t in docs.items()],
+            "warmup_doc": docs[min(docs)],
+            "repeats": preset.doc_repeats,
+            "budget_s": preset.doc_budget_s,
+            "max_length": manifest["tokenizer"]["max_length"],
+            "stride": manifest["tokenizer"]["stride"],
+        },
+        workdir,
+    )
+    return {
+        "bundle": bundle.name,
+        "max_length": manifest["tokenizer"]["max_length"],
+        "service": service,
+        "torch": torch_result,
+        "ner_under_load": under_load,
+        "service_rss_kib": {"after_load": rss_loaded, "end": rss_end},
+    }
+
+
+def _ner_flops(assets: build.Assets, texts: list[str], ner: Result, gemm: Result) -> Result:
+    """Achieved matmul rate at the largest batch / concurrency, as a fraction of the peak."""
+    from tokenizers import Tokenizer
+
+    config = json.loads((assets.ckpt("bert-crf") / "dir" / "config.json").read_text())
+    tokenizer = Tokenizer.from_file(str(assets.ckpt("bert-crf") / "dir" / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()  # this tokenizer.json pads to 128 unless told not to
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    per_text = [bert_matmul_flops(n, config, len(config["id2label"])) for n in lengths]
+    peak = gemm["int8" if ner["bundle"].endswith("int8") else "fp32"]["ops_per_s"]
+    largest = str(max(int(b) for b in ner["ort"] if b.isdigit()))
+    concurrency = str(max(int(c) for c in ner["service"]["levels"]))
+
+    def rate(summary: Result) -> float:
+        flops = sum(per_text[i % len(per_text)] for i in range(summary["items"]))
+        return flops / summary["seconds"]
+
+    rates = {
+        f"raw ORT b={largest}": (rate(ner["ort"][largest]), peak),
+        f"service c={concurrency}": (rate(ner["service"]["levels"][concurrency]), peak),
+        f"PyTorch eager b={largest}": (rate(ner["torch"][largest]), gemm["fp32"]["ops_per_s"]),
+    }
+    return {name: {"ops_per_s": r, "peak": p, "fraction": r / p} for name, (r, p) in rates.items()}
+
+
+def _posture_flops(assets: build.Assets, postures: Result, gemm: Result) -> Result:
+    """Matmul rate on one full window (the model's max length), service and PyTorch, vs fp32."""
+    config = json.loads((assets.ckpt("longformer") / "dir" / "config.json").read_text())
+    window = str(postures["max_length"])
+    flops = longformer_matmul_flops(int(window), config, len(config["id2label"]))
+    peak, out = gemm["fp32"]["ops_per_s"], {}
+    for name, key in (("service", "service"), ("PyTorch eager", "torch")):
+        if window in postures[key]:
+            rate = flops / (postures[key][window]["p50_ms"] / 1000)
+            out[f"{name} postures {window} tokens"] = {
+                "ops_per_s": rate,
+                "peak": peak,
+                "fraction": rate / peak,
+            }
+    return out
+
+
+def _build_assets(assets: build.Assets, variant: str, with_postures: bool) -> Path:
+    """Build (or find cached) both models side by side; returns the NER checkpoint dir."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        postures = pool.submit(build.posture_bundle, assets) if with_postures else None
+        checkpoint, _ = build.ner_bundle(assets, variant)
+        if postures is not None:
+            postures.result()
+    return checkpoint
+
+
+def main() -> None:
+    args = _parse_args()
+    out = args.out or Path("reports/bench-quick.json" if args.quick else "reports/bench.json")
+    preset = QUICK if args.quick else FULL
+    root = args.cache / "quick" if args.quick else args.cache
+    assets = build.Assets(root, preset.size)
+    variant, variant_note = _variant(args.variant)
+    started = time.perf_counter()
+    report: Result = {
+        "mode": "quick" if args.quick else "full",
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "variant": variant,
+        "size": preset.size,
+        "utterances": preset.utterances,
+        "variant_note": variant_note,
+        "load_average_start": load_average(),
+    }
+    print(f"bench ({report['mode']}, NER variant {variant_note})", flush=True)
+    checkpoint = _build_assets(assets, variant, with_postures=args.only != "ner")
+    texts = utterances(checkpoint / "tokenizer.json", preset.utterances)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        gemm_spec = {"kind": "gemm", "n": preset.gemm_n, "repeats": preset.gemm_repeats}
+        gemm_runs = [_worker(gemm_spec, workdir)]
+        if args.only in ("all", "ner"):
+            t0 = time.perf_counter()
+            report["ner"] = _ner_section(assets, variant, preset, texts, workdir)
+            report["ner"]["wall_s"] = time.perf_counter() - t0
+        if args.only in ("all", "postures"):
+            t0 = time.perf_counter()
+            report["postures"] = _posture_section(assets, variant, preset, texts, workdir)
+            report["postures"]["wall_s"] = time.perf_counter() - t0
+        gemm_runs.append(_worker(gemm_spec, workdir))  # the peak: best of start and end
+    gemm = {k: max((r[k] for r in gemm_runs), key=lambda g: g["ops_per_s"]) for k in GEMM}
+    report["gemm"] = {**gemm, "runs": gemm_runs}
+    report["flops"] = {}
+    if "ner" in report:
+        report["flops"].update(_ner_flops(assets, texts, report["ner"], gemm))
+    if "postures" in report:
+        report["flops"].update(_posture_flops(assets, report["postures"], gemm))
+    report["load_average_end"] = load_average()
+    report["wall_s"] = time.perf_counter() - started
+    table = render(report)
+    report["table"] = table
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    print("\n" + table)
+    print(f"\nwritten to {out} in {report['wall_s']:.0f} s")

@@ -1,0 +1,62 @@
+"""The benchmark's own arithmetic: FLOP counts, exact-length inputs, percentile summaries."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tokenizers import Tokenizer
+from torch.utils.flop_counter import FlopCounterMode
+from transformers import AutoModelForTokenClassification, BertConfig
+
+from bench.flops import bert_matmul_flops, longformer_matmul_flops
+from bench.inputs import document, utterances
+from bench.stats import summarize
+from default_models.ner_training import encoder_dir
+
+
+@pytest.mark.parametrize("tokens", [1, 20, 57])
+def test_bert_flops_match_torch_flop_counter(tokens: int) -> None:
+    config = BertConfig(  # type: ignore[no-untyped-call]
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=7,
+    )
+    model = AutoModelForTokenClassification.from_config(  # type: ignore[no-untyped-call]
+        config, attn_implementation="eager"
+    )
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.eval()(input_ids=torch.randint(5, 100, (1, tokens)))
+    assert bert_matmul_flops(tokens, config.to_dict(), 7) == counter.get_total_flops()
+
+
+def test_longformer_flops_grow_linearly_beyond_the_window() -> None:
+    config = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "attention_window": [16, 32],
+    }
+    one, two, three = (longformer_matmul_flops(n, config, 5) for n in (1000, 2000, 3000))
+    assert three - two == pytest.approx(two - one)  # banded attention: no quadratic term
+
+
+def test_inputs_have_exact_token_counts() -> None:
+    path = encoder_dir() / "tokenizer.json"
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    texts = utterances(path, 50, low=8, high=40, seed=3)
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    assert min(lengths) >= 8 and max(lengths) <= 40 and len(set(lengths)) > 10
+    assert texts == utterances(path, 50, low=8, high=40, seed=3)  # same set for every contender
+    assert len(tokenizer.encode(document(path, 1500)).ids) == 1500
+
+
+def test_summary_percentiles_and_rate() -> None:
+    summary = summarize([0.001 * i for i in range(1, 101)], items=400, seconds=2.0)
+    assert summary.p50_ms == pytest.approx(50.5)
+    assert summary.p99_ms == pytest.approx(99.01)
+    assert summary.per_s == 200.0
