@@ -215,19 +215,8 @@ def test_a_busy_model_does_not_hold_up_another_model() -> None:
 # --- real pipelines: merged calls give exactly what each request gives alone -------------------
 
 
-class PostureTableSession:
+class PostureTableSession(TableSession):
     """Context-free posture fake: logits are sums of integer per-token scores (exact in float)."""
-
-    def __init__(self, table: np.ndarray) -> None:
-        self.table = table
-
-    @property
-    def input_names(self) -> list[str]:
-        return ["input_ids", "attention_mask", "token_type_ids"]
-
-    @property
-    def provider(self) -> str:
-        return "fake"
 
     def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         scores = self.table[inputs["input_ids"]] * inputs["attention_mask"][..., None]
