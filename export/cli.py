@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from export.errors import ExportError
-from export.variants.request import DEFAULT_MIN_AGREEMENT, VariantRequest
+from export.variants.graphs import INT8_SCHEMES
+from export.variants.request import DEFAULT_INT8_FORMAT, DEFAULT_MIN_AGREEMENT, VariantRequest
 
 
 def _add_checkpoint_arguments(p: argparse.ArgumentParser, labels: str) -> None:
@@ -46,7 +47,14 @@ def _add_variant_arguments(p: argparse.ArgumentParser, unit: str) -> None:
     p.add_argument(
         "--quantize",
         choices=["int8"],
-        help="ship a dynamic INT8 graph (s8 weights, u8 activations) if it passes the gate",
+        help="ship a dynamic INT8 graph if it passes the gate (format: --int8-format)",
+    )
+    p.add_argument(
+        "--int8-format",
+        choices=list(INT8_SCHEMES),
+        default=DEFAULT_INT8_FORMAT,
+        help="; ".join(f"{name}: {s.summary}" for name, s in INT8_SCHEMES.items())
+        + f" (default: {DEFAULT_INT8_FORMAT})",
     )
     p.add_argument(
         "--per-tensor",
@@ -81,6 +89,7 @@ def _variant(args: argparse.Namespace) -> VariantRequest:
         optimize=args.optimize,
         quantize=args.quantize,
         per_channel=args.per_channel,
+        int8_format=args.int8_format,
         keep_fp32=tuple(args.keep_fp32),
         min_agreement=args.min_agreement,
         validation=args.validation,

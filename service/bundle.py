@@ -13,7 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-SCHEMA_VERSION = 2  # newest understood; plain fp32 bundles are still written as 1
+from service.runtime.cpu_features import INT8_DOT_PRODUCT, CpuInfo
+
+SCHEMA_VERSION = 3  # newest understood and written; 1 and 2 still load
 MANIFEST_FILE = "bundle.json"
 
 
@@ -93,6 +95,16 @@ class VariantInfo(_Strict):
     optimizer: str | None = Field(default=None, description="what ran, or why it was skipped")
     fusions: dict[str, int] = Field(default_factory=dict, description="fused operator counts")
     quantization: Literal["int8-dynamic"] | None = None
+    int8_format: Literal["u8s8-reduced", "u8u8", "u8s8"] | None = Field(
+        default=None, description="activation x weight types; absent before schema 3 (u8s8)"
+    )
+    requires_cpu_features: list[str] = Field(
+        default_factory=list,
+        description="the graph is exact only on CPUs with one of these /proc/cpuinfo flags",
+    )
+    validated_on: CpuInfo | None = Field(
+        default=None, description="the CPU the accuracy gate ran on"
+    )
     per_channel: bool = False
     kept_fp32: list[str] = Field(
         default_factory=list, description="node-name regexes left unquantized (--keep-fp32)"
@@ -108,9 +120,33 @@ class VariantInfo(_Strict):
     validation_size: int | None = Field(default=None, description="texts in the gate sample")
     fp32_sha256: str | None = Field(default=None, description="the fp32 graph it was made from")
 
+    def required_cpu_features(self) -> list[str]:
+        """Any-of CPU flags this graph needs; INT8 bundles from before formats were recorded are
+        u8 x s8 with 8-bit weights, which saturates without a dot-product instruction."""
+        if self.quantization is not None and self.int8_format is None:
+            return list(INT8_DOT_PRODUCT)
+        return self.requires_cpu_features
+
+
+class SelfCheck(_Strict):
+    """A small sample with the shipped graph's outputs on the export CPU, re-run at start-up."""
+
+    texts: list[str] = Field(min_length=1)
+    outputs: list[list[list[float]]] = Field(
+        description="per text: content-token rows (token outputs) or one row (sequence outputs)"
+    )
+    atol: float = Field(gt=0, description="max abs output difference allowed on another CPU")
+    validated_on: CpuInfo
+
+    @model_validator(mode="after")
+    def _one_output_per_text(self) -> SelfCheck:
+        if len(self.outputs) != len(self.texts):
+            raise ValueError("selfcheck needs one output per text")
+        return self
+
 
 class ManifestBase(_Strict):
-    schema_version: Literal[1, 2] = 1
+    schema_version: Literal[1, 2, 3] = 1
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     version: str
     labels: list[str] = Field(min_length=1)
@@ -119,11 +155,14 @@ class ManifestBase(_Strict):
     export: ExportInfo
     parity: ParityReport
     variant: VariantInfo | None = None
+    selfcheck: SelfCheck | None = None
 
     @model_validator(mode="after")
-    def _variant_needs_v2(self) -> ManifestBase:
+    def _sections_need_their_version(self) -> ManifestBase:
         if self.variant is not None and self.schema_version < 2:
             raise ValueError("a manifest with a variant section must have schema_version 2")
+        if self.selfcheck is not None and self.schema_version < 3:
+            raise ValueError("a manifest with a selfcheck section must have schema_version 3")
         return self
 
 
@@ -228,7 +267,7 @@ def write_manifest(manifest: ManifestBase, bundle_dir: Path) -> None:
     """Write atomically (temp file + rename): a reader never sees a half-written manifest."""
     target = bundle_dir / MANIFEST_FILE
     partial = target.with_suffix(".json.partial")
-    # A plain bundle leaves the variant key out: services that predate variants still load it.
-    exclude = {"variant"} if manifest.variant is None else None
+    # Sections a bundle does not have are left out rather than written as null.
+    exclude = {k for k in ("variant", "selfcheck") if getattr(manifest, k) is None} or None
     partial.write_text(manifest.model_dump_json(indent=2, exclude=exclude) + "\n")
     os.replace(partial, target)

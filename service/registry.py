@@ -1,8 +1,9 @@
 """Loaded models: discovers bundles, verifies them at start-up, loads and warms them up.
 
 Verification (manifest schema, files present, ONNX sha256) runs before the server accepts traffic,
-so a broken bundle stops start-up with a clear message. Creating sessions and the warm-up run
-happen in the background; ``/readyz`` turns 200 only when they are done.
+so a broken bundle stops start-up with a clear message. Creating sessions, the self-check (the
+bundle's stored sample must give the same outputs on this CPU) and the warm-up run happen in the
+background; ``/readyz`` turns 200 only when they are done, and names the reason if one failed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from service.ner.pipeline import NerPipeline
 from service.postures.pipeline import PosturePipeline
 from service.runtime.batcher import Batcher, BatchLimits
 from service.runtime.session import MeteredSession, OnnxSession
+from service.selfcheck import SelfCheckError, SelfCheckReport, run_selfcheck
 from service.settings import Settings
 
 log = logging.getLogger("service.registry")
@@ -33,6 +35,7 @@ class LoadedModel:
     # One worker per model runs one batch at a time (concurrent runs on few cores only thrash
     # each other) and merges queued requests into it.
     batcher: Batcher[Any, Any] | None = None
+    selfcheck: SelfCheckReport | None = None
 
     @property
     def name(self) -> str:
@@ -92,6 +95,10 @@ class ModelRegistry:
                     (manifest.variant and manifest.variant.quantization) or "none",
                 ).set(1)
                 log.info("loaded %s %s (%s)", model.name, manifest.version, provider)
+        except SelfCheckError as exc:
+            self.load_error = str(exc)
+            log.error("not serving: %s", exc)
+            return
         except Exception as exc:
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.exception("loading models failed")
@@ -123,6 +130,9 @@ class ModelRegistry:
             settings.intra_op_threads,
             settings.providers,
         )
+        # Before any traffic: the bundle must reproduce its stored sample on this CPU.
+        model.selfcheck = run_selfcheck(manifest, model.bundle_dir, onnx)
+        log.info(model.selfcheck.summary(model.name))
         session = MeteredSession(onnx, model.name)
         pipeline: NerPipeline | PosturePipeline
         if isinstance(manifest, NerManifest):

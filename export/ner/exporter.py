@@ -17,6 +17,7 @@ from export.ner.model import BertCrf, build_bert_crf
 from export.ner.parity import SAMPLE_TEXTS, check_parity
 from export.onnx_graph import OPSET, export_logits
 from export.progress import Progress
+from export.selfcheck import SampleSpec
 from export.variants.gate import Agreement, ner_agreement
 from export.variants.request import VariantRequest, read_validation_texts
 from export.variants.ship import GraphSpec, ship_graph, variant_steps
@@ -136,7 +137,7 @@ def export_ner(options: NerExportOptions) -> NerManifest:
             )
 
         config = model.emitter.config
-        parity, variant = ship_graph(
+        parity, variant, selfcheck = ship_graph(
             staging / "model.onnx",
             GraphSpec("bert", int(config.num_attention_heads), int(config.hidden_size)),
             options.variant,
@@ -144,10 +145,16 @@ def export_ner(options: NerExportOptions) -> NerManifest:
             agreement_of,
             progress,
             f"checking parity against PyTorch (atol {options.atol:g})",
+            SampleSpec(
+                staging / "tokenizer.json",
+                OUTPUT,
+                max_length,
+                int(raw.tokenizer.pad_token_id or 0),
+            ),
         )
         with progress.step("writing bundle.json"):
             manifest = NerManifest(
-                schema_version=1 if variant is None else 2,
+                schema_version=3,
                 name=name,
                 version=options.version,
                 labels=raw.labels,
@@ -179,6 +186,7 @@ def export_ner(options: NerExportOptions) -> NerManifest:
                 ),
                 parity=parity,
                 variant=variant,
+                selfcheck=selfcheck,
             )
             write_manifest(manifest, staging)
             verify_bundle(staging)  # the service's own loader must accept what we wrote

@@ -24,6 +24,7 @@ from export.postures.blocked_longformer import ExportableLongformer, export_onnx
 from export.postures.model import build_longformer
 from export.postures.parity import check_parity, parity_lengths
 from export.progress import Progress
+from export.selfcheck import SampleSpec
 from export.variants.gate import Agreement, posture_agreement
 from export.variants.request import VariantRequest, read_validation_texts
 from export.variants.ship import GraphSpec, ship_graph, variant_steps
@@ -132,7 +133,7 @@ def export_postures(options: PostureExportOptions) -> PostureManifest:
             )
 
         config = hf_model.config
-        parity, variant = ship_graph(
+        parity, variant, selfcheck = ship_graph(
             staging / "model.onnx",
             GraphSpec("longformer", int(config.num_attention_heads), int(config.hidden_size)),
             options.variant,
@@ -140,10 +141,13 @@ def export_postures(options: PostureExportOptions) -> PostureManifest:
             agreement_of,
             progress,
             f"checking parity against HF Longformer at lengths {lengths}",
+            SampleSpec(
+                staging / "tokenizer.json", OUTPUT, max_length, int(raw.config.pad_token_id or 0)
+            ),
         )
         with progress.step("writing bundle.json"):
             manifest = PostureManifest(
-                schema_version=1 if variant is None else 2,
+                schema_version=3,
                 name=name,
                 version=options.version,
                 labels=raw.labels,
@@ -170,6 +174,7 @@ def export_postures(options: PostureExportOptions) -> PostureManifest:
                 ),
                 parity=parity,
                 variant=variant,
+                selfcheck=selfcheck,
             )
             write_manifest(manifest, staging)
             verify_bundle(staging)

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from export.errors import ParityError
 from service.ner.crf import CrfParams, viterbi_decode
 from service.postures.pipeline import sigmoid
+from service.runtime.cpu_features import current_cpu
 from service.runtime.session import InferenceSession
 from service.text.inputs import build_inputs, length_sorted_batches
 from service.text.tokenizer import TextTokenizer, words_of
@@ -44,8 +45,8 @@ class Agreement:
             raise AccuracyGateError(
                 f"accuracy gate failed: {self.agreement:.4f} of {self.unit} agree with the fp32 "
                 f"graph (required {min_agreement:g}); {self.exact_match:.4f} of {self.texts} "
-                f"texts identical, max abs diff vs fp32 {self.max_abs_diff:.3g}; the bundle was "
-                "not written"
+                f"texts identical, max abs diff vs fp32 {self.max_abs_diff:.3g}, on "
+                f"{current_cpu().describe()}; the bundle was not written"
             )
 
 

@@ -10,12 +10,45 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import onnx
 
+from export.variants.request import Int8Format
+from service.runtime.cpu_features import INT8_DOT_PRODUCT
+
 Family = Literal["bert", "longformer"]
+
+
+@dataclass(frozen=True)
+class Int8Scheme:
+    """How one INT8 format is asked of the quantizer, and which CPUs compute it exactly."""
+
+    weight_type: str  # onnxruntime.quantization.QuantType member name
+    reduce_range: bool
+    # Any one of these CPU features is needed for exact integer sums (empty: every x86-64/Arm).
+    requires_any: tuple[str, ...]
+    summary: str
+
+
+# u8 x s8 with full-range weights is exact only where a dot-product instruction exists: without
+# VNNI, ORT's VPMADDUBSW path saturates 16-bit pair sums (255 x 127 x 2 > 32767). 7-bit weights
+# (reduce_range) keep the pair sums below 2^15, and u8 x u8 runs through 16-bit VPMADDWD: both are
+# exact on every CPU, so the answers do not depend on where the bundle is served.
+INT8_SCHEMES: dict[str, Int8Scheme] = {
+    "u8s8-reduced": Int8Scheme(
+        "QInt8", True, (), "u8 activations x 7-bit s8 weights: exact on every CPU"
+    ),
+    "u8u8": Int8Scheme("QUInt8", False, (), "u8 activations x u8 weights: exact on every CPU"),
+    "u8s8": Int8Scheme(
+        "QInt8",
+        False,
+        INT8_DOT_PRODUCT,
+        "u8 activations x 8-bit s8 weights: exact only with VNNI/AMX (saturates on AVX2)",
+    ),
+}
 
 
 def optimize_graph(
@@ -119,14 +152,20 @@ def matching_nodes(graph: Path, patterns: tuple[str, ...]) -> list[str]:
 
 
 def quantize_int8(
-    src: Path, dst: Path, per_channel: bool, keep_fp32: tuple[str, ...] = ()
+    src: Path,
+    dst: Path,
+    per_channel: bool,
+    keep_fp32: tuple[str, ...] = (),
+    int8_format: Int8Format = "u8s8-reduced",
 ) -> list[str]:
-    """Dynamic INT8: s8 weights, u8 activations (the u8 x s8 VNNI path), fp32 everything else.
+    """Dynamic INT8 in ``int8_format`` (see :data:`INT8_SCHEMES`), fp32 everything else.
 
     Nodes whose names match ``keep_fp32`` stay fp32 (returned): e.g. a model's FFN output
     projections, whose inputs (GELU outputs) quantize badly with one scale per tensor.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    scheme = INT8_SCHEMES[int8_format]
 
     excluded = matching_nodes(src, keep_fp32)
     prepared = onnx.load(str(src))
@@ -140,8 +179,8 @@ def quantize_int8(
             str(staged),
             str(dst),
             per_channel=per_channel,
-            reduce_range=False,
-            weight_type=QuantType.QInt8,
+            reduce_range=scheme.reduce_range,
+            weight_type=QuantType[scheme.weight_type],
             nodes_to_exclude=excluded + forced,
             extra_options={
                 # Fused graphs lose the weights' type information without this (FACTS.md).
@@ -159,3 +198,38 @@ def quantize_int8(
     del model.graph.value_info[:]
     onnx.save(model, str(dst))
     return excluded
+
+
+def exact_integer_reference(src: Path, dst: Path) -> int:
+    """Rewrite every ``MatMulInteger`` with s8 weights as the same product with u8 weights.
+
+    ``(a - za)(b - zb)`` is unchanged when both ``b`` and ``zb`` move by +128, and ONNX Runtime's
+    u8 x u8 kernels sum exactly on every CPU: the rewritten graph computes what a u8 x s8 graph
+    computes on a CPU without saturation (VNNI/AMX). Comparing a graph with its reference on the
+    host proves (or disproves) that its INT8 answers do not depend on the CPU. Returns the number
+    of rewritten products.
+    """
+    model = onnx.load(str(src))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    rewritten = 0
+    for node in graph.node:
+        if node.op_type != "MatMulInteger" or len(node.input) < 4:
+            continue
+        weight, zero = inits.get(node.input[1]), inits.get(node.input[3])
+        if weight is None or zero is None or weight.data_type != onnx.TensorProto.INT8:
+            continue
+        for slot, init in ((1, weight), (3, zero)):
+            shifted = onnx.numpy_helper.to_array(init).astype("int16") + 128
+            name = f"{init.name}.u8"
+            if name not in inits:
+                inits[name] = onnx.numpy_helper.from_array(shifted.astype("uint8"), name)
+                graph.initializer.append(inits[name])
+            node.input[slot] = name
+        rewritten += 1
+    used = {i for n in graph.node for i in n.input}
+    keep = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    onnx.save(model, str(dst))
+    return rewritten

@@ -16,10 +16,12 @@ from pathlib import Path
 
 from export.errors import ParityError
 from export.progress import Progress
+from export.selfcheck import SampleSpec, build_selfcheck
 from export.variants.gate import Agreement
-from export.variants.graphs import Family, optimize_graph, quantize_int8
+from export.variants.graphs import INT8_SCHEMES, Family, optimize_graph, quantize_int8
 from export.variants.request import VariantRequest
-from service.bundle import ParityReport, VariantInfo, sha256_of
+from service.bundle import ParityReport, SelfCheck, VariantInfo, sha256_of
+from service.runtime.cpu_features import current_cpu
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,11 @@ def _quantize(
 ) -> tuple[Agreement, list[str]]:
     """Quantize, gate against the fp32 graph, and only then replace it."""
     quantized = graph.with_suffix(".int8.onnx")
-    scheme = "per-channel" if request.per_channel else "per-tensor"
-    with progress.step(f"quantizing to dynamic INT8 (s8 weights {scheme}, u8 activations)"):
-        kept = quantize_int8(graph, quantized, request.per_channel, request.keep_fp32)
+    scales = "per-channel" if request.per_channel else "per-tensor"
+    fmt = request.int8_format
+    with progress.step(f"quantizing to dynamic INT8 ({fmt}, {scales} weight scales)"):
+        progress.note(INT8_SCHEMES[fmt].summary)
+        kept = quantize_int8(graph, quantized, request.per_channel, request.keep_fp32, fmt)
         if request.keep_fp32:
             progress.note(
                 f"{len(kept)} nodes kept fp32 (--keep-fp32 {' '.join(request.keep_fp32)})"
@@ -83,7 +87,8 @@ def _quantize(
             f"{graph.stat().st_size / 1e6:.1f} MB fp32 -> {quantized.stat().st_size / 1e6:.1f} MB"
         )
     with progress.step(
-        f"accuracy gate: INT8 vs fp32 ONNX (min agreement {request.min_agreement:g})"
+        f"accuracy gate: INT8 vs fp32 ONNX (min agreement {request.min_agreement:g}) on "
+        f"{current_cpu().describe()}"
     ):
         agreement = agreement_of(graph, quantized)
         progress.note(
@@ -103,8 +108,10 @@ def ship_graph(
     agreement_of: Callable[[Path, Path], Agreement],
     progress: Progress,
     parity_title: str,
-) -> tuple[ParityReport, VariantInfo | None]:
-    """Leave the graph to ship at ``graph``; return its parity report and the variant record."""
+    sample: SampleSpec,
+) -> tuple[ParityReport, VariantInfo | None, SelfCheck]:
+    """Leave the graph to ship at ``graph``; return its parity report, the variant record and
+    the self-check sample the service re-runs at start-up."""
     fp32_sha = sha256_of(graph)
     if request.optimize:
         parity, fusions, optimizer = _fuse(graph, spec, parity_of, progress, parity_title)
@@ -112,8 +119,9 @@ def ship_graph(
         with progress.step(parity_title):
             parity = parity_of(graph)
         fusions, optimizer = {}, None
+    fp32_outputs = sample.outputs(graph)
     if request.plain:
-        return parity, None
+        return parity, None, build_selfcheck(fp32_outputs, None, parity.atol)
     base = VariantInfo(
         optimized=request.optimize and not (optimizer or "").startswith(SKIPPED),
         optimizer=optimizer,
@@ -121,18 +129,26 @@ def ship_graph(
         fp32_sha256=fp32_sha,
     )
     if request.quantize is None:
-        return parity, base
+        return parity, base, build_selfcheck(fp32_outputs, None, parity.atol)
     agreement, kept = _quantize(graph, request, agreement_of, progress)
-    return parity, base.model_copy(
-        update={
-            "quantization": "int8-dynamic",
-            "per_channel": request.per_channel,
-            "kept_fp32": list(request.keep_fp32),
-            "kept_fp32_nodes": len(kept),
-            "min_agreement": request.min_agreement,
-            "agreement": round(agreement.agreement, 6),
-            "exact_match": round(agreement.exact_match, 6),
-            "max_abs_diff_vs_fp32": agreement.max_abs_diff,
-            "validation_size": agreement.texts,
-        }
+    selfcheck = build_selfcheck(sample.outputs(graph), fp32_outputs, parity.atol)
+    return (
+        parity,
+        base.model_copy(
+            update={
+                "quantization": "int8-dynamic",
+                "int8_format": request.int8_format,
+                "requires_cpu_features": list(INT8_SCHEMES[request.int8_format].requires_any),
+                "validated_on": current_cpu(),
+                "per_channel": request.per_channel,
+                "kept_fp32": list(request.keep_fp32),
+                "kept_fp32_nodes": len(kept),
+                "min_agreement": request.min_agreement,
+                "agreement": round(agreement.agreement, 6),
+                "exact_match": round(agreement.exact_match, 6),
+                "max_abs_diff_vs_fp32": agreement.max_abs_diff,
+                "validation_size": agreement.texts,
+            }
+        ),
+        selfcheck,
     )

@@ -128,9 +128,16 @@ class ModelCard(BaseModel):
         default=None,
         description="Graph variant (fusions, INT8 and its accuracy gate); null for plain fp32.",
     )
+    selfcheck: dict[str, object] | None = Field(
+        default=None,
+        description="The start-up self-check on this host's CPU (stored sample re-run).",
+    )
 
 
 class ModelsResponse(BaseModel):
+    cpu: dict[str, object] = Field(
+        description="This host's CPU model and the ISA flags that decide INT8 numerics."
+    )
     models: list[ModelCard]
 
 

@@ -10,6 +10,7 @@ from service.api.schemas import ModelCard, ModelsResponse, Status
 from service.bundle import NerManifest, PostureManifest
 from service.errors import ErrorBody, NotReady
 from service.registry import LoadedModel
+from service.runtime.cpu_features import current_cpu
 
 router = APIRouter()
 
@@ -44,12 +45,16 @@ def _card(model: LoadedModel) -> ModelCard:
         parity=m.parity.model_dump(),
         export=m.export.model_dump(),
         variant=m.variant.model_dump() if m.variant else None,
+        selfcheck=model.selfcheck.model_dump() if model.selfcheck else None,
     )
 
 
 @router.get("/v1/models", response_model=ModelsResponse, summary="Metadata of the loaded bundles")
 async def models(request: Request) -> ModelsResponse:
-    return ModelsResponse(models=[_card(m) for m in registry_of(request).models.values()])
+    return ModelsResponse(
+        cpu=current_cpu().model_dump(),
+        models=[_card(m) for m in registry_of(request).models.values()],
+    )
 
 
 @router.get("/healthz", response_model=Status, summary="Liveness: the process answers")

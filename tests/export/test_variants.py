@@ -14,9 +14,15 @@ from onnx import numpy_helper
 
 import export.variants.ship as ship
 from export.cli import main
-from export.variants.graphs import optimize_graph, quantize_int8
+from export.variants.graphs import (
+    INT8_SCHEMES,
+    exact_integer_reference,
+    optimize_graph,
+    quantize_int8,
+)
 from service.bundle import BundleError, PostureManifest, read_manifest, verify_bundle
 from service.postures.pipeline import PosturePipeline
+from service.runtime.cpu_features import current_cpu
 from service.runtime.session import OnnxSession
 from tests.helpers import running_server
 
@@ -63,8 +69,15 @@ def test_int8_bundle_records_the_variant_and_its_gate(int8_bundles: Path) -> Non
     bundle = int8_bundles / "tiny-int8"
     manifest = verify_bundle(bundle)
     variant = manifest.variant
-    assert manifest.schema_version == 2 and variant is not None
+    assert manifest.schema_version == 3 and variant is not None
     assert variant.quantization == "int8-dynamic" and not variant.optimized
+    # The default format is exact on every CPU, so it needs no CPU feature.
+    assert variant.int8_format == "u8s8-reduced" and variant.requires_cpu_features == []
+    assert variant.validated_on == current_cpu()
+    check = manifest.selfcheck
+    assert check is not None and check.validated_on == current_cpu()
+    # INT8 self-check tolerance: a quarter of the sample's quantization error, above fp32's.
+    assert manifest.parity.atol < check.atol < variant.max_abs_diff_vs_fp32
     assert variant.per_channel and variant.kept_fp32 == [KEEP] and variant.kept_fp32_nodes == 1
     assert variant.min_agreement == 0.99 and variant.agreement is not None
     assert variant.agreement >= 0.99
@@ -100,10 +113,32 @@ def test_service_serves_the_int8_bundle_and_shows_the_variant(int8_bundles: Path
     assert len(info) == 1 and 'quantized="int8-dynamic"' in info[0]
 
 
-def test_plain_bundles_stay_schema_1_without_a_variant_key(tiny_bundle: Path) -> None:
+def test_plain_bundles_have_no_variant_key(tiny_bundle: Path) -> None:
     assert "variant" not in json.loads((tiny_bundle / "bundle.json").read_text())
     manifest = read_manifest(tiny_bundle)
-    assert manifest.schema_version == 1 and manifest.variant is None
+    assert manifest.schema_version == 3 and manifest.variant is None
+
+
+@pytest.mark.parametrize("int8_format", list(INT8_SCHEMES))
+def test_int8_formats_are_exact_where_they_claim_to_be(
+    tiny_bundle: Path, tmp_path: Path, int8_format: str
+) -> None:
+    """Each format against the same integer products computed by the u8 x u8 kernels (exact on
+    every CPU): the portable formats match to the bit on this CPU, whatever it is; full-range
+    u8 x s8 matches only where the CPU has a dot-product instruction (VNNI, AMX)."""
+    graph, reference = tmp_path / "int8.onnx", tmp_path / "reference.onnx"
+    quantize_int8(tiny_bundle / "model.onnx", graph, True, (), int8_format)  # type: ignore[arg-type]
+    exact_integer_reference(graph, reference)
+    ids = np.random.default_rng(0).integers(1000, 20000, size=(8, 32))
+    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    inputs["token_type_ids"] = np.zeros_like(ids)
+    got = OnnxSession(graph, "emissions", 1).run(inputs)
+    exact = OnnxSession(reference, "emissions", 1).run(inputs)
+    deviation = float(np.abs(got - exact).max())
+    if current_cpu().has_any(list(INT8_SCHEMES[int8_format].requires_any)):
+        assert deviation <= 1e-5
+    else:  # u8s8 without VNNI: saturated 16-bit sums
+        assert deviation > 1e-3
 
 
 def test_a_variant_in_a_schema_1_manifest_is_rejected(int8_bundles: Path, tmp_path: Path) -> None:
@@ -119,7 +154,8 @@ def test_a_variant_in_a_schema_1_manifest_is_rejected(int8_bundles: Path, tmp_pa
     [
         (["--quantize", "int8", "--min-agreement", "1.01"], "--min-agreement 1.01 must be in"),
         (["--quantize", "int8", "--min-agreement", "0"], "--min-agreement 0 must be in"),
-        (["--per-tensor"], "--per-tensor and --keep-fp32 only apply with --quantize int8"),
+        (["--per-tensor"], "--per-tensor, --keep-fp32 and --int8-format only apply with"),
+        (["--int8-format", "u8u8"], "--per-tensor, --keep-fp32 and --int8-format only apply"),
         (["--quantize", "int8", "--keep-fp32", "layer.(1"], "not a regular expression"),
         (["--quantize", "int8", "--validation", "/nonexistent.jsonl"], "no such file"),
     ],
@@ -143,10 +179,10 @@ def test_a_quantized_graph_that_disagrees_is_refused_and_nothing_is_left(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def broken_quantizer(
-        src: Path, dst: Path, per_channel: bool, keep_fp32: tuple[str, ...] = ()
+        src: Path, dst: Path, per_channel: bool, keep_fp32: tuple[str, ...], fmt: Any
     ) -> list[str]:
         """The real quantizer, then classifier biases scrambled: a quantization gone wrong."""
-        kept = quantize_int8(src, dst, per_channel, keep_fp32)
+        kept = quantize_int8(src, dst, per_channel, keep_fp32, fmt)
         _scramble_classifier_bias(dst)
         return kept
 
