@@ -25,6 +25,7 @@ import torch
 from transformers import LongformerConfig, LongformerForSequenceClassification
 
 from export.postures.blocked_longformer import ExportableLongformer, export_onnx
+from service.runtime.cpu_features import current_cpu
 
 
 def _parse_args() -> argparse.Namespace:
@@ -154,6 +155,7 @@ def _bench_length(
 
 def main() -> None:
     args = _parse_args()
+    print(f"CPU: {current_cpu().describe()}", flush=True)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     model = _base_model()

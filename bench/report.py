@@ -156,6 +156,9 @@ def render(report: Result) -> str:
     lines = [
         f"## Benchmark ({report['mode']}, {report['started_at']}, {report['wall_s']:.0f} s)",
         "",
+        f"CPU: {report['cpu']['model']}, ISA flags: {' '.join(report['cpu']['flags']) or 'none'} "
+        "(ratios and INT8 numerics depend on them: AVX2-only CPUs have no VNNI).",
+        "",
         f"Load average (1/5/15 min) at start {start[0]:.1f}/{start[1]:.1f}/{start[2]:.1f}, "
         f"at end {end[0]:.1f}/{end[1]:.1f}/{end[2]:.1f} (2-core machine; higher means other "
         "jobs shared the CPUs).",

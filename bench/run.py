@@ -30,6 +30,7 @@ from bench.inputs import document, utterances
 from bench.presets import FULL, QUICK, Preset
 from bench.report import render
 from bench.stats import load_average, process_cpu_s, summarize
+from service.runtime.cpu_features import current_cpu
 
 Result = dict[str, Any]
 GEMM = ("fp32", "int8")
@@ -277,8 +278,10 @@ def main() -> None:
         "utterances": preset.utterances,
         "variant_note": variant_note,
         "load_average_start": load_average(),
+        "cpu": current_cpu().model_dump(),
     }
     print(f"bench ({report['mode']}, NER variant {variant_note})", flush=True)
+    print(f"CPU: {current_cpu().describe()}", flush=True)
     checkpoint = _build_assets(assets, variant, with_postures=args.only != "ner")
     texts = utterances(checkpoint / "tokenizer.json", preset.utterances)
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,6 +25,7 @@ from export.ner.exporter import NerExportOptions, export_ner
 from export.variants.gate import AccuracyGateError
 from export.variants.request import DEFAULT_MIN_AGREEMENT, VariantRequest
 from service.bundle import NerManifest
+from service.runtime.cpu_features import current_cpu
 from service.runtime.cpus import available_cpus
 from service.runtime.session import OnnxSession
 
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         help="time bundles already in --work (export time read from their manifests)",
     )
     args = parser.parse_args(argv)
+    print(f"CPU: {current_cpu().describe()}", flush=True)
     names = args.variants.split(",")
     unknown = set(names) - set(VARIANTS)
     if unknown:
