@@ -71,6 +71,13 @@ def _add_variant_arguments(p: argparse.ArgumentParser, unit: str) -> None:
         r"'layer\.\d+/output/dense' for BERT's FFN output projections",
     )
     p.add_argument(
+        "--no-keep-sensitive",
+        dest="keep_sensitive",
+        action="store_false",
+        help="refuse at once when the fully quantized graph fails the gate (default: keep its "
+        "most sensitive products fp32, 1, 2, 4, ... up to half of them, until it passes)",
+    )
+    p.add_argument(
         "--min-agreement",
         type=float,
         default=DEFAULT_MIN_AGREEMENT,
@@ -90,6 +97,7 @@ def _variant(args: argparse.Namespace) -> VariantRequest:
         quantize=args.quantize,
         per_channel=args.per_channel,
         int8_format=args.int8_format,
+        keep_sensitive=args.keep_sensitive,
         keep_fp32=tuple(args.keep_fp32),
         min_agreement=args.min_agreement,
         validation=args.validation,

@@ -20,6 +20,7 @@ from service.runtime.cpu_features import current_cpu
 from service.runtime.cpus import available_cpus
 from service.runtime.session import OnnxSession
 from service.selfcheck import sample_outputs
+from service.text.inputs import build_inputs
 from service.text.tokenizer import TextTokenizer
 
 # Short, mixed scripts and lengths: they fit one window of every bundle, and cost milliseconds.
@@ -35,6 +36,7 @@ SELF_CHECK_TEXTS = (
     "further proceedings consistent with this opinion.",
 )
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,17 @@ class SampleSpec:
     output: str
     max_length: int
     pad_id: int
+
+    def feeds(self) -> list[dict[str, IntArray]]:
+        """The sample as model inputs, one text per call (as the self-check runs them)."""
+        tokenizer = TextTokenizer(self.tokenizer)
+        capacity = self.max_length - tokenizer.num_special_tokens
+        return [
+            build_inputs(
+                [e.ids[:capacity]], tokenizer.prefix_ids, tokenizer.suffix_ids, self.pad_id
+            )
+            for e in tokenizer.encode_batch(list(SELF_CHECK_TEXTS))
+        ]
 
     def outputs(self, graph: Path) -> list[FloatArray]:
         session = OnnxSession(graph, self.output, available_cpus())

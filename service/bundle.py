@@ -109,7 +109,11 @@ class VariantInfo(_Strict):
     kept_fp32: list[str] = Field(
         default_factory=list, description="node-name regexes left unquantized (--keep-fp32)"
     )
-    kept_fp32_nodes: int = Field(default=0, description="nodes those regexes matched")
+    kept_fp32_nodes: int = Field(default=0, description="nodes left fp32 in all")
+    kept_fp32_sensitive: list[str] = Field(
+        default_factory=list,
+        description="products the sensitivity search kept fp32 so that the gate passes",
+    )
     min_agreement: float | None = Field(default=None, description="the gate's required rate")
     agreement: float | None = Field(
         default=None,

@@ -40,13 +40,14 @@ class Agreement:
     texts: int
     unit: str  # what ``agreement`` counts, for messages
 
-    def enforce(self, min_agreement: float) -> None:
+    def enforce(self, min_agreement: float, context: str = "") -> None:
+        """Raise :class:`AccuracyGateError` below ``min_agreement``; ``context`` is appended."""
         if self.agreement < min_agreement:
             raise AccuracyGateError(
                 f"accuracy gate failed: {self.agreement:.4f} of {self.unit} agree with the fp32 "
                 f"graph (required {min_agreement:g}); {self.exact_match:.4f} of {self.texts} "
                 f"texts identical, max abs diff vs fp32 {self.max_abs_diff:.3g}, on "
-                f"{current_cpu().describe()}; the bundle was not written"
+                f"{current_cpu().describe()}{context}; the bundle was not written"
             )
 
 

@@ -157,17 +157,19 @@ def quantize_int8(
     per_channel: bool,
     keep_fp32: tuple[str, ...] = (),
     int8_format: Int8Format = "u8s8-reduced",
+    keep_nodes: tuple[str, ...] = (),
 ) -> list[str]:
     """Dynamic INT8 in ``int8_format`` (see :data:`INT8_SCHEMES`), fp32 everything else.
 
-    Nodes whose names match ``keep_fp32`` stay fp32 (returned): e.g. a model's FFN output
-    projections, whose inputs (GELU outputs) quantize badly with one scale per tensor.
+    Nodes whose names match ``keep_fp32`` (regexes) or are in ``keep_nodes`` (exact names) stay
+    fp32 (returned): e.g. a model's FFN output projections, whose inputs (GELU outputs) quantize
+    badly with one scale per tensor, or the products the sensitivity search picked.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     scheme = INT8_SCHEMES[int8_format]
 
-    excluded = matching_nodes(src, keep_fp32)
+    excluded = list(dict.fromkeys([*matching_nodes(src, keep_fp32), *keep_nodes]))
     prepared = onnx.load(str(src))
     _gemm_to_matmul(prepared.graph)
     forced = _unsupported_per_channel(prepared.graph) if per_channel else []

@@ -25,6 +25,8 @@ class VariantRequest:
     per_channel: bool = True
     int8_format: Int8Format = DEFAULT_INT8_FORMAT
     keep_fp32: tuple[str, ...] = ()  # regexes over node names left unquantized
+    # When the whole graph fails the gate, keep its most sensitive products fp32 and retry.
+    keep_sensitive: bool = True
     min_agreement: float = DEFAULT_MIN_AGREEMENT
     validation: Path | None = None
 

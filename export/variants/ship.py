@@ -20,6 +20,7 @@ from export.selfcheck import SampleSpec, build_selfcheck
 from export.variants.gate import Agreement
 from export.variants.graphs import INT8_SCHEMES, Family, optimize_graph, quantize_int8
 from export.variants.request import VariantRequest
+from export.variants.sensitivity import rank_sensitive_nodes
 from service.bundle import ParityReport, SelfCheck, VariantInfo, sha256_of
 from service.runtime.cpu_features import current_cpu
 
@@ -66,13 +67,68 @@ def _fuse(
         return parity, fusions, "onnxruntime.transformers fusions (exact; no GELU approximation)"
 
 
+def _gate(
+    graph: Path,
+    quantized: Path,
+    request: VariantRequest,
+    agreement_of: Callable[[Path, Path], Agreement],
+    progress: Progress,
+) -> Agreement:
+    agreement = agreement_of(graph, quantized)
+    progress.note(
+        f"{agreement.agreement:.4f} of {agreement.unit} agree, {agreement.exact_match:.4f} "
+        f"of {agreement.texts} texts identical, max abs diff {agreement.max_abs_diff:.3g}"
+    )
+    return agreement
+
+
+def _search_fp32_nodes(
+    graph: Path,
+    quantized: Path,
+    request: VariantRequest,
+    agreement_of: Callable[[Path, Path], Agreement],
+    progress: Progress,
+    sample: SampleSpec,
+    failed: Agreement,
+) -> tuple[Agreement, list[str]]:
+    """Keep the most sensitive products fp32 (1, 2, 4, ... of them, up to half) until the gate
+    passes; raise the first failure's error if even half of them in fp32 is not enough."""
+    ranking = rank_sensitive_nodes(graph, sample.feeds(), request.per_channel, request.int8_format)
+    progress.note(
+        "the whole graph fails the gate; most sensitive products (relative error): "
+        + ", ".join(f"{name} {error:.3f}" for name, error in ranking[:4])
+    )
+    count, best = 1, (failed.agreement, 0)
+    while count <= len(ranking) // 2:
+        keep = tuple(name for name, _ in ranking[:count])
+        kept = quantize_int8(
+            graph, quantized, request.per_channel, request.keep_fp32, request.int8_format, keep
+        )
+        progress.note(f"{count} of {len(ranking)} products kept fp32:")
+        agreement = _gate(graph, quantized, request, agreement_of, progress)
+        if agreement.agreement >= request.min_agreement:
+            return agreement, kept
+        best = max(best, (agreement.agreement, count))
+        count *= 2
+    failed.enforce(
+        request.min_agreement,
+        f" (the whole graph; keeping up to {count // 2} of its {len(ranking)} most sensitive "
+        f"products fp32 reached at best {best[0]:.4f}, with {best[1]})",
+    )
+    raise AssertionError("unreachable: the failed agreement was below the gate")
+
+
 def _quantize(
     graph: Path,
     request: VariantRequest,
     agreement_of: Callable[[Path, Path], Agreement],
     progress: Progress,
-) -> tuple[Agreement, list[str]]:
-    """Quantize, gate against the fp32 graph, and only then replace it."""
+    sample: SampleSpec,
+) -> tuple[Agreement, list[str], list[str]]:
+    """Quantize, gate against the fp32 graph, and only then replace it.
+
+    Returns the agreement, every node kept fp32, and those the sensitivity search added.
+    """
     quantized = graph.with_suffix(".int8.onnx")
     scales = "per-channel" if request.per_channel else "per-tensor"
     fmt = request.int8_format
@@ -90,14 +146,18 @@ def _quantize(
         f"accuracy gate: INT8 vs fp32 ONNX (min agreement {request.min_agreement:g}) on "
         f"{current_cpu().describe()}"
     ):
-        agreement = agreement_of(graph, quantized)
-        progress.note(
-            f"{agreement.agreement:.4f} of {agreement.unit} agree, {agreement.exact_match:.4f} "
-            f"of {agreement.texts} texts identical, max abs diff {agreement.max_abs_diff:.3g}"
-        )
-        agreement.enforce(request.min_agreement)  # on failure the staging dir is discarded
+        agreement = _gate(graph, quantized, request, agreement_of, progress)
+        searched: list[str] = []
+        if agreement.agreement < request.min_agreement:
+            if not request.keep_sensitive:
+                agreement.enforce(request.min_agreement)  # the staging dir is discarded
+            agreement, all_kept = _search_fp32_nodes(
+                graph, quantized, request, agreement_of, progress, sample, agreement
+            )
+            searched = [n for n in all_kept if n not in kept]
+            kept = all_kept
         os.replace(quantized, graph)
-    return agreement, kept
+    return agreement, kept, searched
 
 
 def ship_graph(
@@ -130,7 +190,7 @@ def ship_graph(
     )
     if request.quantize is None:
         return parity, base, build_selfcheck(fp32_outputs, None, parity.atol)
-    agreement, kept = _quantize(graph, request, agreement_of, progress)
+    agreement, kept, searched = _quantize(graph, request, agreement_of, progress, sample)
     selfcheck = build_selfcheck(sample.outputs(graph), fp32_outputs, parity.atol)
     return (
         parity,
@@ -143,6 +203,7 @@ def ship_graph(
                 "per_channel": request.per_channel,
                 "kept_fp32": list(request.keep_fp32),
                 "kept_fp32_nodes": len(kept),
+                "kept_fp32_sensitive": searched,
                 "min_agreement": request.min_agreement,
                 "agreement": round(agreement.agreement, 6),
                 "exact_match": round(agreement.exact_match, 6),

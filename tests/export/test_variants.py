@@ -20,6 +20,7 @@ from export.variants.graphs import (
     optimize_graph,
     quantize_int8,
 )
+from export.variants.sensitivity import rank_sensitive_nodes
 from service.bundle import BundleError, PostureManifest, read_manifest, verify_bundle
 from service.postures.pipeline import PosturePipeline
 from service.runtime.cpu_features import current_cpu
@@ -179,10 +180,10 @@ def test_a_quantized_graph_that_disagrees_is_refused_and_nothing_is_left(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def broken_quantizer(
-        src: Path, dst: Path, per_channel: bool, keep_fp32: tuple[str, ...], fmt: Any
+        src: Path, dst: Path, per_channel: bool, keep_fp32: tuple[str, ...], fmt: Any, *keep: Any
     ) -> list[str]:
         """The real quantizer, then classifier biases scrambled: a quantization gone wrong."""
-        kept = quantize_int8(src, dst, per_channel, keep_fp32, fmt)
+        kept = quantize_int8(src, dst, per_channel, keep_fp32, fmt, *keep)
         _scramble_classifier_bias(dst)
         return kept
 
@@ -248,3 +249,78 @@ def test_optimized_int8_longformer_passes_both_gates_and_serves(
     session = OnnxSession(out / "model.onnx", manifest.onnx.output, 1)
     probs = PosturePipeline(manifest, out, session).probabilities(["a short motion to dismiss"])
     assert probs.probabilities.shape == (1, len(manifest.labels))
+
+
+def test_sensitive_products_stay_fp32_until_the_gate_passes(
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A quantization that is wrong unless some product stays fp32: the search finds one, the
+    bundle ships with it fp32 and says so."""
+
+    def wrong_unless_one_is_kept(
+        src: Path, dst: Path, per_channel: bool, keep_fp32: Any, fmt: Any, keep: Any = ()
+    ) -> list[str]:
+        kept = quantize_int8(src, dst, per_channel, keep_fp32, fmt, keep)
+        if not keep:
+            _scramble_classifier_bias(dst)
+        return kept
+
+    monkeypatch.setattr(ship, "quantize_int8", wrong_unless_one_is_kept)
+    out = tmp_path / "searched"
+    assert _ner(tiny_checkpoint, out, "--quantize", "int8") == 0
+    err = capsys.readouterr().err
+    assert "the whole graph fails the gate" in err and "1 of " in err
+    manifest = verify_bundle(out)
+    variant = manifest.variant
+    assert variant is not None and variant.agreement is not None and variant.agreement >= 0.99
+    assert len(variant.kept_fp32_sensitive) == 1 and variant.kept_fp32_nodes == 1
+    graph = onnx.load(str(out / "model.onnx")).graph
+    kept = [n for n in graph.node if n.name == variant.kept_fp32_sensitive[0]]
+    assert len(kept) == 1 and kept[0].op_type == "MatMul"  # left fp32 in the shipped graph
+
+
+def test_without_the_search_a_failing_graph_is_refused_at_once(
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = []
+
+    def broken(src: Path, dst: Path, *args: Any) -> list[str]:
+        calls.append(args)
+        kept = quantize_int8(src, dst, *args)
+        _scramble_classifier_bias(dst)
+        return kept
+
+    monkeypatch.setattr(ship, "quantize_int8", broken)
+    args = ("--quantize", "int8", "--no-keep-sensitive")
+    assert _ner(tiny_checkpoint, tmp_path / "refused", *args) == 1
+    assert "accuracy gate failed" in capsys.readouterr().err and len(calls) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_product_with_an_outlier_weight_ranks_most_sensitive(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """With one scale per tensor, a single huge weight zeroes the rest of its matrix."""
+    model = onnx.load(str(tiny_bundle / "model.onnx"))
+    target = next(
+        n for n in model.graph.node if n.op_type == "MatMul" and "layer.0/intermediate" in n.name
+    )
+    weight = next(i for i in model.graph.initializer if i.name == target.input[1])
+    values = numpy_helper.to_array(weight).copy()
+    values[0, 0] = 1000 * np.abs(values).max()
+    weight.CopyFrom(numpy_helper.from_array(values, weight.name))
+    graph = tmp_path / "outlier.onnx"
+    onnx.save(model, str(graph))
+    ids = np.random.default_rng(0).integers(1000, 20000, size=(2, 12))
+    feeds = [{"input_ids": ids, "attention_mask": np.ones_like(ids)}]
+    feeds[0]["token_type_ids"] = np.zeros_like(ids)
+    ranking = rank_sensitive_nodes(graph, feeds, False, "u8s8-reduced")
+    assert ranking[0][0] == target.name and ranking[0][1] > 0.5
+    assert ranking[-1][1] < 0.1
+    assert len(ranking) == len({name for name, _ in ranking}) > 10  # every weight product
