@@ -215,6 +215,8 @@ class NerPipeline:
             found = []
             for first, last, label in self.scheme.spans(decoded.word_tags(row)):
                 start, end = self._char_span(texts[i], encoded[i], words[i], first, last)
+                if start == end:
+                    continue
                 score = self.decoder.entity_score(decoded, row, first, last)
                 found.append(Entity(label, start, end, texts[i][start:end], round(score, 6)))
             results[i] = found
@@ -227,7 +229,8 @@ class NerPipeline:
         """Characters from the start of the first word to the true end of the last word.
 
         A byte-level BPE or SentencePiece token may carry the space before its word (``Ġ``,
-        ``▁``) in its offsets; the span starts after such whitespace.
+        ``▁``) in its offsets, and byte-level BPE has words made of spaces only: spans never
+        start or end with whitespace, and an entity of whitespace words only is dropped.
         """
         after_last = int(words.first_token[last + 1]) if last + 1 < len(words) else len(encoded)
         limit = int(encoded.offsets[after_last, 0]) if after_last < len(encoded) else len(text)
@@ -235,4 +238,6 @@ class NerPipeline:
         start = int(words.char_start[first])
         while start < end and text[start].isspace():
             start += 1
+        while end > start and text[end - 1].isspace():  # a byte-level BPE word of only spaces
+            end -= 1
         return start, end
