@@ -185,7 +185,8 @@ class Case:
     @property
     def id(self) -> str:
         scheme = "bio" if self.labels == BIO else "bioes"
-        return f"{self.model_type}-{self.head}-{scheme}-{self.form}{'-'.join(('', *self.extra))}"
+        layout = "-cls+words" if "cls+words" in self.extra else ""
+        return f"{self.model_type}-{self.head}-{scheme}-{self.form}{layout}"
 
 
 CASES = [

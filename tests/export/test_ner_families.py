@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 
 from export.checkpoint import RawCheckpoint, load_checkpoint, save_serving_tokenizer
 from export.cli import main
-from export.ner.model import Tagger, build_tagger
+from export.ner.model import Tagger, build_tagger, position_limit
 from export.ner.parity import reference_crf
 from service.bundle import NerManifest, read_manifest, verify_bundle
 from service.ner.pipeline import NerPipeline
@@ -104,6 +104,7 @@ def test_served_entities_equal_the_pytorch_reference(exported: tuple[Case, Path,
     pipeline = NerPipeline(manifest, out, OnnxSession(out / "model.onnx", "emissions", 1))
     raw = load_checkpoint(root / "dir")
     tagger = build_tagger(raw, manifest.ner.head)
+    assert position_limit(tagger.model) == 64  # RoBERTa/XLM-R: 66 positions, pad id 1
     served = pipeline.predict(MULTILINGUAL).entities
     compared = entities = 0
     for text, got in zip(MULTILINGUAL, served, strict=True):
