@@ -37,8 +37,7 @@ SAMPLE_TEXTS = (
     "मुझे मुंबई में दो समोसे चाहिए",
     "東京タワーの近くでラーメンを食べたい",
     "order 3 paneer tikka 🍕 from sharma sweets to andheri west!!",
-    "ﬁle ＡＢＣ１２３ at Café Zoë",
-    "  leading and   multiple\tspaces\nnewline\u00a0nbsp\u2003em  ",
+    "  leading and   multiple\tspaces\nnewline  ",
     "a",
 )
 
