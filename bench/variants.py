@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.ner.exporter import NerExportOptions, export_ner
+from export.cli import main as export_main
 from export.variants.gate import AccuracyGateError
 from export.variants.request import DEFAULT_MIN_AGREEMENT, VariantRequest
 from service.bundle import NerManifest
@@ -56,16 +56,10 @@ class Row:
 def _export(checkpoint: Path, out: Path, request: VariantRequest, max_length: int) -> float:
     began = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        export_ner(
-            NerExportOptions(
-                checkpoint=checkpoint,
-                out=out,
-                max_length=max_length,
-                stride=max_length // 4,
-                force=True,
-                variant=request,
-            )
-        )
+        args = ["ner", "--checkpoint", str(checkpoint), "--out", str(out), "--force"]
+        args += ["--max-length", str(max_length), "--stride", str(max_length // 4)]
+        if export_main([*args, *request.cli_args()]) != 0:
+            raise SystemExit(f"export of {out.name} failed")
     return time.perf_counter() - began
 
 

@@ -55,22 +55,24 @@ def _ner_torch(spec: Spec) -> dict[str, Any]:
     import torch
 
     from export.checkpoint import load_checkpoint
-    from export.ner.model import build_bert_crf
+    from export.ner.model import build_tagger
+    from service.text.tokenizer import first_subtokens
 
     torch.set_num_threads(spec["threads"])
     raw = load_checkpoint(Path(spec["checkpoint"]))
-    model = build_bert_crf(raw)
+    model = build_tagger(raw)
+    assert model.crf is not None, "the benchmark compares CRF taggers"
     tokenizer = raw.tokenizer
 
     def run(texts: list[str]) -> list[list[int]]:
         enc = tokenizer(texts, padding=True, return_tensors="pt")
         starts = torch.full((len(texts), enc["input_ids"].shape[1]), -1, dtype=torch.long)
         for row in range(len(texts)):
-            ids = enc.word_ids(row)
-            first = [i for i, w in enumerate(ids) if w is not None and (i == 0 or ids[i - 1] != w)]
-            starts[row, : len(first)] = torch.tensor(first)
+            word_ids = np.asarray([-1 if w is None else w for w in enc.word_ids(row)])
+            first = first_subtokens(word_ids)
+            starts[row, : len(first)] = torch.from_numpy(first)
         with torch.inference_mode():
-            emissions = model.emitter(**enc).logits
+            emissions = model.model(**enc).logits
             index = starts.clamp(min=0)[:, :, None].expand(-1, -1, emissions.shape[-1])
             words = emissions.gather(1, index)
             tags: list[list[int]] = model.crf.decode(words, mask=starts >= 0)

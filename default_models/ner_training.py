@@ -18,6 +18,7 @@ from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokeniz
 
 from default_models.bert_crf import BertCrfTagger
 from default_models.food_corpus import LABELS, Example
+from service.text.tokenizer import first_subtokens
 
 TAGS = ["O", *(f"{prefix}-{label}" for label in LABELS for prefix in ("B", "I"))]
 
@@ -49,14 +50,9 @@ def encode(tokenizer: PreTrainedTokenizerFast, example: Example, max_length: int
     enc = tokenizer(
         example.text, return_offsets_mapping=True, truncation=True, max_length=max_length
     )
-    starts: list[int] = []
-    spans: list[tuple[int, int]] = []
-    previous = None
-    for index, word in enumerate(enc.word_ids()):
-        if word is not None and word != previous:
-            starts.append(index)
-            spans.append(tuple(enc["offset_mapping"][index]))
-        previous = word
+    word_ids = np.asarray([-1 if w is None else w for w in enc.word_ids()], dtype=np.int64)
+    starts = first_subtokens(word_ids).tolist()
+    spans = [tuple(enc["offset_mapping"][i]) for i in starts]
     tags = [TAGS.index(t) for t in word_tags(spans, example)]
     return Encoded(enc["input_ids"], starts, tags)
 

@@ -1,6 +1,6 @@
 """Command line of the export stage.
 
-python -m export ner        BERT-CRF checkpoint -> bundle
+python -m export ner        token tagger (CRF or softmax head, any encoder) -> bundle
 python -m export postures   Longformer classifier checkpoint -> bundle
 python -m export calibrate  per-class thresholds of a posture bundle from a validation split
 """
@@ -10,10 +10,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
+from export.driver import export_bundle
 from export.errors import ExportError
+from export.family import ExportFamily
+from export.ner.family import NerFamily
+from export.postures.family import PostureFamily
 from export.variants.graphs import INT8_SCHEMES
-from export.variants.request import DEFAULT_INT8_FORMAT, DEFAULT_MIN_AGREEMENT, VariantRequest
+from export.variants.request import DEFAULT_INT8_FORMAT, DEFAULT_MIN_AGREEMENT
+
+# Export commands, one per model family. A new family adds one line here.
+FAMILIES: dict[str, ExportFamily[Any]] = {f.command: f for f in (NerFamily(), PostureFamily())}
 
 
 def _add_checkpoint_arguments(p: argparse.ArgumentParser, labels: str) -> None:
@@ -91,120 +99,31 @@ def _add_variant_arguments(p: argparse.ArgumentParser, unit: str) -> None:
     )
 
 
-def _variant(args: argparse.Namespace) -> VariantRequest:
-    return VariantRequest(
-        optimize=args.optimize,
-        quantize=args.quantize,
-        per_channel=args.per_channel,
-        int8_format=args.int8_format,
-        keep_sensitive=args.keep_sensitive,
-        keep_fp32=tuple(args.keep_fp32),
-        min_agreement=args.min_agreement,
-        validation=args.validation,
-    )
-
-
-def _ner_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("ner", help="export a BERT-CRF token classifier to an ONNX bundle")
-    _add_checkpoint_arguments(p, "tag list")
-    p.add_argument(
-        "--max-length",
-        type=int,
-        help="tokens per window incl. special tokens (default: min(model max, 512))",
-    )
-    p.add_argument(
-        "--stride", type=int, help="tokens shared by consecutive windows (default: max length / 4)"
-    )
-    p.add_argument(
-        "--no-bio-constraints",
-        dest="constrain_transitions",
-        action="store_false",
-        help="decode without forbidding invalid BIO moves (models trained without them)",
-    )
-    p.add_argument(
-        "--atol",
-        type=float,
-        default=1e-4,
-        help="max abs emission difference ONNX vs PyTorch (default: 1e-4)",
-    )
-    _add_variant_arguments(p, "word tags")
-
-
-def _run_ner(args: argparse.Namespace) -> None:
-    from export.ner.exporter import NerExportOptions, export_ner
-
-    export_ner(
-        NerExportOptions(
-            checkpoint=args.checkpoint,
-            out=args.out,
-            base=args.base,
-            labels=args.labels,
-            name=args.name,
-            version=args.version,
-            max_length=args.max_length,
-            stride=args.stride,
-            constrain_transitions=args.constrain_transitions,
-            atol=args.atol,
-            force=args.force,
-            trust_checkpoint=args.trust_checkpoint,
-            variant=_variant(args),
-        )
-    )
-
-
-def _postures_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("postures", help="export a Longformer multi-label classifier to a bundle")
+def _family_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], family: ExportFamily[Any]
+) -> None:
+    p = sub.add_parser(family.command, help=family.summary)
     _add_checkpoint_arguments(p, "label list")
     p.add_argument(
         "--max-length",
         type=int,
-        help="tokens per window incl. special tokens (default: min(model max, 4096))",
+        help="tokens per window incl. special tokens "
+        f"(default: min(model max, {family.max_length_cap}))",
     )
     p.add_argument(
-        "--stride", type=int, help="tokens shared by consecutive windows (default: max length / 8)"
-    )
-    p.add_argument(
-        "--aggregation",
-        choices=["max", "mean"],
-        default="max",
-        help="how window probabilities of a long document combine (default: max)",
+        "--stride",
+        type=int,
+        help="tokens shared by consecutive windows "
+        f"(default: max length / {family.stride_divisor})",
     )
     p.add_argument(
         "--atol",
         type=float,
-        default=1e-3,
-        help="max abs probability difference ONNX vs PyTorch (default: 1e-3)",
+        default=family.default_atol,
+        help=f"{family.atol_help} (default: {family.default_atol:g})",
     )
-    p.add_argument(
-        "--parity-lengths",
-        type=lambda v: tuple(int(x) for x in v.split(",")),
-        help="comma-separated lengths for the parity gate "
-        "(default: 1,100,511,512,513,1500,4095 and the max)",
-    )
-    _add_variant_arguments(p, "(document, label) decisions at threshold 0.5")
-
-
-def _run_postures(args: argparse.Namespace) -> None:
-    from export.postures.exporter import PostureExportOptions, export_postures
-
-    export_postures(
-        PostureExportOptions(
-            checkpoint=args.checkpoint,
-            out=args.out,
-            base=args.base,
-            labels=args.labels,
-            name=args.name,
-            version=args.version,
-            max_length=args.max_length,
-            stride=args.stride,
-            aggregation=args.aggregation,
-            atol=args.atol,
-            parity_lengths=args.parity_lengths,
-            force=args.force,
-            trust_checkpoint=args.trust_checkpoint,
-            variant=_variant(args),
-        )
-    )
+    family.add_arguments(p)
+    _add_variant_arguments(p, family.agreement_unit)
 
 
 def _calibrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -241,9 +160,6 @@ def _run_calibrate(args: argparse.Namespace) -> None:
     )
 
 
-COMMANDS = {"ner": _run_ner, "postures": _run_postures, "calibrate": _run_calibrate}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m export",
@@ -251,12 +167,15 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    _ner_parser(sub)
-    _postures_parser(sub)
+    for family in FAMILIES.values():
+        _family_parser(sub, family)
     _calibrate_parser(sub)
     args = parser.parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        if args.command == "calibrate":
+            _run_calibrate(args)
+        else:
+            export_bundle(FAMILIES[args.command], args)
     except ExportError as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""torch → ONNX for encoder models with dynamic batch and sequence axes."""
+"""torch → ONNX for per-token encoder models with dynamic batch and sequence axes."""
 
 from __future__ import annotations
 
@@ -11,36 +11,33 @@ from torch import nn
 OPSET = 17
 
 
-class LogitsOnly(nn.Module):
-    """Expose a transformers model as ``f(*inputs) -> logits`` with positional inputs."""
-
-    def __init__(self, model: nn.Module, input_names: list[str]) -> None:
-        super().__init__()
-        self.model = model
-        self.input_names = input_names
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        out = self.model(**dict(zip(self.input_names, inputs, strict=True)))
-        logits: torch.Tensor = out.logits
-        return logits
+def dummy_inputs(names: list[str], vocab: int) -> dict[str, torch.Tensor]:
+    """Two rows of 16 tokens, the second padded from position 9: traces the masking path."""
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(min(5, vocab - 1), vocab, (2, 16), generator=generator)
+    mask = torch.ones(2, 16, dtype=torch.long)
+    mask[1, 9:] = 0
+    values = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    return {n: values[n] for n in names}
 
 
-def export_logits(
-    model: nn.Module,
-    dummy: dict[str, torch.Tensor],
+def export_scores(
+    module: nn.Module,
+    names: list[str],
     path: Path,
     output_name: str,
-    per_token: bool,
+    vocab: int,
     opset: int = OPSET,
 ) -> None:
-    """Trace with the TorchScript exporter; every input has dynamic batch and sequence axes."""
-    names = list(dummy)
-    axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "sequence"} for n in names}
-    axes[output_name] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
+    """Trace ``module(*inputs) -> [batch, sequence, K]`` with the TorchScript exporter."""
+    dummy = dummy_inputs(names, vocab)
+    axes: dict[str, dict[int, str]] = {
+        n: {0: "batch", 1: "sequence"} for n in [*names, output_name]
+    }
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer chatter about python-int shapes of the dummy
         torch.onnx.export(
-            LogitsOnly(model, names).eval(),
+            module.eval(),
             tuple(dummy[n] for n in names),
             str(path),
             input_names=names,

@@ -9,13 +9,17 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from service.runtime.cpu_features import INT8_DOT_PRODUCT, CpuInfo
 
-SCHEMA_VERSION = 3  # newest understood and written; 1 and 2 still load
+# Newest understood. Bundles are written with the lowest version that describes them: 1 for a
+# plain fp32 BIO BERT-CRF or posture bundle, 2 with a graph variant, 3 with a self-check sample
+# (every bundle exported now) or an NER head, tag scheme or layout beyond the first round's (older
+# services then refuse them by version).
+SCHEMA_VERSION = 3
 MANIFEST_FILE = "bundle.json"
 
 
@@ -60,11 +64,49 @@ class CrfScores(_Strict):
 
 
 class NerSpec(_Strict):
-    tag_scheme: Literal["BIO"] = "BIO"
+    tag_scheme: Literal["BIO", "BIOES", "BILOU"] = "BIO"
     constrain_transitions: bool = Field(
-        default=True, description="forbid O→I-X, B-X→I-Y, I-X→I-Y and start→I-X when decoding"
+        default=True,
+        description="forbid the scheme's invalid moves (O→I-X, B-X→I-Y, start→I-X; with BIOES "
+        "also E/S/O→I/E, B/I-X→anything but I-X/E-X, B/I at the end) when decoding",
     )
-    crf: CrfScores
+    head: Literal["crf", "softmax"] = Field(
+        default="crf",
+        description="crf: the graph outputs emissions, decoded with the CRF scores below; "
+        "softmax: the graph outputs log-probabilities, decoded with zero transitions",
+    )
+    crf: CrfScores | None = None
+    subtokens: Literal["first", "all"] = Field(
+        default="first",
+        description="how training placed labels (first sub-token, or every sub-token); the word's "
+        "tag is read at its first sub-token either way",
+    )
+    crf_positions: Literal["words", "cls+words"] = Field(
+        default="words",
+        description="positions the CRF ran over in training: the words, or [CLS] (tag fixed to O) "
+        "followed by the words",
+    )
+
+    @model_validator(mode="after")
+    def _head_has_its_scores(self) -> NerSpec:
+        if (self.head == "crf") != (self.crf is not None):
+            raise ValueError("a crf head needs crf scores, a softmax head has none")
+        if self.crf_positions != "words" and self.head != "crf":
+            raise ValueError("crf_positions applies to crf heads only")
+        return self
+
+    @property
+    def needs_v3(self) -> bool:
+        """Whether anything here goes beyond what schema 1/2 services understand."""
+        return any(getattr(self, k) != v for k, v in _V1_NER_DEFAULTS.items())
+
+
+_V1_NER_DEFAULTS = {
+    "tag_scheme": "BIO",
+    "head": "crf",
+    "subtokens": "first",
+    "crf_positions": "words",
+}
 
 
 class ExportInfo(_Strict):
@@ -174,10 +216,18 @@ class NerManifest(ManifestBase):
     task: Literal["ner"] = "ner"
     ner: NerSpec
 
+    @property
+    def head(self) -> str:
+        return self.ner.head
+
     @model_validator(mode="after")
     def _crf_matches_labels(self) -> NerManifest:
+        if self.ner.needs_v3 and self.schema_version < 3:
+            raise ValueError("an NER head, tag scheme or layout beyond BIO BERT-CRF needs schema 3")
         k = len(self.labels)
         crf = self.ner.crf
+        if crf is None:
+            return self
         if len(crf.start) != k or len(crf.end) != k or any(len(r) != k for r in crf.transitions):
             raise ValueError(f"CRF scores must be sized to the {k} labels")
         if len(crf.transitions) != k:
@@ -217,6 +267,10 @@ class PostureSpec(_Strict):
 class PostureManifest(ManifestBase):
     task: Literal["postures"] = "postures"
     postures: PostureSpec
+
+    @property
+    def head(self) -> str:
+        return "multi-label"
 
     @model_validator(mode="after")
     def _one_threshold_per_label(self) -> PostureManifest:
@@ -267,11 +321,25 @@ def verify_bundle(bundle_dir: Path) -> NerManifest | PostureManifest:
     return manifest
 
 
+def schema_version_for(manifest: ManifestBase) -> Literal[1, 2, 3]:
+    """The lowest schema version that describes ``manifest`` (older services keep loading it)."""
+    if manifest.selfcheck is not None:
+        return 3
+    if isinstance(manifest, NerManifest) and manifest.ner.needs_v3:
+        return 3
+    return 1 if manifest.variant is None else 2
+
+
 def write_manifest(manifest: ManifestBase, bundle_dir: Path) -> None:
     """Write atomically (temp file + rename): a reader never sees a half-written manifest."""
     target = bundle_dir / MANIFEST_FILE
     partial = target.with_suffix(".json.partial")
-    # Sections a bundle does not have are left out rather than written as null.
-    exclude = {k for k in ("variant", "selfcheck") if getattr(manifest, k) is None} or None
-    partial.write_text(manifest.model_dump_json(indent=2, exclude=exclude) + "\n")
+    # Sections a bundle does not have are left out rather than written as null, and the NER
+    # defaults of the first round are left out where nothing beyond them is used.
+    exclude: dict[str, Any] = {
+        k: True for k in ("variant", "selfcheck") if getattr(manifest, k) is None
+    }
+    if isinstance(manifest, NerManifest) and not manifest.ner.needs_v3:
+        exclude["ner"] = set(_V1_NER_DEFAULTS) - {"tag_scheme"}
+    partial.write_text(manifest.model_dump_json(indent=2, exclude=exclude or None) + "\n")
     os.replace(partial, target)

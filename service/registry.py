@@ -14,24 +14,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.bundle import MANIFEST_FILE, BundleError, NerManifest, PostureManifest, verify_bundle
+from service.bundle import MANIFEST_FILE, BundleError, verify_bundle
 from service.errors import InvalidInput, ModelNotFound, NotReady
 from service.metrics import MODEL_INFO, READY
 from service.ner.pipeline import NerPipeline
 from service.postures.pipeline import PosturePipeline
 from service.runtime.batcher import Batcher, BatchLimits
+from service.runtime.family import AnyManifest, RequestOptions, Runtime, RuntimeFactory
 from service.runtime.session import MeteredSession, OnnxSession
 from service.selfcheck import SelfCheckError, SelfCheckReport, run_selfcheck
 from service.settings import Settings
 
 log = logging.getLogger("service.registry")
 
+# (task, head) of a bundle -> the runtime that serves it. A new family adds one line here.
+RUNTIMES: dict[tuple[str, str], RuntimeFactory] = {
+    ("ner", "crf"): NerPipeline.from_bundle,
+    ("ner", "softmax"): NerPipeline.from_bundle,
+    ("postures", "multi-label"): PosturePipeline.from_bundle,
+}
+
 
 @dataclass
 class LoadedModel:
     bundle_dir: Path
-    manifest: NerManifest | PostureManifest
-    pipeline: NerPipeline | PosturePipeline | None = None
+    manifest: AnyManifest
+    runtime: Runtime[Any, Any] | None = None
     # One worker per model runs one batch at a time (concurrent runs on few cores only thrash
     # each other) and merges queued requests into it.
     batcher: Batcher[Any, Any] | None = None
@@ -42,11 +50,11 @@ class LoadedModel:
         return self.manifest.name
 
 
-def _runner(pipeline: NerPipeline | PosturePipeline) -> Callable[[list[Any]], list[Any]]:
-    """``run_prepared`` looked up per batch (so a test can patch it on the pipeline)."""
+def _runner(runtime: Runtime[Any, Any]) -> Callable[[list[Any]], list[Any]]:
+    """``run_prepared`` looked up per batch (so a test can patch it on the runtime)."""
 
     def run(items: list[Any]) -> list[Any]:
-        results: list[Any] = pipeline.run_prepared(items)
+        results: list[Any] = runtime.run_prepared(items)
         return results
 
     return run
@@ -67,6 +75,11 @@ class ModelRegistry:
         found = sorted(p.parent for p in root.glob(f"*/{MANIFEST_FILE}"))
         for bundle_dir in found:
             manifest = verify_bundle(bundle_dir)
+            if (manifest.task, manifest.head) not in RUNTIMES:
+                raise BundleError(
+                    f"{bundle_dir}: no runtime serves task {manifest.task!r} with head "
+                    f"{manifest.head!r} (known: {sorted(RUNTIMES)})"
+                )
             if self.settings.models and manifest.name not in self.settings.models:
                 continue
             if manifest.name in self.models:
@@ -82,10 +95,10 @@ class ModelRegistry:
         """Create ONNX Runtime sessions and run one warm-up inference per model (blocking)."""
         try:
             for model in self.models.values():
-                model.pipeline = self._build_pipeline(model)
-                model.batcher = Batcher(model.name, _runner(model.pipeline), self._limits())
+                model.runtime = self._build_runtime(model)
+                model.batcher = Batcher(model.name, _runner(model.runtime), self._limits())
                 manifest = model.manifest
-                provider = model.pipeline.session.provider
+                provider = model.runtime.session.provider
                 MODEL_INFO.labels(
                     model.name,
                     manifest.version,
@@ -122,7 +135,7 @@ class ModelRegistry:
             s.request_timeout_s,
         )
 
-    def _build_pipeline(self, model: LoadedModel) -> NerPipeline | PosturePipeline:
+    def _build_runtime(self, model: LoadedModel) -> Runtime[Any, Any]:
         manifest, settings = model.manifest, self.settings
         onnx = OnnxSession(
             model.bundle_dir / manifest.onnx.file,
@@ -134,30 +147,10 @@ class ModelRegistry:
         model.selfcheck = run_selfcheck(manifest, model.bundle_dir, onnx)
         log.info(model.selfcheck.summary(model.name))
         session = MeteredSession(onnx, model.name)
-        pipeline: NerPipeline | PosturePipeline
-        if isinstance(manifest, NerManifest):
-            pipeline = NerPipeline(manifest, model.bundle_dir, session, settings.max_batch_size)
-        else:
-            pipeline = PosturePipeline(
-                manifest,
-                model.bundle_dir,
-                session,
-                settings.max_batch_size,
-                settings.max_batch_tokens,
-                settings.posture_aggregation,
-            )
-        pipeline.predict(["warm up the model"])
-        return pipeline
-
-    def ner(self, name: str | None) -> tuple[LoadedModel, NerPipeline]:
-        model = self.get("ner", name)
-        assert isinstance(model.pipeline, NerPipeline)
-        return model, model.pipeline
-
-    def postures(self, name: str | None) -> tuple[LoadedModel, PosturePipeline]:
-        model = self.get("postures", name)
-        assert isinstance(model.pipeline, PosturePipeline)
-        return model, model.pipeline
+        factory = RUNTIMES[(manifest.task, manifest.head)]
+        runtime = factory(manifest, model.bundle_dir, session, settings)
+        runtime.run_prepared([runtime.prepare(["warm up the model"], RequestOptions())])
+        return runtime
 
     def get(self, task: str, name: str | None) -> LoadedModel:
         """The named model, or the only model of ``task`` when no name is given."""

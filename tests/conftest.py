@@ -19,12 +19,11 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from export.ner.exporter import NerExportOptions, export_ner
+    from export.cli import main
 
     out = tmp_path_factory.mktemp("bundles") / "tiny-ner"
-    export_ner(
-        NerExportOptions(checkpoint=tiny_checkpoint / "dir", out=out, max_length=16, stride=4)
-    )
+    args = ["--checkpoint", str(tiny_checkpoint / "dir"), "--out", str(out)]
+    assert main(["ner", *args, "--max-length", "16", "--stride", "4"]) == 0
     return out
 
 
@@ -49,10 +48,9 @@ def tiny_longformer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_posture_bundle(tiny_longformer: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Windows of 600 tokens: long enough for the 511/512/513 edges, short enough for CI."""
-    from export.postures.exporter import PostureExportOptions, export_postures
+    from export.cli import main
 
     out = tmp_path_factory.mktemp("posture-bundles") / "tiny-postures"
-    export_postures(
-        PostureExportOptions(checkpoint=tiny_longformer / "dir", out=out, max_length=600)
-    )
+    args = ["--checkpoint", str(tiny_longformer / "dir"), "--out", str(out)]
+    assert main(["postures", *args, "--max-length", "600"]) == 0
     return out

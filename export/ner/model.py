@@ -1,67 +1,154 @@
-"""Build the PyTorch BERT-CRF (encoder, linear emission head, ``torchcrf.CRF``) to export.
+"""Build the PyTorch token tagger to export: any encoder ``AutoModelForTokenClassification`` builds
+from ``config.json``, a linear ``classifier`` and, for CRF heads, a ``torchcrf.CRF`` under ``crf.``.
 
-Every mismatch between labels, config and weights stops here with a message naming it, before any
-slow step runs.
+The encoder's weights may sit under the architecture's own prefix (``roberta.``) or under the
+attribute name the training code chose (``self.bert = AutoModel...`` on an XLM-R config gives
+``bert.``); the prefix is found among those, or given. Every mismatch between labels, config and
+weights stops here with a message naming it, before any slow step runs.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections import Counter
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
+from torch import nn
 from torchcrf import CRF
 from transformers import AutoModelForTokenClassification, PreTrainedModel
 
-from export.checkpoint import RawCheckpoint
+from export.checkpoint import RawCheckpoint, StateDict
 from export.errors import ExportError
-from service.ner.tagging import BioScheme, TagSchemeError
+from service.ner.tagging import SchemeName, TagSchemeError, detect_scheme
 
 CRF_KEYS = ("crf.start_transitions", "crf.end_transitions", "crf.transitions")
 HEAD_KEYS = ("classifier.weight", "classifier.bias")
+COMMON_PREFIXES = ("bert", "encoder", "model", "transformer", "backbone")
 _IGNORABLE = ("position_ids",)
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+Head = Literal["crf", "softmax"]
+
+
+class TokenScores(nn.Module):
+    """``f(*inputs) -> [batch, tokens, tags]``: logits (CRF emissions) or their log-softmax."""
+
+    def __init__(self, model: PreTrainedModel, input_names: list[str], log_softmax: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.input_names = input_names
+        self.log_softmax = log_softmax
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.model(**dict(zip(self.input_names, inputs, strict=True))).logits
+        return torch.log_softmax(logits, dim=-1) if self.log_softmax else logits
 
 
 @dataclass
-class BertCrf:
-    """The emission model (what ONNX will run) and the CRF (whose scores go into the manifest)."""
+class Tagger:
+    """What ONNX will run (``scores``) and what the manifest records (CRF, scheme, layout)."""
 
-    emitter: PreTrainedModel
-    crf: CRF
+    scores: TokenScores
+    crf: CRF | None
     labels: list[str]
+    scheme: SchemeName
+    encoder_prefix: str  # where the encoder's weights were found in the checkpoint
+    crf_positions: Literal["words", "cls+words"] = "words"  # what the CRF ran over in training
+
+    @property
+    def head(self) -> Head:
+        return "softmax" if self.crf is None else "crf"
+
+    @property
+    def model(self) -> PreTrainedModel:
+        return self.scores.model
+
+    @property
+    def input_names(self) -> list[str]:
+        return self.scores.input_names
 
 
-def _check_shapes(raw: RawCheckpoint, num_labels: int) -> None:
-    state = raw.state_dict
-    absent = [k for k in (*HEAD_KEYS, *CRF_KEYS) if k not in state]
+def model_inputs(model: PreTrainedModel) -> list[str]:
+    """Inputs the architecture takes; no ``token_type_ids`` where it has no token types."""
+    accepted = inspect.signature(model.forward).parameters
+    names = [n for n in MODEL_INPUTS if n in accepted]
+    if not getattr(model.config, "type_vocab_size", 0):
+        names = [n for n in names if n != "token_type_ids"]
+    return names
+
+
+def position_limit(model: PreTrainedModel) -> int:
+    """Most tokens per input: RoBERTa-style position ids start after the pad id (514 → 512)."""
+    limit = int(model.config.max_position_embeddings)
+    padding_idx = getattr(model.base_model.embeddings, "padding_idx", None)
+    return limit - (int(padding_idx) + 1) if padding_idx is not None else limit
+
+
+def find_encoder_prefix(state: StateDict, model: PreTrainedModel, given: str | None) -> str:
+    """The prefix under which the checkpoint holds the encoder (``""``: bare encoder keys)."""
+    own = model.base_model_prefix
+    expected = {k.removeprefix(f"{own}.") for k in model.state_dict() if k.startswith(f"{own}.")}
+    candidates = [given.rstrip(".")] if given is not None else [own, *COMMON_PREFIXES, ""]
+
+    def matches(prefix: str) -> int:
+        lead = f"{prefix}." if prefix else ""
+        return sum(k.startswith(lead) and k[len(lead) :] in expected for k in state)
+
+    counts = {p: matches(p) for p in candidates}
+    best = max(candidates, key=lambda p: counts[p])
+    if counts[best] == 0:
+        present = Counter(k.split(".", 1)[0] for k in state)
+        raise ExportError(
+            f"no {model.config.model_type} encoder weights under "
+            f"{[f'{p}.' if p else '(no prefix)' for p in candidates]}; prefixes in the "
+            f"checkpoint: {dict(present)}; pass --encoder-prefix"
+        )
+    return best
+
+
+def _check_head(raw: RawCheckpoint, head: Head) -> None:
+    k, hidden = len(raw.labels), int(raw.config.hidden_size)
+    needed = [*HEAD_KEYS, *(CRF_KEYS if head == "crf" else ())]
+    absent = [key for key in needed if key not in raw.state_dict]
     if absent:
         raise ExportError(f"{raw.source}: state dict lacks {absent}")
     expected = {
-        "classifier.weight": (num_labels, raw.config.hidden_size),
-        "classifier.bias": (num_labels,),
-        "crf.start_transitions": (num_labels,),
-        "crf.end_transitions": (num_labels,),
-        "crf.transitions": (num_labels, num_labels),
+        "classifier.weight": (k, hidden),
+        "classifier.bias": (k,),
+        "crf.start_transitions": (k,),
+        "crf.end_transitions": (k,),
+        "crf.transitions": (k, k),
     }
-    for key, shape in expected.items():
-        if tuple(state[key].shape) != shape:
+    for key in needed:
+        if tuple(raw.state_dict[key].shape) != expected[key]:
             raise ExportError(
-                f"{raw.source}: {key} has shape {tuple(state[key].shape)}, expected {shape} "
-                f"for {num_labels} labels and hidden size {raw.config.hidden_size}"
+                f"{raw.source}: {key} has shape {tuple(raw.state_dict[key].shape)}, expected "
+                f"{expected[key]} for {k} labels and hidden size {hidden}"
             )
 
 
-def _load_emitter(raw: RawCheckpoint, labels: list[str]) -> PreTrainedModel:
+def _load_model(raw: RawCheckpoint, prefix_flag: str | None) -> tuple[PreTrainedModel, str]:
     config = raw.config
-    config.num_labels = len(labels)
-    config.id2label = dict(enumerate(labels))
-    config.label2id = {label: i for i, label in enumerate(labels)}
-    model = AutoModelForTokenClassification.from_config(config)
-    prefix = f"{model.base_model_prefix}."
-    if not any(k.startswith(prefix) for k in raw.state_dict):
-        raise ExportError(f"{raw.source}: no encoder weights (keys starting with {prefix!r})")
-    weights = {
-        k: v for k, v in raw.state_dict.items() if not k.startswith(("crf.", f"{prefix}pooler."))
-    }
+    config.num_labels = len(raw.labels)
+    config.id2label = dict(enumerate(raw.labels))
+    config.label2id = {label: i for i, label in enumerate(raw.labels)}
+    try:
+        model = AutoModelForTokenClassification.from_config(config)
+    except ValueError as exc:
+        raise ExportError(f"{raw.source}: no token classifier for this config ({exc})") from exc
+    prefix = find_encoder_prefix(raw.state_dict, model, prefix_flag)
+    own, lead = model.base_model_prefix, f"{prefix}." if prefix else ""
+    weights = {}
+    for key, value in raw.state_dict.items():
+        if key.startswith(("crf.", "classifier.")):
+            if key in HEAD_KEYS:
+                weights[key] = value
+        elif key.startswith(lead):
+            if not key[len(lead) :].startswith("pooler."):  # the token head never reads it
+                weights[f"{own}.{key[len(lead) :]}"] = value
+        else:
+            weights[key] = value  # reported below as unexpected
     try:
         result = model.load_state_dict(weights, strict=False)
     except RuntimeError as exc:
@@ -74,18 +161,28 @@ def _load_emitter(raw: RawCheckpoint, labels: list[str]) -> PreTrainedModel:
             f"missing {missing[:5]}{' …' if len(missing) > 5 else ''}, "
             f"unexpected {unexpected[:5]}{' …' if len(unexpected) > 5 else ''}"
         )
-    return model.eval()
+    return model.eval(), prefix
 
 
-def build_bert_crf(raw: RawCheckpoint) -> BertCrf:
+def build_tagger(
+    raw: RawCheckpoint, head: Head | None = None, encoder_prefix: str | None = None
+) -> Tagger:
+    """``head`` None: detected (CRF keys present → CRF head, none → softmax token classifier)."""
     try:
-        BioScheme.parse(raw.labels)
+        scheme = detect_scheme(raw.labels)
     except TagSchemeError as exc:
         raise ExportError(f"labels {raw.labels}: {exc}") from exc
-    _check_shapes(raw, len(raw.labels))
-    crf = CRF(len(raw.labels), batch_first=True)
-    crf.load_state_dict({k.removeprefix("crf."): raw.state_dict[k] for k in CRF_KEYS})
-    for tensor in crf.state_dict().values():
-        if not torch.isfinite(tensor).all():
+    if len(set(raw.labels)) != len(raw.labels):
+        raise ExportError(f"duplicate labels in {raw.labels}")
+    head = head or ("crf" if any(k in raw.state_dict for k in CRF_KEYS) else "softmax")
+    _check_head(raw, head)
+    crf = None
+    if head == "crf":
+        crf = CRF(len(raw.labels), batch_first=True)
+        crf.load_state_dict({k.removeprefix("crf."): raw.state_dict[k] for k in CRF_KEYS})
+        if not all(torch.isfinite(t).all() for t in crf.state_dict().values()):
             raise ExportError(f"{raw.source}: CRF scores contain NaN or infinity")
-    return BertCrf(emitter=_load_emitter(raw, raw.labels), crf=crf.eval(), labels=raw.labels)
+        crf = crf.eval()
+    model, prefix = _load_model(raw, encoder_prefix)
+    scores = TokenScores(model, model_inputs(model), log_softmax=head == "softmax").eval()
+    return Tagger(scores, crf, list(raw.labels), scheme, prefix)

@@ -1,8 +1,10 @@
-"""The NER parity gate: ONNX emissions vs PyTorch, and served tags vs ``torchcrf.CRF.decode``.
+"""The NER parity gate: ONNX scores vs PyTorch, and served tags vs ``torchcrf.CRF.decode``.
 
-The served decoder (numpy Viterbi over first-sub-token emissions, constraints off) runs on the ONNX
-emissions; pytorch-crf's own ``decode`` runs on the PyTorch emissions. Both must agree on every
-sequence, and the emissions must agree within ``atol``.
+Scores are the graph's output (CRF emissions, or log-softmax for softmax heads). The served decoder
+(:class:`service.ner.decoding.WordDecoder`, constraints as the bundle says) runs on the ONNX
+scores; pytorch-crf's own ``decode`` runs on the PyTorch scores with the same constrained start /
+end / transition scores (zeros plus constraints for softmax heads). For ``cls+words`` both run over
+``[CLS] + words`` and drop the first tag. Every sequence must agree, the scores within ``atol``.
 """
 
 from __future__ import annotations
@@ -11,14 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
+from torchcrf import CRF
 
 from export.errors import ParityError
-from export.ner.model import BertCrf
+from export.ner.model import Tagger
 from service.bundle import ParityReport
-from service.ner.crf import CrfParams, viterbi_decode
+from service.ner.crf import CrfParams
+from service.ner.decoding import WordDecoder
 from service.runtime.session import InferenceSession
 from service.text.inputs import build_inputs
-from service.text.tokenizer import TextTokenizer, words_of
+from service.text.tokenizer import TextTokenizer, first_subtokens
+
+FloatArray = NDArray[np.float64]
 
 SAMPLE_TEXTS = (
     "tushar se 2 misal mangwao",
@@ -38,83 +45,97 @@ SAMPLE_TEXTS = (
 @dataclass
 class _Case:
     name: str
-    inputs: dict[str, np.ndarray]
-    word_positions: list[np.ndarray]  # per row: token positions (in the input) of word starts
+    inputs: dict[str, NDArray[np.int64]]
+    word_positions: list[NDArray[np.int64]]  # per row: token positions (in the input) of words
 
 
-def _text_case(tokenizer: TextTokenizer, texts: tuple[str, ...], capacity: int) -> _Case:
+def _text_case(tokenizer: TextTokenizer, texts: tuple[str, ...], capacity: int, pad: int) -> _Case:
     encoded = tokenizer.encode_batch(list(texts))
     rows = [e.ids[:capacity] for e in encoded]
     offset = len(tokenizer.prefix_ids)
     positions = []
     for e in encoded:
-        first = words_of(e).first_token
-        positions.append(first[first < capacity] + offset)
-    inputs = build_inputs(rows, tokenizer.prefix_ids, tokenizer.suffix_ids, 0)
+        first = first_subtokens(e.word_ids[:capacity])
+        positions.append(first + offset)
+    inputs = build_inputs(rows, tokenizer.prefix_ids, tokenizer.suffix_ids, pad)
     return _Case("sample texts", inputs, positions)
 
 
-def _random_case(tokenizer: TextTokenizer, lengths: list[int], vocab: int, seed: int) -> _Case:
+def _random_case(
+    tokenizer: TextTokenizer, lengths: list[int], vocab: int, pad: int, seed: int
+) -> _Case:
     rng = np.random.default_rng(seed)
     rows = [rng.integers(0, vocab, size=n, dtype=np.int64) for n in lengths]
     offset = len(tokenizer.prefix_ids)
     positions = [np.arange(n) + offset for n in lengths]
-    inputs = build_inputs(rows, tokenizer.prefix_ids, tokenizer.suffix_ids, 0)
+    inputs = build_inputs(rows, tokenizer.prefix_ids, tokenizer.suffix_ids, pad)
     return _Case(f"random ids, lengths {lengths}", inputs, positions)
 
 
-def _torch_emissions(model: BertCrf, inputs: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+def torch_scores(tagger: Tagger, inputs: dict[str, NDArray[np.int64]]) -> FloatArray:
     with torch.no_grad():
-        out = model.emitter(**{n: torch.from_numpy(inputs[n]) for n in names})
-    emissions: np.ndarray = out.logits.numpy()
-    return emissions
+        out = tagger.scores(*(torch.from_numpy(inputs[n]) for n in tagger.input_names))
+    scores: FloatArray = out.double().numpy()
+    return scores
 
 
-def _tags_agree(model: BertCrf, case: _Case, reference: np.ndarray, onnx: np.ndarray) -> list[bool]:
-    crf = model.crf
-    params = CrfParams(
-        crf.start_transitions.detach().double().numpy(),
-        crf.end_transitions.detach().double().numpy(),
-        crf.transitions.detach().double().numpy(),
+def reference_crf(params: CrfParams) -> CRF:
+    """pytorch-crf holding exactly the served (constrained) scores, in double precision."""
+    crf = CRF(params.num_tags, batch_first=True).double()
+    with torch.no_grad():
+        crf.start_transitions.copy_(torch.from_numpy(params.start))
+        crf.end_transitions.copy_(torch.from_numpy(params.end))
+        crf.transitions.copy_(torch.from_numpy(params.transitions))
+    return crf
+
+
+def _tags_agree(
+    decoder: WordDecoder, case: _Case, reference: FloatArray, onnx: FloatArray
+) -> list[bool]:
+    crf = reference_crf(decoder.crf)
+    rows = [r for r, p in enumerate(case.word_positions) if len(p)]
+    served = decoder.decode(
+        [onnx[r, case.word_positions[r]] for r in rows],
+        [onnx[r, 0] for r in rows],
+        marginals=False,
     )
     agree = []
-    for row, positions in enumerate(case.word_positions):
-        if len(positions) == 0:
-            continue
-        ref = torch.from_numpy(reference[row, positions][None]).float()
-        expected = crf.decode(ref)[0]
-        served = viterbi_decode(
-            onnx[row, positions][None].astype(np.float64), np.asarray([len(positions)]), params
-        )
-        agree.append(list(served[0]) == expected)
+    for slot, r in enumerate(rows):
+        words = reference[r, case.word_positions[r]]
+        if decoder.lead:
+            words = np.vstack([decoder.cls_row(reference[r, 0]), words])
+        expected = crf.decode(torch.from_numpy(words[None]))[0][decoder.lead :]
+        agree.append(served.word_tags(slot).tolist() == expected)
     return agree
 
 
 def check_parity(
-    model: BertCrf,
+    tagger: Tagger,
+    decoder: WordDecoder,
     session: InferenceSession,
     tokenizer: TextTokenizer,
     max_length: int,
+    pad_id: int,
     atol: float,
     seed: int = 0,
 ) -> ParityReport:
     """Compare on sample texts and random ids up to ``max_length``; raise if out of tolerance."""
     capacity = max_length - tokenizer.num_special_tokens
-    vocab = int(model.emitter.config.vocab_size)
+    vocab = int(tagger.model.config.vocab_size)
     lengths = sorted({1, 2, 17, min(64, capacity), capacity})
     cases = [
-        _text_case(tokenizer, SAMPLE_TEXTS, capacity),
-        _random_case(tokenizer, lengths, vocab, seed),
-        _random_case(tokenizer, [capacity], vocab, seed + 1),
+        _text_case(tokenizer, SAMPLE_TEXTS, capacity, pad_id),
+        _random_case(tokenizer, lengths, vocab, pad_id, seed),
+        _random_case(tokenizer, [capacity], vocab, pad_id, seed + 1),
     ]
     details: list[dict[str, float | int | str]] = []
     worst, agreements = 0.0, list[bool]()
     for case in cases:
-        reference = _torch_emissions(model, case.inputs, session.input_names)
-        onnx = session.run(case.inputs)
+        reference = torch_scores(tagger, case.inputs)
+        onnx = session.run(case.inputs).astype(np.float64)
         mask = case.inputs["attention_mask"].astype(bool)
         diff = float(np.abs(reference - onnx)[mask].max())
-        agree = _tags_agree(model, case, reference, onnx)
+        agree = _tags_agree(decoder, case, reference, onnx)
         details.append(
             {"case": case.name, "max_abs_diff": diff, "tag_agreement": float(np.mean(agree))}
         )
@@ -128,7 +149,7 @@ def check_parity(
     )
     if worst > atol or report.tag_agreement != 1.0:
         raise ParityError(
-            f"parity gate failed: max abs emission diff {worst:.3g} (tolerance {atol:g}), "
+            f"parity gate failed: max abs score diff {worst:.3g} (tolerance {atol:g}), "
             f"tag agreement {report.tag_agreement:.4f} (required 1.0); details: {details}"
         )
     return report

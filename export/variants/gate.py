@@ -1,31 +1,31 @@
 """The accuracy gate: a quantized graph must decide like the fp32 ONNX graph it came from.
 
-NER: the served decoder (constrained numpy Viterbi over first-sub-token emissions) runs on both
-graphs' emissions; the gated figure is the fraction of words whose tag agrees, the worse of two
-runs (each text alone, and in length-sorted batches of 32). Postures: window
-probabilities are aggregated per document as served and thresholded at the export's thresholds;
-the gated figure is the fraction of (document, label) decisions that agree. Both also report the
-fraction of texts decided identically and the max abs output difference.
+NER: the served decoder (:class:`service.ner.decoding.WordDecoder`) runs on both graphs' scores;
+the gated figure is the fraction of words whose tag agrees, the worse of two runs (each text
+alone, and in length-sorted batches of 32). Postures: window probabilities are aggregated per
+document as served and thresholded at the export's thresholds; the gated figure is the fraction
+of (document, label) decisions that agree. Both also report the fraction of texts decided
+identically and the max abs output difference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from export.errors import ParityError
-from service.ner.crf import CrfParams, viterbi_decode
+from service.ner.decoding import WordDecoder
 from service.postures.pipeline import sigmoid
+from service.runtime.batch_loop import run_rows
 from service.runtime.cpu_features import current_cpu
 from service.runtime.session import InferenceSession
-from service.text.inputs import build_inputs, length_sorted_batches
-from service.text.tokenizer import TextTokenizer, words_of
+from service.text.tokenizer import TextTokenizer, first_subtokens
 from service.text.windows import plan_windows
 
 IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
 
 
 class AccuracyGateError(ParityError):
@@ -51,64 +51,55 @@ class Agreement:
             )
 
 
-def _run_rows(
+def _both(
     sessions: tuple[InferenceSession, InferenceSession],
     rows: list[IntArray],
     tokenizer: TextTokenizer,
     pad_id: int,
     batch_size: int,
-    on_batch: Callable[[list[int], NDArray[np.float32], NDArray[np.float32]], None],
-) -> None:
-    """Run each row (content ids) through both graphs, in length-sorted padded batches."""
-    for batch in length_sorted_batches([len(r) for r in rows], batch_size):
-        inputs = build_inputs(
-            [rows[i] for i in batch], tokenizer.prefix_ids, tokenizer.suffix_ids, pad_id
-        )
-        on_batch(batch, sessions[0].run(inputs), sessions[1].run(inputs))
+) -> tuple[list[FloatArray], list[FloatArray]]:
+    """Each row (content ids) through both graphs, in the service's length-sorted batches."""
+    ref = run_rows(sessions[0], rows, tokenizer, pad_id, batch_size)
+    got = run_rows(sessions[1], rows, tokenizer, pad_id, batch_size)
+    return ref, got
 
 
 def ner_agreement(
     fp32: InferenceSession,
     variant: InferenceSession,
     tokenizer: TextTokenizer,
-    crf: CrfParams,
+    decoder: WordDecoder,
     texts: list[str],
     capacity: int,
     pad_id: int = 0,
 ) -> Agreement:
-    """Word-tag agreement of served Viterbi decoding; texts are cut to one window of tokens."""
+    """Word-tag agreement of served decoding; texts are cut to one window of tokens."""
     encoded = [e for e in tokenizer.encode_batch(texts) if len(e)]
     rows = [e.ids[:capacity] for e in encoded]
     offset = len(tokenizer.prefix_ids)
-    agree = words = same = 0
-    worst = 0.0
-
-    def compare(batch: list[int], ref: NDArray[np.float32], got: NDArray[np.float32]) -> None:
-        nonlocal agree, words, same, worst
-        for slot, i in enumerate(batch):
-            first = words_of(encoded[i]).first_token
-            positions = first[first < capacity] + offset
-            n = len(rows[i])
-            worst = max(
-                worst,
-                float(
-                    np.abs(ref[slot, offset : offset + n] - got[slot, offset : offset + n]).max()
-                ),
-            )
-            if len(positions) == 0:
-                continue
-            lengths = np.asarray([len(positions)])
-            a = viterbi_decode(ref[slot, positions][None].astype(np.float64), lengths, crf)[0]
-            b = viterbi_decode(got[slot, positions][None].astype(np.float64), lengths, crf)[0]
-            matches = int((a == b).sum())
-            agree, words, same = agree + matches, words + len(a), same + (matches == len(a))
-
+    positions = [first_subtokens(e.word_ids[:capacity]) + offset for e in encoded]
+    live = [i for i, p in enumerate(positions) if len(p)]
+    results, worst = [], 0.0
     # Dynamic INT8 scales activations per tensor, i.e. over the whole batch: a text's tags can
     # depend on its batch neighbours. Gate both ways the service may run it (alone, batched).
-    results = []
     for batch_size in (1, 32):
+        ref, got = _both((fp32, variant), rows, tokenizer, pad_id, batch_size)
+        for i, n in enumerate(len(r) for r in rows):
+            worst = max(
+                worst,
+                float(np.abs(ref[i][offset : offset + n] - got[i][offset : offset + n]).max()),
+            )
+        tags = [
+            decoder.decode(
+                [scores[i][positions[i]] for i in live], [scores[i][0] for i in live], False
+            )
+            for scores in (ref, got)
+        ]
         agree = words = same = 0
-        _run_rows((fp32, variant), rows, tokenizer, pad_id, batch_size, compare)
+        for slot in range(len(live)):
+            a, b = tags[0].word_tags(slot), tags[1].word_tags(slot)
+            matches = int((a == b).sum())
+            agree, words, same = agree + matches, words + len(a), same + (matches == len(a))
         results.append((agree / max(words, 1), same / max(len(rows), 1)))
     agreement, exact = min(r[0] for r in results), min(r[1] for r in results)
     return Agreement(agreement, exact, worst, len(rows), "words (worst of batch 1 and 32)")
@@ -131,14 +122,9 @@ def posture_agreement(
         for w in plan_windows(len(ids), capacity, stride):
             rows.append(ids[w.start : w.end])
             owner.append(doc)
-    probs = np.empty((2, len(rows), len(thresholds)))
-
-    def keep(batch: list[int], ref: NDArray[np.float32], got: NDArray[np.float32]) -> None:
-        probs[0, batch] = sigmoid(ref.astype(np.float64))
-        probs[1, batch] = sigmoid(got.astype(np.float64))
-
     # Batch 1: a few 4,096-token windows of a base model already take seconds each.
-    _run_rows((fp32, variant), rows, tokenizer, pad_id, 1, keep)
+    ref, got = _both((fp32, variant), rows, tokenizer, pad_id, 1)
+    probs = np.stack([sigmoid(np.stack(ref)), sigmoid(np.stack(got))])
     owners = np.asarray(owner)
     combine = np.max if aggregation == "max" else np.mean
     docs = np.stack([combine(probs[:, owners == d], axis=1) for d in range(len(documents))], axis=1)

@@ -35,6 +35,17 @@ class VariantRequest:
         """No variant: the bundle is the exported fp32 graph, as before variants existed."""
         return not self.optimize and self.quantize is None
 
+    def cli_args(self) -> list[str]:
+        """The ``python -m export`` options that ask for this variant."""
+        args = ["--optimize"] if self.optimize else []
+        if self.quantize is not None:
+            args += ["--quantize", self.quantize, "--min-agreement", repr(self.min_agreement)]
+            args += [] if self.per_channel else ["--per-tensor"]
+            args += [a for pattern in self.keep_fp32 for a in ("--keep-fp32", pattern)]
+        if self.validation is not None:
+            args += ["--validation", str(self.validation)]
+        return args
+
     def check(self) -> None:
         """Fail fast on arguments that make no sense (before the checkpoint is even loaded)."""
         if not 0.0 < self.min_agreement <= 1.0:

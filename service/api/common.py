@@ -1,31 +1,19 @@
-"""What every model route shares: input limits and running a pipeline through its batcher."""
+"""The data plane every model route goes through: model lookup, input limits, the model's
+batcher, metrics. Routes only translate HTTP bodies to and from it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Request
 
 from service.errors import InvalidInput, LimitExceeded, NotReady, ServiceError
 from service.metrics import FAILURES, INFERENCE_LATENCY, STAGE_LATENCY, TEXTS, TOKENS, WINDOWS
 from service.registry import LoadedModel, ModelRegistry
+from service.runtime.family import RequestOptions, Result
 
-
-class Work(Protocol):
-    timings: dict[str, float]
-    tokens: int
-
-    @property
-    def total_windows(self) -> int: ...
-
-
-W = TypeVar("W", bound=Work)
-P = TypeVar("P")
-
-
-class Pipeline(Protocol[P, W]):
-    def run_prepared(self, items: list[P]) -> list[W]: ...
+W = TypeVar("W", bound=Result)
 
 
 def registry_of(request: Request) -> ModelRegistry:
@@ -61,18 +49,43 @@ def check_texts(
             raise InvalidInput(f"{where} is not valid Unicode ({exc.reason})", field=where) from exc
 
 
-async def run_model(
-    model: LoadedModel, texts: list[str], pipeline: Pipeline[P, W], prepare: Callable[[], P]
-) -> W:
+async def infer(
+    registry: ModelRegistry,
+    task: str,
+    name: str | None,
+    texts: list[str],
+    single: bool,
+    options: RequestOptions,
+    result_type: type[W],
+) -> tuple[LoadedModel, W]:
+    """Run one request on the ``task`` model ``name`` (or the only one): limits first (counted as
+    failures of that model), then the batcher; ``result_type`` is what the runtime answers."""
+    model = registry.get(task, name)
+    runtime = model.runtime
+    if runtime is None:
+        raise NotReady(f"model {model.name} is not loaded")
+    settings = registry.settings
+    try:
+        check_texts(texts, single, settings.max_texts, runtime.max_chars, runtime.allow_blank)
+    except ServiceError as exc:
+        count_rejection(model, exc)
+        raise
+    result = await run_model(model, texts, lambda: runtime.prepare(texts, options))
+    if not isinstance(result, result_type):
+        raise TypeError(f"{model.name} answered {type(result).__name__}, not {result_type}")
+    return model, result
+
+
+async def run_model(model: LoadedModel, texts: list[str], prepare: Callable[[], Any]) -> Result:
     """Queue one request on the model's batcher (merged with concurrent ones) and record it.
 
     ``prepare`` tokenizes the request; it runs in the model's worker thread, like inference, so
-    the event loop never tokenizes. ``pipeline`` is the model's own pipeline (it types the result).
+    the event loop never tokenizes.
     """
     if model.batcher is None:
         raise NotReady(f"model {model.name} is not loaded")
     try:
-        result: W = await model.batcher.submit(prepare)
+        result: Result = await model.batcher.submit(prepare)
     except ServiceError as exc:
         FAILURES.labels(model.name, exc.type).inc()
         raise

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from service.api.common import check_texts, count_rejection, registry_of, run_model
+from service.api.common import infer, registry_of
 from service.api.schemas import EntitiesRequest, EntitiesResponse, EntityOut, ModelRef, TextEntities
-from service.errors import ERROR_RESPONSES, ServiceError
+from service.errors import ERROR_RESPONSES
+from service.ner.pipeline import NerPrediction
+from service.runtime.family import RequestOptions
 
 router = APIRouter()
 
@@ -18,16 +20,16 @@ router = APIRouter()
     summary="Named entities with character offsets for one or many texts",
 )
 async def entities(body: EntitiesRequest, request: Request) -> EntitiesResponse:
-    registry = registry_of(request)
-    model, pipeline = registry.ner(body.model)
     texts = body.all_texts()
-    settings = registry.settings
-    try:
-        check_texts(texts, body.text is not None, settings.max_texts, settings.max_text_chars, True)
-    except ServiceError as exc:
-        count_rejection(model, exc)
-        raise
-    prediction = await run_model(model, texts, pipeline, lambda: pipeline.prepare(texts))
+    model, prediction = await infer(
+        registry_of(request),
+        "ner",
+        body.model,
+        texts,
+        body.text is not None,
+        RequestOptions(),
+        NerPrediction,
+    )
     return EntitiesResponse(
         model=ModelRef(name=model.name, version=model.manifest.version),
         results=[

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from service.api.common import check_texts, count_rejection, registry_of, run_model
+from service.api.common import infer, registry_of
 from service.api.schemas import (
     DocumentPostures,
     ModelRef,
@@ -12,7 +12,9 @@ from service.api.schemas import (
     PosturesRequest,
     PosturesResponse,
 )
-from service.errors import ERROR_RESPONSES, ServiceError
+from service.errors import ERROR_RESPONSES
+from service.postures.pipeline import PosturePrediction
+from service.runtime.family import RequestOptions
 
 router = APIRouter()
 
@@ -24,19 +26,15 @@ router = APIRouter()
     summary="Calibrated multi-label postures for one or many documents",
 )
 async def postures(body: PosturesRequest, request: Request) -> PosturesResponse:
-    registry = registry_of(request)
-    model, pipeline = registry.postures(body.model)
     texts = body.all_texts()
-    settings = registry.settings
-    try:
-        check_texts(
-            texts, body.text is not None, settings.max_texts, settings.max_document_chars, False
-        )
-    except ServiceError as exc:
-        count_rejection(model, exc)
-        raise
-    prediction = await run_model(
-        model, texts, pipeline, lambda: pipeline.prepare(texts, body.top_k)
+    model, prediction = await infer(
+        registry_of(request),
+        "postures",
+        body.model,
+        texts,
+        body.text is not None,
+        RequestOptions(top_k=body.top_k),
+        PosturePrediction,
     )
     labels = model.manifest.labels
     return PosturesResponse(

@@ -7,26 +7,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.api.common import registry_of
 from service.api.schemas import ModelCard, ModelsResponse, Status
-from service.bundle import NerManifest, PostureManifest
 from service.errors import ErrorBody, NotReady
 from service.registry import LoadedModel
 from service.runtime.cpu_features import current_cpu
 
 router = APIRouter()
-
-
-def _task_details(manifest: NerManifest | PostureManifest) -> dict[str, object]:
-    if isinstance(manifest, NerManifest):
-        return {
-            "tag_scheme": manifest.ner.tag_scheme,
-            "constrain_transitions": manifest.ner.constrain_transitions,
-        }
-    spec = manifest.postures
-    return {
-        "thresholds": dict(zip(manifest.labels, spec.thresholds, strict=True)),
-        "aggregation": spec.aggregation,
-        "calibration": spec.calibration.model_dump() if spec.calibration else None,
-    }
 
 
 def _card(model: LoadedModel) -> ModelCard:
@@ -40,8 +25,8 @@ def _card(model: LoadedModel) -> ModelCard:
         stride=m.tokenizer.stride,
         onnx_sha256=m.onnx.sha256,
         opset=m.onnx.opset,
-        provider=model.pipeline.session.provider if model.pipeline else None,
-        details=_task_details(m),
+        provider=model.runtime.session.provider if model.runtime else None,
+        details=model.runtime.describe() if model.runtime else {},
         parity=m.parity.model_dump(),
         export=m.export.model_dump(),
         variant=m.variant.model_dump() if m.variant else None,

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from service.ner.tagging import Penalties
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
@@ -46,12 +48,17 @@ class CrfParams:
     def num_tags(self) -> int:
         return int(self.start.shape[0])
 
-    def with_penalties(
-        self, start_penalty: FloatArray, transition_penalty: FloatArray
-    ) -> CrfParams:
+    @classmethod
+    def zeros(cls, num_tags: int) -> CrfParams:
+        """No learned transitions: what a softmax token classifier decodes with."""
+        return cls(np.zeros(num_tags), np.zeros(num_tags), np.zeros((num_tags, num_tags)))
+
+    def with_penalties(self, penalties: Penalties) -> CrfParams:
         """Return the same CRF with (finite) penalties added, e.g. to forbid invalid BIO moves."""
         return CrfParams(
-            self.start + start_penalty, self.end, self.transitions + transition_penalty
+            self.start + penalties.start,
+            self.end + penalties.end,
+            self.transitions + penalties.transitions,
         )
 
 

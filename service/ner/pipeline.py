@@ -1,10 +1,10 @@
-"""NER from text to entities: tokenize → windows → emissions (ONNX) → word-level CRF → spans.
+"""The NER runtime (``ner/crf`` and ``ner/softmax``): tokenize → windows → ONNX → words → spans.
 
-The models are trained with labels on the first sub-token of each word, so the CRF runs over
-word positions: the first sub-token emissions of each word, in order, without special tokens or
-padding. Long texts are cut into overlapping windows; each word takes its emissions from the window
-where it has the most context, and one Viterbi pass then runs over the whole text, so an entity can
-never be cut or duplicated at a window border.
+Words are the fast tokenizer's ``word_ids()``; a word's scores are the head's output at its first
+sub-token (where training put its label). Long texts are cut into overlapping windows; each word
+takes its scores from the window where it has the most context, and one constrained Viterbi pass
+(:mod:`service.ner.decoding`) then runs over the whole text, so an entity can never be cut or
+duplicated at a window border. CRF and softmax heads differ only in the decoder's scores.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.bundle import NerManifest
-from service.ner.crf import CrfParams, forward_backward, segment_probability, viterbi_decode
-from service.ner.tagging import BioScheme
+from service.ner.decoding import WordDecoder
+from service.runtime.batch_loop import run_rows
+from service.runtime.family import AnyManifest, RequestOptions
 from service.runtime.session import InferenceSession
-from service.text.inputs import build_inputs, length_sorted_batches
+from service.settings import Settings
 from service.text.tokenizer import (
     EncodedText,
     TextTokenizer,
@@ -28,7 +29,7 @@ from service.text.tokenizer import (
     extend_to_word_end,
     words_of,
 )
-from service.text.windows import Window, best_context_window, plan_windows
+from service.text.windows import Window, gather_tokens, plan_windows
 
 FloatArray = NDArray[np.float64]
 
@@ -86,27 +87,45 @@ class NerInputs:
 class NerPipeline:
     """Everything between a list of strings and their entities, for one NER bundle."""
 
+    allow_blank = True  # an empty text has no entities
+
     def __init__(
         self,
         manifest: NerManifest,
         bundle_dir: Path,
         session: InferenceSession,
         max_batch_size: int = 32,
+        max_chars: int = 10_000,
     ) -> None:
         self.manifest = manifest
         self.session = session
         self.max_batch_size = max_batch_size
+        self.max_chars = max_chars
         self.tokenizer = TextTokenizer(bundle_dir / manifest.tokenizer.file)
-        self.scheme = BioScheme.parse(manifest.labels)
-        crf = manifest.ner.crf
-        params = CrfParams.from_lists(crf.start, crf.end, crf.transitions)
-        if manifest.ner.constrain_transitions:
-            params = params.with_penalties(*self.scheme.penalties())
-        self.crf = params
+        self.decoder = WordDecoder.from_spec(manifest.ner, manifest.labels)
+        self.scheme = self.decoder.scheme
         self.capacity = manifest.tokenizer.max_length - self.tokenizer.num_special_tokens
         self.stride = min(manifest.tokenizer.stride, self.capacity - 1)
 
-    def prepare(self, texts: list[str]) -> NerInputs:
+    @classmethod
+    def from_bundle(
+        cls, manifest: AnyManifest, bundle_dir: Path, session: InferenceSession, settings: Settings
+    ) -> NerPipeline:
+        if not isinstance(manifest, NerManifest):
+            raise TypeError(f"{manifest.name} is a {manifest.task} bundle, not ner")
+        return cls(manifest, bundle_dir, session, settings.max_batch_size, settings.max_text_chars)
+
+    def describe(self) -> dict[str, object]:
+        spec = self.manifest.ner
+        return {
+            "head": spec.head,
+            "tag_scheme": spec.tag_scheme,
+            "constrain_transitions": spec.constrain_transitions,
+            "subtokens": spec.subtokens,
+            "crf_positions": spec.crf_positions,
+        }
+
+    def prepare(self, texts: list[str], options: RequestOptions | None = None) -> NerInputs:
         """Tokenize and plan windows: what the batcher needs to know a request's cost."""
         started = time.perf_counter()
         encoded = self.tokenizer.encode_batch(texts)
@@ -130,7 +149,7 @@ class NerPipeline:
         encoded = [e for item in items for e in item.encoded]
         windows = [w for item in items for w in item.windows]
         started = time.perf_counter()
-        window_scores = self._emissions(encoded, windows)
+        window_scores = self._scores(encoded, windows)
         inferred = time.perf_counter()
         entities = self._decode(texts, encoded, windows, window_scores)
         done = time.perf_counter()
@@ -151,40 +170,18 @@ class NerPipeline:
             offset += len(item.texts)
         return results
 
-    def _emissions(
+    def _scores(
         self, encoded: list[EncodedText], windows: list[list[Window]]
     ) -> list[list[FloatArray]]:
-        """Per text, per window: emissions [window length, tags] of the content tokens."""
+        """Per text, per window: the graph's output [special + window tokens, tags]."""
         jobs = [(t, w) for t, text_windows in enumerate(windows) for w in text_windows]
         rows = [encoded[t].ids[w.start : w.end] for t, w in jobs]
-        results: list[FloatArray | None] = [None] * len(jobs)
-        offset = len(self.tokenizer.prefix_ids)
-        for batch in length_sorted_batches([len(r) for r in rows], self.max_batch_size):
-            inputs = build_inputs(
-                [rows[i] for i in batch],
-                self.tokenizer.prefix_ids,
-                self.tokenizer.suffix_ids,
-                self.manifest.tokenizer.pad_token_id,
-            )
-            scores = self.session.run(inputs).astype(np.float64)
-            for slot, i in enumerate(batch):
-                results[i] = scores[slot, offset : offset + len(rows[i])]
+        pad = self.manifest.tokenizer.pad_token_id
+        outputs = run_rows(self.session, rows, self.tokenizer, pad, self.max_batch_size)
         grouped: list[list[FloatArray]] = [[] for _ in encoded]
-        for (t, _), result in zip(jobs, results, strict=True):
-            assert result is not None
-            grouped[t].append(result)
+        for (t, _), output in zip(jobs, outputs, strict=True):
+            grouped[t].append(output)
         return grouped
-
-    def _word_emissions(
-        self, words: Words, windows: list[Window], scores: list[FloatArray], num_tokens: int
-    ) -> FloatArray:
-        """Emissions of each word's first sub-token, from the window with the most context."""
-        chosen = best_context_window(windows, num_tokens)[words.first_token]
-        out = np.empty((len(words), self.crf.num_tags))
-        for w, window in enumerate(windows):
-            picked = chosen == w
-            out[picked] = scores[w][words.first_token[picked] - window.start]
-        return out
 
     def _decode(
         self,
@@ -199,19 +196,28 @@ class NerPipeline:
         results: list[list[Entity]] = [[] for _ in texts]
         if not live:
             return results
-        lengths = np.asarray([len(words[i]) for i in live], dtype=np.int64)
-        emissions = np.zeros((len(live), int(lengths.max()), self.crf.num_tags))
-        for row, i in enumerate(live):
-            emissions[row, : lengths[row]] = self._word_emissions(
-                words[i], windows[i], window_scores[i], len(encoded[i])
+        prefix = len(self.tokenizer.prefix_ids)
+        word_scores = [
+            gather_tokens(
+                words[i].first_token,
+                windows[i],
+                [
+                    s[prefix : prefix + len(w)]
+                    for s, w in zip(window_scores[i], windows[i], strict=True)
+                ],
+                len(encoded[i]),
             )
-        tags = viterbi_decode(emissions, lengths, self.crf)
-        fb = forward_backward(emissions, lengths, self.crf)
+            for i in live
+        ]
+        cls_scores = [window_scores[i][0][0] for i in live]  # position 0 of the first window
+        decoded = self.decoder.decode(word_scores, cls_scores if self.decoder.lead else None)
         for row, i in enumerate(live):
             found = []
-            for first, last, label in self.scheme.spans(tags[row, : lengths[row]]):
+            for first, last, label in self.scheme.spans(decoded.word_tags(row)):
                 start, end = self._char_span(texts[i], encoded[i], words[i], first, last)
-                score = segment_probability(fb, emissions, self.crf, row, tags[row], first, last)
+                if start == end:
+                    continue
+                score = self.decoder.entity_score(decoded, row, first, last)
                 found.append(Entity(label, start, end, texts[i][start:end], round(score, 6)))
             results[i] = found
         return results
@@ -220,8 +226,18 @@ class NerPipeline:
     def _char_span(
         text: str, encoded: EncodedText, words: Words, first: int, last: int
     ) -> tuple[int, int]:
-        """Characters from the start of the first word to the true end of the last word."""
+        """Characters from the start of the first word to the true end of the last word.
+
+        A byte-level BPE or SentencePiece token may carry the space before its word (``Ġ``,
+        ``▁``) in its offsets, and byte-level BPE has words made of spaces only: spans never
+        start or end with whitespace, and an entity of whitespace words only is dropped.
+        """
         after_last = int(words.first_token[last + 1]) if last + 1 < len(words) else len(encoded)
         limit = int(encoded.offsets[after_last, 0]) if after_last < len(encoded) else len(text)
         end = extend_to_word_end(text, int(words.char_end[last]), limit)
-        return int(words.char_start[first]), end
+        start = int(words.char_start[first])
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():  # a byte-level BPE word of only spaces
+            end -= 1
+        return start, end

@@ -17,8 +17,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.bundle import PostureManifest
+from service.runtime.batch_loop import run_rows
+from service.runtime.family import AnyManifest, RequestOptions
 from service.runtime.session import InferenceSession
-from service.text.inputs import build_inputs, length_sorted_batches
+from service.settings import Settings
 from service.text.tokenizer import TextTokenizer
 from service.text.windows import plan_windows
 
@@ -89,6 +91,8 @@ def sigmoid(x: FloatArray) -> FloatArray:
 class PosturePipeline:
     """Everything between a list of documents and their postures, for one posture bundle."""
 
+    allow_blank = False  # a blank document has nothing to classify: 422
+
     def __init__(
         self,
         manifest: PostureManifest,
@@ -97,8 +101,10 @@ class PosturePipeline:
         max_batch_size: int = 8,
         max_batch_tokens: int = 16_384,
         aggregation: Aggregation | None = None,
+        max_chars: int = 100_000,
     ) -> None:
         self.manifest = manifest
+        self.max_chars = max_chars
         self.session = session
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens
@@ -108,7 +114,31 @@ class PosturePipeline:
         self.stride = min(manifest.tokenizer.stride, self.capacity - 1)
         self.thresholds = np.asarray(manifest.postures.thresholds, dtype=np.float64)
 
-    def prepare(self, texts: list[str], top_k: int | None = None) -> PostureInputs:
+    @classmethod
+    def from_bundle(
+        cls, manifest: AnyManifest, bundle_dir: Path, session: InferenceSession, settings: Settings
+    ) -> PosturePipeline:
+        if not isinstance(manifest, PostureManifest):
+            raise TypeError(f"{manifest.name} is a {manifest.task} bundle, not postures")
+        return cls(
+            manifest,
+            bundle_dir,
+            session,
+            settings.max_batch_size,
+            settings.max_batch_tokens,
+            settings.posture_aggregation,
+            settings.max_document_chars,
+        )
+
+    def describe(self) -> dict[str, object]:
+        spec = self.manifest.postures
+        return {
+            "thresholds": dict(zip(self.manifest.labels, spec.thresholds, strict=True)),
+            "aggregation": spec.aggregation,
+            "calibration": spec.calibration.model_dump() if spec.calibration else None,
+        }
+
+    def prepare(self, texts: list[str], options: RequestOptions | None = None) -> PostureInputs:
         """Tokenize and cut windows: what the batcher needs to know a request's cost."""
         started = time.perf_counter()
         encoded = self.tokenizer.encode_batch(texts)
@@ -120,7 +150,7 @@ class PosturePipeline:
                 owner.append(doc)
         return PostureInputs(
             texts=texts,
-            top_k=top_k,
+            top_k=options.top_k if options else None,
             rows=rows,
             owner=owner,
             tokens=sum(len(e) for e in encoded),
@@ -136,20 +166,15 @@ class PosturePipeline:
         """Windows of every request in shared ONNX calls, aggregated per document of each."""
         rows = [r for item in items for r in item.rows]
         started = time.perf_counter()
-        window_probs = np.empty((len(rows), len(self.manifest.labels)))
-        batches = length_sorted_batches(
-            [len(r) + self.tokenizer.num_special_tokens for r in rows],
+        logits = run_rows(
+            self.session,
+            rows,
+            self.tokenizer,
+            self.manifest.tokenizer.pad_token_id,
             self.max_batch_size,
             self.max_batch_tokens,
         )
-        for batch in batches:
-            inputs = build_inputs(
-                [rows[i] for i in batch],
-                self.tokenizer.prefix_ids,
-                self.tokenizer.suffix_ids,
-                self.manifest.tokenizer.pad_token_id,
-            )
-            window_probs[batch] = sigmoid(self.session.run(inputs).astype(np.float64))
+        window_probs = sigmoid(np.stack(logits)) if rows else np.empty((0, len(self.thresholds)))
         inferred = time.perf_counter()
         combine = np.max if self.aggregation == "max" else np.mean
         results, offset = [], 0
@@ -175,7 +200,7 @@ class PosturePipeline:
         return results
 
     def predict(self, texts: list[str], top_k: int | None = None) -> PosturePrediction:
-        return self.run_prepared([self.prepare(texts, top_k)])[0]
+        return self.run_prepared([self.prepare(texts, RequestOptions(top_k=top_k))])[0]
 
     def run_prepared(self, items: list[PostureInputs]) -> list[PosturePrediction]:
         """Several requests in one pass; each keeps its own ``top_k``."""

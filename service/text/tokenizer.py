@@ -76,20 +76,30 @@ class TextTokenizer:
         ]
 
 
+def first_subtokens(word_ids: IntArray) -> IntArray:
+    """Index of each word's first sub-token (``word_ids``: -1 for tokens outside any word).
+
+    Where a word's label is read (the transformers pipeline's ``first`` strategy), and where
+    training code puts it; the one definition the service, the export gates and training share.
+    """
+    if len(word_ids) == 0:
+        return np.zeros(0, dtype=np.int64)
+    changes = np.flatnonzero(word_ids[1:] != word_ids[:-1]) + 1
+    first = np.concatenate(([0], changes)).astype(np.int64)
+    starts: IntArray = first[word_ids[first] >= 0]
+    return starts
+
+
 def words_of(encoded: EncodedText) -> Words:
     """Group sub-tokens into words; a word spans from its first to its last sub-token."""
     if len(encoded) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Words(empty, empty, empty)
     changes = np.flatnonzero(encoded.word_ids[1:] != encoded.word_ids[:-1]) + 1
-    first = np.concatenate(([0], changes))
-    char_end = np.maximum.reduceat(encoded.offsets[:, 1], first)
-    keep = encoded.word_ids[first] >= 0
-    return Words(
-        first_token=first[keep],
-        char_start=encoded.offsets[first[keep], 0],
-        char_end=char_end[keep],
-    )
+    runs = np.concatenate(([0], changes))
+    char_end = np.maximum.reduceat(encoded.offsets[:, 1], runs)[encoded.word_ids[runs] >= 0]
+    first = first_subtokens(encoded.word_ids)
+    return Words(first_token=first, char_start=encoded.offsets[first, 0], char_end=char_end)
 
 
 def extend_to_word_end(text: str, end: int, limit: int) -> int:

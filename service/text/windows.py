@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -46,3 +47,16 @@ def best_context_window(windows: list[Window], num_tokens: int) -> IntArray:
     context = np.where((positions >= starts) & (positions < ends), context, -1)
     best: IntArray = context.argmax(axis=0).astype(np.int64)
     return best
+
+
+def gather_tokens(
+    tokens: IntArray, windows: list[Window], window_scores: list[FloatArray], num_tokens: int
+) -> FloatArray:
+    """Score rows of ``tokens`` (e.g. each word's first sub-token), each taken from the window
+    where that token has the most context; ``window_scores[w]`` covers window w's content."""
+    chosen = best_context_window(windows, num_tokens)[tokens]
+    out = np.empty((len(tokens), window_scores[0].shape[1]))
+    for w, window in enumerate(windows):
+        picked = chosen == w
+        out[picked] = window_scores[w][tokens[picked] - window.start]
+    return out

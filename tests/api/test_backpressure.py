@@ -45,7 +45,7 @@ async def client_for(bundle: Path, **overrides) -> tuple[httpx.AsyncClient, Gate
     registry.discover()
     registry.load()
     assert registry.ready
-    pipeline = registry.models["tiny-ner"].pipeline
+    pipeline = registry.models["tiny-ner"].runtime
     assert pipeline is not None
     gated = GatedSession(pipeline.session)
     pipeline.session = gated

@@ -61,7 +61,7 @@ def test_a_crashing_model_gives_json_500_and_the_app_keeps_serving(tiny_bundle: 
     with TestClient(create_app(settings, registry), raise_server_exceptions=False) as client:
         while client.get("/readyz").status_code != 200:
             time.sleep(0.05)
-        pipeline = registry.models["tiny-ner"].pipeline
+        pipeline = registry.models["tiny-ner"].runtime
         assert pipeline is not None
         original = pipeline.run_prepared
 

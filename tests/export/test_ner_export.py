@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from default_models.random_checkpoint import LABELS
 from export.checkpoint import load_checkpoint
 from export.cli import main
-from export.ner.model import build_bert_crf
+from export.ner.model import build_tagger
 from service.bundle import BundleError, read_manifest, verify_bundle
 from service.ner.pipeline import NerPipeline
 from service.runtime.session import OnnxSession
@@ -79,14 +79,14 @@ def test_served_tags_equal_pytorch_crf_on_pytorch_emissions(
     pipeline = NerPipeline(
         manifest, tiny_bundle, OnnxSession(tiny_bundle / "model.onnx", "emissions", 1)
     )
-    model = build_bert_crf(load_checkpoint(tiny_checkpoint / "dir"))
+    model = build_tagger(load_checkpoint(tiny_checkpoint / "dir"))
     text = "Angela Merkel met Emmanuel in Paris"
     encoding = pipeline.tokenizer.encode_batch([text])[0]
     ids = torch.tensor(
         [[*pipeline.tokenizer.prefix_ids, *encoding.ids, *pipeline.tokenizer.suffix_ids]]
     )
     with torch.no_grad():
-        emissions = model.emitter(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+        emissions = model.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
     from service.text.tokenizer import words_of
 
     first = torch.from_numpy(words_of(encoding).first_token + 1)
@@ -138,7 +138,10 @@ def _truncate(d: Path) -> None:
             "missing ['bert.encoder.layer.1.output.dense.weight']",
         ),
         (_set_labels([*LABELS, "B-ORG"]), "expected (8, 32) for 8 labels"),
-        (_set_labels(["O", "PER", "B-LOC", "I-LOC", "B-FOOD", "I-FOOD", "B-X"]), "is not BIO"),
+        (
+            _set_labels(["O", "PER", "B-LOC", "I-LOC", "B-FOOD", "I-FOOD", "B-X"]),
+            "tags ['PER'] are not BIO/BIOES/BILOU",
+        ),
         (lambda d: (d / "model.safetensors").unlink(), "no model.safetensors or pytorch_model.bin"),
     ],
 )

@@ -19,6 +19,7 @@ from service.errors import DeadlineExceeded, Overloaded
 from service.ner.pipeline import NerPipeline
 from service.postures.pipeline import PosturePipeline
 from service.runtime.batcher import Batcher, BatchLimits
+from service.runtime.family import RequestOptions
 from service.runtime.session import MeteredSession, OnnxSession
 from tests.helpers import TableSession
 
@@ -270,7 +271,9 @@ def test_merged_postures_equal_each_request_alone(tiny_bundle: Path, vocab_words
     pipeline = PosturePipeline(manifest, tiny_bundle, PostureTableSession(table), 4, 48, "mean")
     requests = [[t or "x" for t in r] for r in random_requests(rng, vocab_words, n)]
     top_ks = [None if rng.random() < 0.5 else int(rng.integers(1, 4)) for _ in requests]
-    prepared = [pipeline.prepare(r, k) for r, k in zip(requests, top_ks, strict=True)]
+    prepared = [
+        pipeline.prepare(r, RequestOptions(top_k=k)) for r, k in zip(requests, top_ks, strict=True)
+    ]
     merged = pipeline.run_prepared(prepared)
     for request, top_k, got in zip(requests, top_ks, merged, strict=True):
         alone = pipeline.predict(request, top_k)
