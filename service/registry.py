@@ -49,6 +49,20 @@ def _runner(pipeline: NerPipeline | PosturePipeline) -> Callable[[list[Any]], li
     return run
 
 
+def _slicing(
+    pipeline: NerPipeline | PosturePipeline,
+) -> tuple[Callable[[Any], Any], Callable[[Any, list[Any]], Any]]:
+    """How the batcher runs one slice of a large request and assembles the slices' results."""
+
+    def run_slice(part: Any) -> Any:
+        return pipeline.run_slice(part)
+
+    def merge(item: Any, parts: list[Any]) -> Any:
+        return pipeline.merge(item, parts)
+
+    return run_slice, merge
+
+
 class ModelRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -80,7 +94,13 @@ class ModelRegistry:
         try:
             for model in self.models.values():
                 model.pipeline = self._build_pipeline(model)
-                model.batcher = Batcher(model.name, _runner(model.pipeline), self._limits())
+                pipeline = model.pipeline
+                model.batcher = Batcher(
+                    model.name,
+                    _runner(pipeline),
+                    self._limits(),
+                    *_slicing(pipeline),
+                )
                 manifest = model.manifest
                 provider = model.pipeline.session.provider
                 MODEL_INFO.labels(
@@ -100,7 +120,8 @@ class ModelRegistry:
         READY.set(1)
 
     def close(self) -> None:
-        """Stop every model's worker after it has answered what is queued."""
+        """Stop every model's worker after it has answered what is queued; joined, so that no
+        thread is inside ONNX Runtime when the interpreter exits (that aborts the process)."""
         for model in self.models.values():
             if model.batcher is not None:
                 model.batcher.close()

@@ -20,8 +20,13 @@ class Work(Protocol):
     def total_windows(self) -> int: ...
 
 
+class Costed(Protocol):
+    @property
+    def tokens(self) -> int: ...
+
+
 W = TypeVar("W", bound=Work)
-P = TypeVar("P")
+P = TypeVar("P", bound=Costed)
 
 
 class Pipeline(Protocol[P, W]):
@@ -61,18 +66,46 @@ def check_texts(
             raise InvalidInput(f"{where} is not valid Unicode ({exc.reason})", field=where) from exc
 
 
+def within_budget(prepare: Callable[[], P], field: str, max_tokens: int) -> Callable[[], P]:
+    """``prepare``, refusing (422) a request whose tokens exceed the per-request budget.
+
+    Counted after tokenization, before any inference: what a request costs is its tokens, not
+    its characters (one CJK character is a token, ten Latin ones may be two).
+    """
+
+    def prepare_checked() -> P:
+        prepared = prepare()
+        if prepared.tokens > max_tokens:
+            raise LimitExceeded(
+                f"{field} holds {prepared.tokens} tokens after tokenization; the limit is "
+                f"{max_tokens} tokens per request",
+                field=field,
+                limit=max_tokens,
+            )
+        return prepared
+
+    return prepare_checked
+
+
 async def run_model(
-    model: LoadedModel, texts: list[str], pipeline: Pipeline[P, W], prepare: Callable[[], P]
+    model: LoadedModel,
+    texts: list[str],
+    pipeline: Pipeline[P, W],
+    prepare: Callable[[], P],
+    field: str,
+    max_tokens: int,
 ) -> W:
     """Queue one request on the model's batcher (merged with concurrent ones) and record it.
 
     ``prepare`` tokenizes the request; it runs in the model's worker thread, like inference, so
-    the event loop never tokenizes. ``pipeline`` is the model's own pipeline (it types the result).
+    the event loop never tokenizes. A request over ``max_tokens`` is refused there (422 on
+    ``field``). ``pipeline`` is the model's own pipeline (it types the result).
     """
     if model.batcher is None:
         raise NotReady(f"model {model.name} is not loaded")
+    checked = within_budget(prepare, field, max_tokens)
     try:
-        result: W = await model.batcher.submit(prepare)
+        result: W = await model.batcher.submit(checked, chars=sum(len(t) for t in texts))
     except ServiceError as exc:
         FAILURES.labels(model.name, exc.type).inc()
         raise

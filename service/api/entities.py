@@ -27,7 +27,14 @@ async def entities(body: EntitiesRequest, request: Request) -> EntitiesResponse:
     except ServiceError as exc:
         count_rejection(model, exc)
         raise
-    prediction = await run_model(model, texts, pipeline, lambda: pipeline.prepare(texts))
+    prediction = await run_model(
+        model,
+        texts,
+        pipeline,
+        lambda: pipeline.prepare(texts),
+        "text" if body.text is not None else "texts",
+        settings.max_request_tokens,
+    )
     return EntitiesResponse(
         model=ModelRef(name=model.name, version=model.manifest.version),
         results=[

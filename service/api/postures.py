@@ -36,7 +36,12 @@ async def postures(body: PosturesRequest, request: Request) -> PosturesResponse:
         count_rejection(model, exc)
         raise
     prediction = await run_model(
-        model, texts, pipeline, lambda: pipeline.prepare(texts, body.top_k)
+        model,
+        texts,
+        pipeline,
+        lambda: pipeline.prepare(texts, body.top_k),
+        "text" if body.text is not None else "texts",
+        settings.max_request_tokens,
     )
     labels = model.manifest.labels
     return PosturesResponse(
