@@ -55,11 +55,16 @@ def _wait_ready(process: subprocess.Popen[bytes], base: str, timeout: float) -> 
 
 @contextmanager
 def running_service(
-    bundles: Path, log: Path, env: Mapping[str, str] | None = None, ready_timeout: float = 300.0
+    bundles: Path,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    ready_timeout: float = 300.0,
+    root: Path = ROOT,
 ) -> Iterator[Service]:
     """Start the service with ``INFER_*`` overrides, wait for /readyz, SIGTERM it afterwards.
 
-    ``Service.process.returncode`` holds the exit status once the block has ended.
+    ``root`` is the checkout whose ``service`` package runs (another one gives before/after
+    figures). ``Service.process.returncode`` holds the exit status once the block has ended.
     """
     port = free_port()
     environ = {
@@ -73,7 +78,7 @@ def running_service(
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service"], env=environ, cwd=ROOT, stdout=sink, stderr=sink
+            [sys.executable, "-m", "service"], env=environ, cwd=root, stdout=sink, stderr=sink
         )
     base = f"http://127.0.0.1:{port}"
     try:
