@@ -134,6 +134,7 @@ class ModelRegistry:
             s.max_queue,
             s.batch_wait_ms / 1000,
             s.request_timeout_s,
+            s.slice_tokens,
         )
 
     def _build_pipeline(self, model: LoadedModel) -> NerPipeline | PosturePipeline:

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
         ge=64,
         description="Most padded tokens (batch size x longest window) in one ONNX Runtime call.",
     )
+    slice_tokens: int = Field(
+        default=2048,
+        ge=64,
+        description="A request over this many padded tokens (or over the batch budget) runs in "
+        "slices of at most this size, one per worker turn, with other requests in between: "
+        "bounds how long a short request waits behind a large one.",
+    )
     # 2 ms: while ONNX Runtime's threads hold both cores, the event loop admits requests slowly;
     # a short pause once a queue exists lets more of them join the batch (README, Batching).
     batch_wait_ms: float = Field(

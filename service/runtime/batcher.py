@@ -6,7 +6,8 @@ call, so concurrent requests share ONNX Runtime calls. A request on an idle mode
 The worker tokenizes each request itself (``prepare``) to learn its cost; a request that does not
 fit stays at the head of the queue for the next batch.
 
-A request larger than one batch is cut into **slices** (``Prepared.split``): one slice runs per
+A request larger than one slice (the batch budget, or ``slice_tokens`` padded tokens if smaller) is
+cut into **slices** (``Prepared.split``): one slice runs per
 worker turn, then the request goes back to the tail of the queue, so requests that arrived
 meanwhile run between its slices and wait at most about one slice; the slice results are
 assembled at the end (``merge``). A request whose caller has given up (deadline, disconnect,
@@ -67,6 +68,13 @@ class BatchLimits:
     max_queue: int = 128
     wait_s: float = 0.0  # extra wait for more requests, only when some are already queued
     timeout_s: float = 60.0  # default deadline per request, queue wait included
+    # A request over this many padded tokens (or over the batch budget) runs in slices of at most
+    # this size: it bounds how long a short request waits behind a large one. None: the batch's.
+    slice_tokens: int | None = None
+
+    @property
+    def slice_budget(self) -> int:
+        return min(self.max_tokens, self.slice_tokens or self.max_tokens)
 
 
 def plan_slices(widths: Sequence[int], max_windows: int, max_tokens: int) -> list[range]:
@@ -323,9 +331,10 @@ class Batcher(Generic[P, R]):
             batch.append(job)
             windows, width = grown, wider
 
-    def _fits(self, item: Prepared) -> bool:
+    def _fits_one_slice(self, item: Prepared) -> bool:
         windows = item.num_windows
-        return windows <= self.limits.max_windows and windows * item.width <= self.limits.max_tokens
+        limits = self.limits
+        return windows <= limits.max_windows and windows * item.width <= limits.slice_budget
 
     def _take(self, wait_s: float | None) -> _Job | None:
         """The next live job, tokenized; expired or failed ones are answered on the way."""
@@ -348,9 +357,9 @@ class Batcher(Generic[P, R]):
                     continue
                 self._learn(job)
                 sliceable = self._merge is not None and self._run_slice is not None
-                if sliceable and not self._fits(job.prepared):
+                if sliceable and not self._fits_one_slice(job.prepared):
                     limits = self.limits
-                    job.parts = deque(job.prepared.split(limits.max_windows, limits.max_tokens))
+                    job.parts = deque(job.prepared.split(limits.max_windows, limits.slice_budget))
             return job
 
     def _estimate(self, chars: int) -> float:

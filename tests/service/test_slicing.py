@@ -343,3 +343,12 @@ def test_sliced_postures_equal_the_request_run_whole(tiny_bundle: Path, aggregat
     whole = pipeline.predict(texts, top_k=2)
     assert merged.postures == whole.postures and merged.windows == whole.windows
     np.testing.assert_allclose(merged.probabilities, whole.probabilities, rtol=0, atol=1e-12)
+
+
+def test_the_slice_budget_cuts_requests_that_fit_one_batch() -> None:
+    model = Model()
+    batcher = model.batcher("slice-tokens", BatchLimits(max_windows=32, slice_tokens=16))
+    result = asyncio.run(batcher.submit(lambda: Big(4, num_windows=5, width=8)))
+    batcher.close()
+    assert result == (40, [0, 1, 2, 3, 4])
+    assert model.calls == ["4[0:2]", "4[2:4]", "4[4:5]"]  # 2 windows x 8 tokens per slice
