@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         description="Most padded tokens (batch size x longest window) in one ONNX Runtime call.",
     )
     slice_tokens: int = Field(
-        default=2048,
+        default=1024,
         ge=64,
         description="A request over this many padded tokens (or over the batch budget) runs in "
         "slices of at most this size, one per worker turn, with other requests in between: "
