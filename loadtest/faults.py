@@ -559,7 +559,7 @@ def case_sigterm_idle(ctx: Context) -> str:
 
 def case_sigterm_in_flight(ctx: Context) -> str:
     """A request inside ONNX Runtime at SIGTERM, graceful timeout long enough: it finishes."""
-    body = {"texts": ["tushar se 2 misal mangwao aur inayat cafe se pizza " * 100] * 16}
+    body = {"texts": ["tushar se 2 misal mangwao aur inayat cafe se pizza " * 100] * 4}
     env = {"INFER_GRACEFUL_TIMEOUT_SECONDS": "60", "INFER_REQUEST_TIMEOUT_S": "60"}
     with fresh(ctx, "in-flight", **env) as service:
         ctx.service = service
