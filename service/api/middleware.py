@@ -99,8 +99,11 @@ class BodyLimit:
             await send(message)
 
         async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            try:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+            except Exception:  # a broken channel: nothing to watch
+                return
             if not answered and request is not None:
                 scope[CLIENT_GONE] = True
                 gone.set()
