@@ -290,14 +290,25 @@ def test_a_terminated_scope_stops_a_real_onnx_runtime_call(tiny_posture_bundle: 
     manifest = read_manifest(tiny_posture_bundle)
     session = OnnxSession(tiny_posture_bundle / manifest.onnx.file, manifest.onnx.output, 1)
     rng = np.random.default_rng(0)
-    ids = rng.integers(5, 1000, size=(64, 600)).astype(np.int64)
+    ids = rng.integers(5, 1000, size=(256, 600)).astype(np.int64)  # seconds of work
     inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
     scope = CallScope()
-    threading.Timer(0.05, scope.terminate).start()
+
+    def terminate_once_running() -> None:
+        while not scope._running:  # the call has registered its RunOptions
+            time.sleep(0.001)
+        time.sleep(0.02)
+        scope.terminate()
+
+    threading.Thread(target=terminate_once_running, daemon=True).start()
+    started = time.monotonic()
     with active(scope), pytest.raises(Cancelled):
         session.run(inputs)
-    # Not terminated, the same call completes.
-    assert session.run({k: v[:1, :32] for k, v in inputs.items()}).shape[0] == 1
+    stopped_after = time.monotonic() - started
+    # Not terminated, the same call completes (and takes longer than the terminated one).
+    started = time.monotonic()
+    assert session.run(inputs).shape[0] == 256
+    assert stopped_after < time.monotonic() - started
 
 
 # --- real pipelines: sliced and merged equals whole ---------------------------------------------
