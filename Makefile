@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CACHE ?= .cache
 
-.PHONY: install run test lint fmt default-models bench bench-quick bench-longformer lint-deploy image image-test loadtest loadtest-ci fuzz clean
+.PHONY: install run test lint fmt default-models bench bench-quick bench-longformer lint-deploy image image-test loadtest loadtest-ci fuzz faults clean
 
 install: $(VENV)/.installed
 
@@ -65,6 +65,11 @@ loadtest-ci: default-models
 # bodies, /healthz still answers afterwards (~1.5 min).
 fuzz: default-models
 	$(PY) -m loadtest.fuzz --bundles $(LOADTEST_BUNDLES)
+
+# Fault suite (README, "Fault suite"): a hostile client against the service on 127.0.0.1 with the
+# default bundles, one PASS/FAIL line per case, SIGTERM in every state; non-zero on a failure.
+faults: default-models
+	$(PY) -m loadtest.faults --bundles $(LOADTEST_BUNDLES)
 
 # Deployment artefacts, offline: hadolint + every kustomization rendered and schema-validated.
 lint-deploy: install

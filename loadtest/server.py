@@ -38,14 +38,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_ready(process: subprocess.Popen[bytes], base: str, timeout: float) -> dict[str, str]:
+def _wait_ready(
+    process: subprocess.Popen[bytes], base: str, timeout: float, headers: Mapping[str, str]
+) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"the service exited during start-up (status {process.returncode})")
         try:
             if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                models = httpx.get(f"{base}/v1/models", timeout=10).json()["models"]
+                response = httpx.get(f"{base}/v1/models", headers=headers, timeout=10)
+                models = response.json()["models"]
                 return {m["name"]: m["task"] for m in models}
         except httpx.TransportError:
             pass
@@ -55,11 +58,18 @@ def _wait_ready(process: subprocess.Popen[bytes], base: str, timeout: float) -> 
 
 @contextmanager
 def running_service(
-    bundles: Path, log: Path, env: Mapping[str, str] | None = None, ready_timeout: float = 300.0
+    bundles: Path,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    ready_timeout: float = 300.0,
+    root: Path = ROOT,
+    headers: Mapping[str, str] | None = None,
 ) -> Iterator[Service]:
     """Start the service with ``INFER_*`` overrides, wait for /readyz, SIGTERM it afterwards.
 
-    ``Service.process.returncode`` holds the exit status once the block has ended.
+    ``root`` is the checkout whose ``service`` package runs (another one gives before/after
+    figures); ``headers`` go with the start-up requests (an API key). ``Service.process.returncode``
+    holds the exit status once the block has ended.
     """
     port = free_port()
     environ = {
@@ -73,11 +83,11 @@ def running_service(
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service"], env=environ, cwd=ROOT, stdout=sink, stderr=sink
+            [sys.executable, "-m", "service"], env=environ, cwd=root, stdout=sink, stderr=sink
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        yield Service(base, _wait_ready(process, base, ready_timeout), process)
+        yield Service(base, _wait_ready(process, base, ready_timeout, headers or {}), process)
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -9,6 +9,7 @@ and queued requests finish (at most ``INFER_GRACEFUL_TIMEOUT_SECONDS``) and the 
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import time
 from types import FrameType
@@ -16,6 +17,7 @@ from types import FrameType
 import uvicorn
 
 from service.app import create_app
+from service.connections import guarded_protocol
 from service.metrics import READY
 from service.registry import ModelRegistry
 from service.settings import Settings
@@ -51,6 +53,19 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
+def connection_cap(wanted: int) -> int:
+    """``wanted``, lowered so that connections can never exhaust the open-file limit (model
+    files, sockets and the listener need some descriptors too)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or wanted <= soft - 64:
+        return wanted
+    cap = max(1, soft - 64)
+    log.warning(
+        "INFER_MAX_CONNECTIONS=%d exceeds the open-file limit %d: using %d", wanted, soft, cap
+    )
+    return cap
+
+
 def main() -> None:
     settings = Settings()
     app = create_app(settings)
@@ -60,6 +75,11 @@ def main() -> None:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=settings.graceful_timeout_seconds,
+        # h11, with deadlines for request heads and a connection cap (service/connections.py);
+        # the body deadline is in the app (BodyLimit), the idle keep-alive one is uvicorn's.
+        http=guarded_protocol(settings.header_timeout_s, connection_cap(settings.max_connections)),
+        timeout_keep_alive=settings.keepalive_timeout_s,  # type: ignore[arg-type]
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
     DrainingServer(config, app.state.registry, settings.drain_seconds).run()
 

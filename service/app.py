@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from service.api import entities, postures, system
 from service.api.auth import ApiKeyAuth, document_auth, load_api_keys, open_paths
-from service.api.middleware import BodyLimit, DrainGate, RequestMetrics
+from service.api.middleware import AnswerAtShutdown, BodyLimit, DrainGate, RequestMetrics
 from service.errors import install_error_handlers
 from service.metrics import READY
 from service.registry import ModelRegistry
@@ -42,11 +42,14 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         app.include_router(module.router)
     install_error_handlers(app)
     # Outermost last: metrics see every answer; a bad key is refused before the body is read.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
     app.add_middleware(DrainGate, registry=registry)
     keys = load_api_keys(settings)
     if keys:
         app.add_middleware(ApiKeyAuth, keys=keys, open_paths=open_paths(settings))
         document_auth(app, open_paths(settings))
+    app.add_middleware(AnswerAtShutdown)
     app.add_middleware(RequestMetrics)
     return app

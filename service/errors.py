@@ -84,6 +84,15 @@ class Unauthorized(ServiceError):
     status, type = 401, "unauthorized"
 
 
+class RequestTimeout(ServiceError):
+    status, type = 408, "request_timeout"
+
+
+# What FastAPI says when the body parser fails with anything but a JSONDecodeError (nesting too
+# deep, invalid UTF-8, an integer over Python's digit limit, a compressed body...).
+_BODY_PARSE_FAILURE = "There was an error parsing the body"
+
+
 def error_response(
     status: int, detail: ErrorDetail, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
@@ -118,6 +127,11 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _BODY_PARSE_FAILURE:
+        cause = exc.__cause__
+        reason = f"{type(cause).__name__}: {cause}"[:200] if cause else "unreadable"
+        message = f"request body is not valid JSON (UTF-8): {reason}"
+        return error_response(400, ErrorDetail(type="malformed_json", message=message))
     kind = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
         exc.status_code, "http_error"
     )
@@ -142,6 +156,7 @@ def install_error_handlers(app: FastAPI) -> None:
 # Documented on every route that takes a body, so the OpenAPI schema lists what it can return.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Malformed JSON"},
+    408: {"model": ErrorBody, "description": "The body did not arrive within the body timeout"},
     404: {"model": ErrorBody, "description": "No loaded model of that name for this task"},
     413: {"model": ErrorBody, "description": "Body larger than the configured limit"},
     422: {
@@ -154,6 +169,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The model's queue is full (overloaded); retry after Retry-After seconds",
         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds"}},
     },
-    503: {"model": ErrorBody, "description": "Models not loaded yet"},
+    503: {
+        "model": ErrorBody,
+        "description": "Models not loaded yet, shutting down, or too many connections",
+    },
     504: {"model": ErrorBody, "description": "The request missed its deadline (queue + inference)"},
 }

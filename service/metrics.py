@@ -78,3 +78,10 @@ BATCH_TOKENS = Histogram(
     buckets=BATCH_TOKEN_BUCKETS,
 )
 QUEUE_DEPTH = Gauge(f"{PREFIX}_queue_depth", "Requests waiting for a model's worker.", ("model",))
+CANCELLED = Counter(
+    f"{PREFIX}_cancelled_total",
+    "Work given up because nobody waits for it any more (deadline passed, client disconnected, "
+    "shutdown), by model and unit: requests dropped with work left, windows never run (or cut "
+    "short), ONNX Runtime calls terminated while running.",
+    ("model", "unit"),
+)

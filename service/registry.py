@@ -60,6 +60,20 @@ def _runner(runtime: Runtime[Any, Any]) -> Callable[[list[Any]], list[Any]]:
     return run
 
 
+def _slicing(
+    runtime: Runtime[Any, Any],
+) -> tuple[Callable[[Any], Any], Callable[[Any, list[Any]], Any]]:
+    """How the batcher runs one slice of a large request and assembles the slices' results."""
+
+    def run_slice(part: Any) -> Any:
+        return runtime.run_slice(part)
+
+    def merge(item: Any, parts: list[Any]) -> Any:
+        return runtime.merge(item, parts)
+
+    return run_slice, merge
+
+
 class ModelRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -96,7 +110,12 @@ class ModelRegistry:
         try:
             for model in self.models.values():
                 model.runtime = self._build_runtime(model)
-                model.batcher = Batcher(model.name, _runner(model.runtime), self._limits())
+                model.batcher = Batcher(
+                    model.name,
+                    _runner(model.runtime),
+                    self._limits(),
+                    *_slicing(model.runtime),
+                )
                 manifest = model.manifest
                 provider = model.runtime.session.provider
                 MODEL_INFO.labels(
@@ -120,7 +139,8 @@ class ModelRegistry:
         READY.set(1)
 
     def close(self) -> None:
-        """Stop every model's worker after it has answered what is queued."""
+        """Stop every model's worker after it has answered what is queued; joined, so that no
+        thread is inside ONNX Runtime when the interpreter exits (that aborts the process)."""
         for model in self.models.values():
             if model.batcher is not None:
                 model.batcher.close()
@@ -133,6 +153,7 @@ class ModelRegistry:
             s.max_queue,
             s.batch_wait_ms / 1000,
             s.request_timeout_s,
+            s.slice_tokens,
         )
 
     def _build_runtime(self, model: LoadedModel) -> Runtime[Any, Any]:

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
         ge=64,
         description="Most padded tokens (batch size x longest window) in one ONNX Runtime call.",
     )
+    slice_tokens: int = Field(
+        default=1024,
+        ge=64,
+        description="A request over this many padded tokens (or over the batch budget) runs in "
+        "slices of at most this size, one per worker turn, with other requests in between: "
+        "bounds how long a short request waits behind a large one.",
+    )
     # 2 ms: while ONNX Runtime's threads hold both cores, the event loop admits requests slowly;
     # a short pause once a queue exists lets more of them join the batch (README, Batching).
     batch_wait_ms: float = Field(
@@ -73,8 +80,39 @@ class Settings(BaseSettings):
         description="Override the bundle's window aggregation for long documents (max or mean).",
     )
     max_texts: int = Field(default=64, ge=1, description="Most texts in one request; more get 422.")
+    max_request_tokens: int = Field(
+        default=32_768,
+        ge=1,
+        description="Most tokens (after tokenization, all texts together) in one request; more "
+        "get 422. Bounds the work one request can ask for, whatever its characters.",
+    )
     max_body_bytes: int = Field(
         default=2 * 1024 * 1024, ge=1024, description="Largest request body; larger gets 413."
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Most seconds from a connection's start (or its previous response) to the end "
+        "of the request headers; then the connection is closed (slow or silent clients).",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Most seconds to receive a request body; then 408 request_timeout.",
+    )
+    keepalive_timeout_s: float = Field(
+        default=5.0, gt=0, description="Idle keep-alive connections are closed after this long."
+    )
+    max_connections: int = Field(
+        default=512,
+        ge=1,
+        description="Most open connections; a request on a connection beyond it gets 503 "
+        "too_many_connections (lowered to the open-file limit minus a margin if that is smaller).",
+    )
+    max_header_bytes: int = Field(
+        default=16_384,
+        ge=1024,
+        description="Largest incomplete request head h11 buffers; beyond it 400 bad_request.",
     )
     log_level: str = Field(default="info", description="uvicorn log level.")
     drain_seconds: float = Field(

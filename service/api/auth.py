@@ -34,7 +34,9 @@ def load_api_keys(settings: Settings) -> list[bytes]:
             lines = settings.api_keys_file.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise ValueError(f"INFER_API_KEYS_FILE: cannot read {settings.api_keys_file}") from exc
-        keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        # Stripped before the comment test: an indented "#retired-key" is a comment, not a key.
+        stripped = (line.strip() for line in lines)
+        keys += [line for line in stripped if line and not line.startswith("#")]
     for i, key in enumerate(keys):
         if not key or any(c.isspace() for c in key) or not key.isprintable():
             raise ValueError(f"API key #{i + 1} is empty or holds whitespace/control characters")

@@ -4,7 +4,7 @@ batcher, metrics. Routes only translate HTTP bodies to and from it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 
@@ -14,6 +14,14 @@ from service.registry import LoadedModel, ModelRegistry
 from service.runtime.family import RequestOptions, Result
 
 W = TypeVar("W", bound=Result)
+
+
+class Costed(Protocol):
+    @property
+    def tokens(self) -> int: ...
+
+
+P = TypeVar("P", bound=Costed)
 
 
 def registry_of(request: Request) -> ModelRegistry:
@@ -49,6 +57,27 @@ def check_texts(
             raise InvalidInput(f"{where} is not valid Unicode ({exc.reason})", field=where) from exc
 
 
+def within_budget(prepare: Callable[[], P], field: str, max_tokens: int) -> Callable[[], P]:
+    """``prepare``, refusing (422) a request whose tokens exceed the per-request budget.
+
+    Counted after tokenization, before any inference: what a request costs is its tokens, not
+    its characters (one CJK character is a token, ten Latin ones may be two).
+    """
+
+    def prepare_checked() -> P:
+        prepared = prepare()
+        if prepared.tokens > max_tokens:
+            raise LimitExceeded(
+                f"{field} holds {prepared.tokens} tokens after tokenization; the limit is "
+                f"{max_tokens} tokens per request",
+                field=field,
+                limit=max_tokens,
+            )
+        return prepared
+
+    return prepare_checked
+
+
 async def infer(
     registry: ModelRegistry,
     task: str,
@@ -70,22 +99,33 @@ async def infer(
     except ServiceError as exc:
         count_rejection(model, exc)
         raise
-    result = await run_model(model, texts, lambda: runtime.prepare(texts, options))
+    field = "text" if single else "texts"
+    result = await run_model(
+        model, texts, lambda: runtime.prepare(texts, options), field, settings.max_request_tokens
+    )
     if not isinstance(result, result_type):
         raise TypeError(f"{model.name} answered {type(result).__name__}, not {result_type}")
     return model, result
 
 
-async def run_model(model: LoadedModel, texts: list[str], prepare: Callable[[], Any]) -> Result:
+async def run_model(
+    model: LoadedModel,
+    texts: list[str],
+    prepare: Callable[[], Any],
+    field: str,
+    max_tokens: int,
+) -> Result:
     """Queue one request on the model's batcher (merged with concurrent ones) and record it.
 
     ``prepare`` tokenizes the request; it runs in the model's worker thread, like inference, so
-    the event loop never tokenizes.
+    the event loop never tokenizes. A request over ``max_tokens`` is refused there (422 on
+    ``field``).
     """
     if model.batcher is None:
         raise NotReady(f"model {model.name} is not loaded")
+    checked = within_budget(prepare, field, max_tokens)
     try:
-        result: Result = await model.batcher.submit(prepare)
+        result: Result = await model.batcher.submit(checked, chars=sum(len(t) for t in texts))
     except ServiceError as exc:
         FAILURES.labels(model.name, exc.type).inc()
         raise

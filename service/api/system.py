@@ -43,6 +43,7 @@ async def models(request: Request) -> ModelsResponse:
 
 
 @router.get("/healthz", response_model=Status, summary="Liveness: the process answers")
+@router.head("/healthz", include_in_schema=False)  # probes and load balancers that use HEAD
 async def healthz() -> Status:
     return Status(status="ok")
 
@@ -53,6 +54,7 @@ async def healthz() -> Status:
     responses={503: {"model": ErrorBody, "description": "Still loading, or loading failed"}},
     summary="Readiness: every bundle loaded and warmed up",
 )
+@router.head("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> Status:
     registry = registry_of(request)
     if not registry.ready:

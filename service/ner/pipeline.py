@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from service.bundle import NerManifest
 from service.ner.decoding import WordDecoder
 from service.runtime.batch_loop import run_rows
+from service.runtime.batcher import plan_slices
 from service.runtime.family import AnyManifest, RequestOptions
 from service.runtime.session import InferenceSession
 from service.settings import Settings
@@ -82,6 +83,49 @@ class NerInputs:
         """Padded row length of this request's longest window, special tokens included."""
         longest = max((len(w) for ws in self.windows for w in ws), default=0)
         return longest + self.special_tokens
+
+    def split(self, max_windows: int, max_tokens: int) -> list[NerSlice]:
+        """Consecutive windows in groups within the budget (the batcher runs one per turn)."""
+        refs = [(t, w) for t, ws in enumerate(self.windows) for w in range(len(ws))]
+        widths = [len(self.windows[t][w]) + self.special_tokens for t, w in refs]
+        return [
+            NerSlice(self, [refs[i] for i in part])
+            for part in plan_slices(widths, max_windows, max_tokens)
+        ]
+
+
+@dataclass
+class NerSlice:
+    """Some windows of one request: their scores, merged back by ``NerPipeline.merge``."""
+
+    parent: NerInputs
+    refs: list[tuple[int, int]]  # (text, window index in that text)
+
+    @property
+    def num_texts(self) -> int:
+        return len({t for t, _ in self.refs})
+
+    @property
+    def num_windows(self) -> int:
+        return len(self.refs)
+
+    @property
+    def width(self) -> int:
+        longest = max(len(self.parent.windows[t][w]) for t, w in self.refs)
+        return longest + self.parent.special_tokens
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(self.parent.windows[t][w]) for t, w in self.refs)
+
+    def split(self, max_windows: int, max_tokens: int) -> list[NerSlice]:
+        return [self]
+
+
+@dataclass
+class NerSliceScores:
+    scores: dict[tuple[int, int], FloatArray]  # (text, window) -> the graph's output rows
+    seconds: float
 
 
 class NerPipeline:
@@ -169,6 +213,39 @@ class NerPipeline:
             )
             offset += len(item.texts)
         return results
+
+    def run_slice(self, part: NerSlice) -> NerSliceScores:
+        """Scores of one slice's windows (ONNX only; decoding waits for ``merge``)."""
+        started = time.perf_counter()
+        texts = sorted({t for t, _ in part.refs})
+        picked = [[w for u, w in part.refs if u == t] for t in texts]
+        windows = [
+            [part.parent.windows[t][w] for w in ws] for t, ws in zip(texts, picked, strict=True)
+        ]
+        grouped = self._scores([part.parent.encoded[t] for t in texts], windows)
+        scores = {
+            (t, w): score
+            for t, ws, group in zip(texts, picked, grouped, strict=True)
+            for w, score in zip(ws, group, strict=True)
+        }
+        return NerSliceScores(scores, time.perf_counter() - started)
+
+    def merge(self, item: NerInputs, parts: list[NerSliceScores]) -> NerPrediction:
+        """The request's entities from its slices' scores: one Viterbi pass per text."""
+        scores = {key: value for part in parts for key, value in part.scores.items()}
+        started = time.perf_counter()
+        grouped = [[scores[(t, w)] for w in range(len(ws))] for t, ws in enumerate(item.windows)]
+        entities = self._decode(item.texts, item.encoded, item.windows, grouped)
+        return NerPrediction(
+            entities=entities,
+            timings={
+                "tokenize": item.tokenize_seconds,
+                "inference": sum(part.seconds for part in parts),
+                "decode": time.perf_counter() - started,
+            },
+            windows=item.num_windows,
+            tokens=item.tokens,
+        )
 
     def _scores(
         self, encoded: list[EncodedText], windows: list[list[Window]]

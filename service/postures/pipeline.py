@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from service.bundle import PostureManifest
 from service.runtime.batch_loop import run_rows
+from service.runtime.batcher import plan_slices
 from service.runtime.family import AnyManifest, RequestOptions
 from service.runtime.session import InferenceSession
 from service.settings import Settings
@@ -81,6 +82,44 @@ class PostureInputs:
     def width(self) -> int:
         """Padded row length of this request's longest window, special tokens included."""
         return max((len(r) for r in self.rows), default=0) + self.special_tokens
+
+    def split(self, max_windows: int, max_tokens: int) -> list[PostureSlice]:
+        """Consecutive windows in groups within the budget (the batcher runs one per turn)."""
+        widths = [len(r) + self.special_tokens for r in self.rows]
+        return [PostureSlice(self, part) for part in plan_slices(widths, max_windows, max_tokens)]
+
+
+@dataclass
+class PostureSlice:
+    """Some windows of one request: their probabilities, merged by ``PosturePipeline.merge``."""
+
+    parent: PostureInputs
+    rows: range  # indices into parent.rows
+
+    @property
+    def num_texts(self) -> int:
+        return len({self.parent.owner[i] for i in self.rows})
+
+    @property
+    def num_windows(self) -> int:
+        return len(self.rows)
+
+    @property
+    def width(self) -> int:
+        return max(len(self.parent.rows[i]) for i in self.rows) + self.parent.special_tokens
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(self.parent.rows[i]) for i in self.rows)
+
+    def split(self, max_windows: int, max_tokens: int) -> list[PostureSlice]:
+        return [self]
+
+
+@dataclass
+class PostureSliceScores:
+    probabilities: FloatArray  # [windows of the slice, classes]
+    seconds: float
 
 
 def sigmoid(x: FloatArray) -> FloatArray:
@@ -162,10 +201,37 @@ class PosturePipeline:
         """Aggregated per-class probabilities of each document."""
         return self._probabilities([self.prepare(texts)])[0]
 
-    def _probabilities(self, items: list[PostureInputs]) -> list[DocumentProbabilities]:
-        """Windows of every request in shared ONNX calls, aggregated per document of each."""
-        rows = [r for item in items for r in item.rows]
+    def run_slice(self, part: PostureSlice) -> PostureSliceScores:
+        """Window probabilities of one slice (aggregation waits for ``merge``)."""
         started = time.perf_counter()
+        probs = self._window_probabilities([part.parent.rows[i] for i in part.rows])
+        return PostureSliceScores(probs, time.perf_counter() - started)
+
+    def merge(self, item: PostureInputs, parts: list[PostureSliceScores]) -> PosturePrediction:
+        """The request's postures from its slices' window probabilities, in window order."""
+        window_probs = np.concatenate([part.probabilities for part in parts])
+        started = time.perf_counter()
+        combine = np.max if self.aggregation == "max" else np.mean
+        owners = np.asarray(item.owner, dtype=np.int64)
+        documents = np.stack(
+            [combine(window_probs[owners == d], axis=0) for d in range(len(item.texts))]
+        )
+        result = DocumentProbabilities(
+            probabilities=documents,
+            windows=np.bincount(owners, minlength=len(item.texts)).tolist(),
+            tokens=item.tokens,
+            timings={
+                "tokenize": item.tokenize_seconds,
+                "inference": sum(part.seconds for part in parts),
+                "decode": time.perf_counter() - started,
+            },
+        )
+        return self._select(result, item.top_k)
+
+    def _window_probabilities(self, rows: list[IntArray]) -> FloatArray:
+        """Sigmoid probabilities of every window, in length-sorted ONNX calls."""
+        if not rows:
+            return np.empty((0, len(self.thresholds)))
         logits = run_rows(
             self.session,
             rows,
@@ -174,7 +240,13 @@ class PosturePipeline:
             self.max_batch_size,
             self.max_batch_tokens,
         )
-        window_probs = sigmoid(np.stack(logits)) if rows else np.empty((0, len(self.thresholds)))
+        return sigmoid(np.stack(logits))
+
+    def _probabilities(self, items: list[PostureInputs]) -> list[DocumentProbabilities]:
+        """Windows of every request in shared ONNX calls, aggregated per document of each."""
+        rows = [r for item in items for r in item.rows]
+        started = time.perf_counter()
+        window_probs = self._window_probabilities(rows)
         inferred = time.perf_counter()
         combine = np.max if self.aggregation == "max" else np.mean
         results, offset = [], 0

@@ -52,6 +52,12 @@ class Runtime(Protocol[P, R]):
 
     def run_prepared(self, items: list[P]) -> list[R]: ...
 
+    def run_slice(self, part: Any) -> Any:
+        """ONNX work of one slice of a large request (``Prepared.split``), no decoding."""
+
+    def merge(self, item: P, parts: list[Any]) -> R:
+        """The request's result from its slices' outputs, in slice order."""
+
     def describe(self) -> dict[str, object]: ...
 
 

@@ -14,6 +14,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from service.metrics import BATCH_SIZE, BATCH_TOKENS
+from service.runtime.cancel import Cancelled, current
 
 CPU = "CPUExecutionProvider"
 
@@ -60,8 +61,21 @@ class OnnxSession:
         return str(self._session.get_providers()[0])
 
     def run(self, inputs: dict[str, NDArray[np.int64]]) -> NDArray[np.float32]:
+        """One call; it stops early (``Cancelled``) when the batcher terminates its scope."""
         feed = {name: inputs[name] for name in self._inputs}
-        result = self._session.run([self._output], feed)[0]
+        options = ort.RunOptions()
+        scope = current()
+        if scope is not None:
+            scope.attach(options)
+        try:
+            result = self._session.run([self._output], feed, options)[0]
+        except Exception as exc:
+            if scope is not None and scope.terminated:
+                raise Cancelled("ONNX Runtime call terminated: nobody waits for it") from exc
+            raise
+        finally:
+            if scope is not None:
+                scope.detach(options)
         return np.asarray(result, dtype=np.float32)
 
 

@@ -31,6 +31,13 @@ class Item:
     width: int = 8
     num_texts: int = 1
 
+    @property
+    def tokens(self) -> int:
+        return self.num_windows * self.width
+
+    def split(self, max_windows: int, max_tokens: int) -> list[Item]:
+        return [self]
+
 
 class GatedRunner:
     """Records every batch; the first one blocks until the test opens the gate."""

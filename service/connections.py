@@ -1,0 +1,129 @@
+"""Connection hygiene for uvicorn's h11 server: head deadline, connection cap, JSON refusals.
+
+uvicorn has an idle keep-alive timeout but nothing bounds the time a client takes to send a
+request head: a socket that connects and sends nothing (or a byte a minute) stays open forever,
+and enough of them exhaust the file descriptors. This protocol arms a timer whenever it waits for
+a request head (a new connection, or after a response on a keep-alive connection) and closes the
+connection when the head has not arrived in time. The body has its own deadline in the app
+(``service.api.middleware.BodyLimit``). Connections beyond the cap get 503 JSON
+``too_many_connections`` and are closed; malformed HTTP gets 400 JSON instead of uvicorn's text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from service.errors import ErrorDetail, error_response
+
+
+def _json(status: int, reason: bytes, kind: str, message: str, extra: dict[str, Any]) -> bytes:
+    body = json.dumps({"error": {"type": kind, "message": message, **extra}}).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason.decode()}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a request-head deadline and a connection cap."""
+
+    header_timeout_s: float = 10.0
+    max_connections: int = 512
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._waiting_cycle: object = None
+        self._head_bytes = False
+
+    # --- the request-head deadline -------------------------------------------------------------
+
+    def _arm(self) -> None:
+        """Start the deadline for the next request head."""
+        self._disarm()
+        self._waiting_cycle = self.cycle
+        self._head_bytes = False
+        self._head_timer = self.loop.call_later(self.header_timeout_s, self._head_timeout)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self._head_bytes:  # part of a head arrived: say why before closing
+            message = f"the request head did not arrive within {self.header_timeout_s:g} s"
+            extra = {"field": "headers", "limit": int(self.header_timeout_s)}
+            self.transport.write(_json(408, b"Request Timeout", "request_timeout", message, extra))
+        self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            self.app = _too_many_connections(self.max_connections)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_timer is not None:
+            self._head_bytes = True
+        super().data_received(data)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self._head_timer is not None and self.cycle is not self._waiting_cycle:
+            self._disarm()  # a new request's head is complete
+
+    def on_response_complete(self) -> None:
+        self._arm()  # before super(): it may start a pipelined request, which disarms
+        super().on_response_complete()
+
+    # --- JSON instead of uvicorn's text/plain -----------------------------------------------
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps(
+            {"error": {"type": "bad_request", "message": f"invalid HTTP request: {msg}"}}
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        for event in (
+            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
+
+
+def _too_many_connections(cap: int) -> Any:
+    async def refuse(scope: Any, receive: Any, send: Any) -> None:
+        detail = ErrorDetail(
+            type="too_many_connections",
+            message=f"the server holds {cap} connections (the limit); retry shortly",
+            limit=cap,
+        )
+        headers = {"Connection": "close", "Retry-After": "1"}
+        await error_response(503, detail, headers)(scope, receive, send)
+
+    return refuse
+
+
+def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[GuardedH11Protocol]:
+    """The protocol class for ``uvicorn.Config(http=...)`` with these limits."""
+    attributes = {"header_timeout_s": header_timeout_s, "max_connections": max_connections}
+    return type("GuardedH11", (GuardedH11Protocol,), attributes)

@@ -1,0 +1,115 @@
+"""Connection hygiene on a real ``python -m service``: head, body and keep-alive deadlines, the
+connection cap, JSON for malformed HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import running_server
+
+pytestmark = pytest.mark.slow
+
+LIMITS = {
+    "INFER_HEADER_TIMEOUT_S": "1.5",
+    "INFER_BODY_TIMEOUT_S": "1.5",
+    "INFER_KEEPALIVE_TIMEOUT_S": "1",
+    "INFER_MAX_CONNECTIONS": "6",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bundle: Path) -> Iterator[str]:
+    with running_server(tiny_bundle.parent, **LIMITS) as base:
+        yield base
+
+
+def connect(base: str) -> socket.socket:
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    return sock
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything until the server closes the connection (or 10 s pass)."""
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (TimeoutError, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_body(response: bytes) -> dict[str, object]:
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in head.lower(), head
+    parsed: dict[str, object] = json.loads(body)
+    return parsed
+
+
+def test_a_silent_connection_is_closed_after_the_head_timeout(server: str) -> None:
+    sock = connect(server)
+    started = time.monotonic()
+    assert read_all(sock) == b""
+    assert time.monotonic() - started < 5
+
+
+def test_a_head_sent_byte_by_byte_gets_408_and_is_closed(server: str) -> None:
+    sock = connect(server)
+    started = time.monotonic()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+    response = read_all(sock)
+    assert time.monotonic() - started < 5
+    assert response.startswith(b"HTTP/1.1 408")
+    assert json_body(response)["error"]["type"] == "request_timeout"  # type: ignore[index]
+
+
+def test_a_body_that_never_completes_gets_408(server: str) -> None:
+    sock = connect(server)
+    head = b"POST /v1/entities HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+    sock.sendall(head + b"content-length: 100\r\n\r\n{")
+    response = read_all(sock)
+    assert response.startswith(b"HTTP/1.1 408")
+    error = json_body(response)["error"]
+    assert error["type"] == "request_timeout" and error["field"] == "body"  # type: ignore[index]
+
+
+def test_an_idle_keep_alive_connection_is_closed(server: str) -> None:
+    sock = connect(server)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    started = time.monotonic()
+    response = read_all(sock)  # the answer, then the close after the keep-alive timeout
+    assert response.startswith(b"HTTP/1.1 200") and time.monotonic() - started < 5
+
+
+def test_malformed_http_gets_a_json_400(server: str) -> None:
+    sock = connect(server)
+    sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+    response = read_all(sock)
+    assert response.startswith(b"HTTP/1.1 400")
+    assert json_body(response)["error"]["type"] == "bad_request"  # type: ignore[index]
+
+
+def test_connections_beyond_the_cap_get_503_json(server: str) -> None:
+    idle = [connect(server) for _ in range(6)]
+    try:
+        time.sleep(0.2)
+        refused = httpx.get(f"{server}/healthz", timeout=5)
+        assert refused.status_code == 503
+        assert refused.json()["error"]["type"] == "too_many_connections"
+        assert refused.headers["connection"] == "close" and refused.headers["retry-after"]
+    finally:
+        for sock in idle:
+            sock.close()
+    time.sleep(0.3)
+    assert httpx.get(f"{server}/healthz", timeout=5).status_code == 200
