@@ -98,7 +98,8 @@ def evaluate_options(bundle: Path, report: dict, docs: list) -> dict[str, dict[s
     return out
 
 
-def build_postures(root: Path, force: bool = False) -> Path:
+def build_postures(root: Path, force: bool = False, checkpoint: Path | None = None) -> Path:
+    """Train (or take ``checkpoint``, a trained one), export, calibrate, evaluate."""
     bundle = root / "bundles" / POSTURE_BUNDLE
     if _is_built(bundle) and not force:
         print(f"default posture bundle already built: {bundle}")
@@ -110,14 +111,22 @@ def build_postures(root: Path, force: bool = False) -> Path:
     from service.bundle import read_manifest
 
     work = root / "work" / POSTURE_BUNDLE
+    staged = root / "work" / f".{POSTURE_BUNDLE}-checkpoint"
+    if checkpoint is not None:  # copied aside first: it may live in the work dir cleared below
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(checkpoint, staged)
     shutil.rmtree(work, ignore_errors=True)
     (work / "data").mkdir(parents=True)
     began = time.perf_counter()
     splits = generate_splits(n_validation=VALIDATION_DOCS)
     for name, docs in splits.items():
         write_jsonl(docs, work / "data" / f"{name}.jsonl")
-    print(f"training the default posture model on {len(splits['train'])} documents", flush=True)
-    train(splits["train"], work / "checkpoint")
+    if checkpoint is None:
+        print(f"training the default posture model on {len(splits['train'])} documents", flush=True)
+        train(splits["train"], work / "checkpoint")
+    else:
+        print(f"not training: exporting the trained checkpoint {checkpoint}", flush=True)
+        staged.rename(work / "checkpoint")
     for command in (
         [
             "postures",

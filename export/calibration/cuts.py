@@ -11,18 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.int64]
 
 
-def f1_from_counts(tp: FloatArray, fp: FloatArray, fn: FloatArray) -> FloatArray:
+def f1_from_counts(tp: ArrayLike, fp: ArrayLike, fn: ArrayLike) -> FloatArray:
     """F1 = 2tp / (2tp + fp + fn), 0 where nothing is predicted or true (scikit-learn's default)."""
-    tp, fp, fn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn))
-    denominator = 2 * tp + fp + fn
-    return np.divide(2 * tp, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+    tp_, fp_, fn_ = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn))
+    denominator = 2 * tp_ + fp_ + fn_
+    return np.divide(2 * tp_, denominator, out=np.zeros_like(denominator), where=denominator > 0)
 
 
 def midpoint(upper: float, lower: float) -> float:
