@@ -76,6 +76,7 @@ def evaluate_options(bundle: Path, report: dict, docs: list) -> dict[str, dict[s
     """Every calibration option's figures: validation and out-of-fold (from the calibration
     report) beside the test split's, scored by the served pipeline with that option's thresholds.
     """
+    from export.calibration.bootstrap import Interval, prediction_interval
     from export.calibration.cuts import micro_macro
 
     labels, probs = posture_probabilities(bundle, docs)
@@ -84,12 +85,19 @@ def evaluate_options(bundle: Path, report: dict, docs: list) -> dict[str, dict[s
     for name, option in report["summary"].items():
         test_micro, test_macro = micro_macro(probs, truth, np.asarray(option["thresholds"]))
         oof = option["oof_micro_f1"]
+        predicted = prediction_interval(
+            Interval(oof["estimate"], oof["sd"], oof["low"], oof["high"]),
+            report["documents"],
+            len(docs),
+        )
         out[name] = {
             "shipped": option["shipped"],
             "validation_micro_f1": option["micro_f1"],
             "oof_micro_f1": oof["estimate"],
             "oof_micro_f1_low": oof["low"],
             "oof_micro_f1_high": oof["high"],
+            "test_predicted_low": round(predicted.low, 4),
+            "test_predicted_high": round(predicted.high, 4),
             "test_micro_f1": round(test_micro, 4),
             "validation_macro_f1": option["macro_f1"],
             "oof_macro_f1": option["oof_macro_f1"],
@@ -159,7 +167,7 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
     }
     (work / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n")
     test = {name: figures["test_micro_f1"] for name, figures in options.items()}
-    print(summary_table(calibration, test))
+    print(summary_table(calibration, test, len(splits["test"])))
     print(f"evaluation saved to {work / 'evaluation.json'}")
     print(f"default posture bundle built in {time.perf_counter() - began:.0f} s: {bundle}")
     return bundle

@@ -51,3 +51,12 @@ class Interval:
     def of(cls, estimate: float, draws: FloatArray) -> Interval:
         low, high = np.percentile(draws, [2.5, 97.5])
         return cls(float(estimate), float(np.std(draws)), float(low), float(high))
+
+
+def prediction_interval(estimate: Interval, documents: int, new_documents: int) -> Interval:
+    """Where a fresh split of ``new_documents`` should score: the estimate's own uncertainty plus
+    that split's sampling noise (an F1's bootstrap variance scales as 1 / documents), 95%."""
+    sd = estimate.sd * float(np.sqrt(1 + documents / new_documents))
+    return Interval(
+        estimate.estimate, sd, estimate.estimate - 1.96 * sd, estimate.estimate + 1.96 * sd
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.calibration.bootstrap import Interval
+from export.calibration.bootstrap import Interval, prediction_interval
 from export.calibration.cuts import BoolArray, FloatArray, prf
 from export.calibration.options import OPTIONS
 from export.calibration.reliability import reliability
@@ -122,14 +122,20 @@ def _prf(x: dict[str, float]) -> str:
     return f"{x['precision']:.2f} / {x['recall']:.2f} / {x['f1']:.3f}"
 
 
-def summary_table(report: dict[str, object], test: dict[str, float] | None = None) -> str:
-    """Markdown table: validation / out-of-fold (and test, when given) micro-F1 per option."""
+def summary_table(
+    report: dict[str, object], test: dict[str, float] | None = None, test_documents: int = 0
+) -> str:
+    """Markdown table: validation / out-of-fold (and test, when given) micro-F1 per option.
+
+    With test figures, a column gives the 95% prediction interval for a split of
+    ``test_documents``: the out-of-fold estimate's uncertainty plus that split's sampling noise.
+    """
     summary: dict[str, dict[str, object]] = report["summary"]  # type: ignore[assignment]
     head = "| option | threshold | validation micro-F1 | out-of-fold micro-F1 (95% interval) |"
     rule = "|---|---:|---:|---:|"
     if test is not None:
-        head += " test micro-F1 |"
-        rule += "---:|"
+        head += f" predicted for {test_documents} documents (95%) | test micro-F1 |"
+        rule += "---:|---:|"
     lines = [head, rule]
     for name, row in summary.items():
         threshold = row["threshold"]
@@ -140,7 +146,13 @@ def summary_table(report: dict[str, object], test: dict[str, float] | None = Non
             f"{_ci(row['oof_micro_f1'])} |"  # type: ignore[arg-type]
         )
         if test is not None:
-            line += f" {test[name]:.3f} |"
+            oof: dict[str, float] = row["oof_micro_f1"]  # type: ignore[assignment]
+            predicted = prediction_interval(
+                Interval(oof["estimate"], oof["sd"], oof["low"], oof["high"]),
+                int(report["documents"]),  # type: ignore[call-overload]
+                test_documents,
+            )
+            line += f" [{predicted.low:.3f}, {predicted.high:.3f}] | {test[name]:.3f} |"
         lines.append(line)
     return "\n".join(lines)
 

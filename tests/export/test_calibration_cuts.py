@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
-from export.calibration.bootstrap import micro_f1, per_class_f1, resample_weights
+from export.calibration.bootstrap import (
+    Interval,
+    micro_f1,
+    per_class_f1,
+    prediction_interval,
+    resample_weights,
+)
 from export.calibration.cuts import best_cut, f1_curve, micro_macro, prf, snap_to_gap
 from export.calibration.folds import stratified_folds
 from export.calibration.reliability import reliability
@@ -130,3 +136,12 @@ def test_reliability_bins_match_a_direct_count() -> None:
     assert curve.expected_calibration_error == pytest.approx(
         (gaps[0] + 2 * gaps[1] + gaps[2] + 2 * gaps[3]) / 6
     )
+
+
+def test_prediction_interval_adds_the_new_splits_sampling_noise() -> None:
+    estimate = Interval(0.7, 0.02, 0.66, 0.74)
+    same_size = prediction_interval(estimate, 600, 600)
+    assert same_size.sd == pytest.approx(0.02 * np.sqrt(2))
+    small = prediction_interval(estimate, 600, 150)
+    assert small.sd == pytest.approx(0.02 * np.sqrt(5))
+    assert small.low == pytest.approx(0.7 - 1.96 * small.sd) and small.estimate == 0.7
