@@ -4,8 +4,9 @@ Outer k-fold cross-validation inside the validation split: each option's whole f
 (including ``per_class``'s own inner cross-validation) runs on k-1 folds and decides the held-out
 fold. The pooled out-of-fold micro-F1 estimates what the option will score on unseen documents; a
 bootstrap over documents gives its interval. The option with the best estimate ships, ties going
-to the simpler one (``OPTIONS`` order), so noise never beats doing nothing by construction of the
-choice. The shipped thresholds are then fitted on the whole split.
+to the simpler one (``OPTIONS`` order), a gain within its paired bootstrap uncertainty counting as
+a tie, so noise never beats doing nothing by construction of the choice. The shipped thresholds
+are then fitted on the whole split.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class OptionResult:
     oof_micro_f1: Interval
     oof_macro_f1: float
     oof_class_f1: tuple[Interval, ...]
+    oof_micro_draws: FloatArray  # micro-F1 under each bootstrap resampling (same for all options)
 
 
 @dataclass(frozen=True)
@@ -61,27 +63,39 @@ def _check(probs: FloatArray, truth: BoolArray, settings: Settings) -> None:
 
 
 def choose(results: dict[str, OptionResult]) -> tuple[str, str]:
-    """Best out-of-fold micro-F1; an option must beat every simpler one strictly to win.
+    """The simplest option that no more complex one beats beyond the bootstrap uncertainty.
 
-    A winner whose fitted thresholds equal a simpler option's (``per_class`` where every class
-    fell back is ``global``) is reported as that simpler option.
+    Walking ``OPTIONS`` from the simplest, an option replaces the current choice only if its
+    out-of-fold micro-F1 gain over it is positive and the 95% interval of that gain (paired over
+    the same resamplings) lies above 0: gains within the uncertainty are ties, and ties go to the
+    simpler option. A winner whose fitted thresholds equal a simpler option's (``per_class`` where
+    every class fell back is ``global``) is reported as that simpler option.
     """
     best = OPTIONS[0]
+    steps = []
     for name in OPTIONS[1:]:
-        if results[name].oof_micro_f1.estimate > results[best].oof_micro_f1.estimate + TIE:
+        gain = Interval.of(
+            results[name].oof_micro_f1.estimate - results[best].oof_micro_f1.estimate,
+            results[name].oof_micro_draws - results[best].oof_micro_draws,
+        )
+        wins = gain.estimate > TIE and gain.low > 0
+        steps.append(
+            f"{name} vs {best} {gain.estimate:+.4f} [{gain.low:+.4f}, {gain.high:+.4f}]"
+            f"{' (better)' if wins else ''}"
+        )
+        if wins:
             best = name
     same = next(
         name
         for name in OPTIONS
         if np.array_equal(results[name].thresholds, results[best].thresholds)
     )
-    others = ", ".join(
-        f"{name} {results[name].oof_micro_f1.estimate:.4f}" for name in OPTIONS if name != best
-    )
     figure = results[best].oof_micro_f1
     reason = (
-        f"{best}: best out-of-fold micro-F1 {figure.estimate:.4f} "
-        f"(95% [{figure.low:.4f}, {figure.high:.4f}]) vs {others}; ties go to the simpler option"
+        f"{best}: out-of-fold micro-F1 {figure.estimate:.4f} "
+        f"(95% [{figure.low:.4f}, {figure.high:.4f}]); gains over the simpler choice, 95%: "
+        + "; ".join(steps)
+        + "; gains within the uncertainty are ties, ties go to the simpler option"
     )
     if same != best:
         reason += f"; its thresholds on the whole split are {same}'s, so {same} ships"
@@ -110,16 +124,18 @@ def select(probs: FloatArray, truth: BoolArray, settings: Settings | None = None
         class_draws = per_class_f1(weights, predicted, truth)
         class_point = per_class_f1(np.ones((1, truth.shape[0])), predicted, truth)[0]
         valid_micro, valid_macro = micro_macro_of(probs >= fits[name].thresholds[None, :], truth)
+        micro_draws = micro_f1(weights, predicted, truth)
         results[name] = OptionResult(
             name=name,
             thresholds=fits[name].thresholds,
             validation_micro_f1=valid_micro,
             validation_macro_f1=valid_macro,
-            oof_micro_f1=Interval.of(micro, micro_f1(weights, predicted, truth)),
+            oof_micro_f1=Interval.of(micro, micro_draws),
             oof_macro_f1=macro,
             oof_class_f1=tuple(
                 Interval.of(class_point[c], class_draws[:, c]) for c in range(truth.shape[1])
             ),
+            oof_micro_draws=micro_draws,
         )
     chosen, reason = choose(results)
     return Selection(

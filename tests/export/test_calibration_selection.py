@@ -103,25 +103,28 @@ def test_every_tuned_threshold_is_the_midpoint_of_a_gap(name: str) -> None:
         assert threshold == pytest.approx((upper + lower) / 2, abs=1e-12)
 
 
-def _result(name: str, oof: float) -> OptionResult:
+NOISE = np.random.default_rng(0).normal(0.0, 0.004, 300)  # shared: the resamplings are paired
+
+
+def _result(name: str, oof: float, spread: float = 1.0) -> OptionResult:
     figure = Interval(oof, 0.01, oof - 0.02, oof + 0.02)
-    thresholds = (
-        np.asarray([0.5, 0.5]) if name == "at_0.5" else np.asarray([0.3, OPTIONS.index(name) / 10])
-    )
-    return OptionResult(name, thresholds, oof, oof, figure, oof, (figure, figure))
+    thresholds = np.asarray([0.5, 0.5]) if name == "at_0.5" else np.asarray([0.3, len(name) / 10])
+    draws = oof + spread * NOISE
+    return OptionResult(name, thresholds, oof, oof, figure, oof, (figure, figure), draws)
 
 
-def test_ties_go_to_the_simpler_option() -> None:
+def test_ties_and_gains_within_the_uncertainty_go_to_the_simpler_option() -> None:
     results = {name: _result(name, 0.7) for name in OPTIONS}
     assert choose(results)[0] == "at_0.5"
-    results["shrunk"] = _result("shrunk", 0.71)
-    results["per_class"] = _result("per_class", 0.71)
+    # A small gain whose paired interval straddles 0 is a tie.
+    results["global"] = _result("global", 0.702, spread=1.3)
     chosen, reason = choose(results)
-    assert chosen == "per_class" and "ties go to the simpler option" in reason
-    results["global"] = _result("global", 0.72)
-    assert choose(results)[0] == "global"
-    # A winner identical to a simpler option on the whole split ships as the simpler one.
+    assert chosen == "at_0.5" and "ties go to the simpler option" in reason
+    results["global"] = _result("global", 0.72)  # same noise: the paired gain is exactly +0.02
     results["per_class"] = _result("per_class", 0.73)
+    results["shrunk"] = _result("shrunk", 0.73)
+    assert choose(results)[0] == "per_class"  # shrunk only ties with per_class
+    # A winner identical to a simpler option on the whole split ships as the simpler one.
     results["per_class"] = replace(results["per_class"], thresholds=results["global"].thresholds)
     chosen, reason = choose(results)
     assert chosen == "global" and "so global ships" in reason
