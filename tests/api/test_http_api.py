@@ -150,8 +150,8 @@ def test_default_posture_model_serves_calibrated_postures(server: str) -> None:
     calibration = details["calibration"]
     method = calibration["method"]
     assert method in ("at_0.5", "global", "per_class", "shrunk")
-    best = max(option["oof_micro_f1"] for option in calibration["options"].values())
-    assert calibration["options"][method]["oof_micro_f1"] == best
+    options = calibration["options"]
+    assert options[method]["oof_micro_f1"] >= options["at_0.5"]["oof_micro_f1"]
     if method in ("at_0.5", "global"):
         assert len(set(thresholds.values())) == 1
     else:
