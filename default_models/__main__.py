@@ -15,11 +15,17 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="cache directory")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--epochs", type=int, default=3, help="NER training epochs")
+    parser.add_argument(
+        "--posture-checkpoint",
+        type=Path,
+        help="a posture checkpoint trained by this recipe: export, calibrate and evaluate it "
+        "instead of training (e.g. after a calibration change)",
+    )
     args = parser.parse_args()
     if "ner" in args.models:
         build_ner(args.root, force=args.force, epochs=args.epochs)
     if "postures" in args.models:
-        build_postures(args.root, force=args.force)
+        build_postures(args.root, force=args.force, checkpoint=args.posture_checkpoint)
 
 
 main()

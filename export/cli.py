@@ -2,7 +2,7 @@
 
 python -m export ner        token tagger (CRF or softmax head, any encoder) -> bundle
 python -m export postures   Longformer classifier checkpoint -> bundle
-python -m export calibrate  per-class thresholds of a posture bundle from a validation split
+python -m export calibrate  cross-validated thresholds of a posture bundle from a validation split
 """
 
 from __future__ import annotations
@@ -127,7 +127,13 @@ def _family_parser(
 
 
 def _calibrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("calibrate", help="tune per-class thresholds of a posture bundle")
+    p = sub.add_parser(
+        "calibrate",
+        help="cross-validate threshold options of a posture bundle and ship the best",
+        description="Cross-validate 0.5 / one global / per-class / per-class shrunk thresholds "
+        "inside a validation split; the bundle ships the option with the best out-of-fold "
+        "micro-F1 (ties go to the simpler). Writes a JSON + Markdown + PNG report.",
+    )
     p.add_argument("--bundle", type=Path, required=True, help="posture bundle directory")
     p.add_argument(
         "--data",
@@ -141,21 +147,50 @@ def _calibrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=5,
         help="classes with fewer positives use the global threshold (default: 5)",
     )
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
+    p.add_argument("--seed", type=int, default=0, help="folds and bootstrap seed (default: 0)")
+    p.add_argument(
+        "--bootstrap", type=int, default=1000, help="bootstrap resamplings (default: 1000)"
+    )
+    p.add_argument(
+        "--shrinkage",
+        type=float,
+        default=20.0,
+        help="positives at which a class's own cut and the global one weigh the same in the "
+        "shrunk option (default: 20)",
+    )
     p.add_argument(
         "--report",
         type=Path,
-        help="where to save the JSON report (default: BUNDLE/calibration_report.json)",
+        help="where to save the JSON report; the .md and the PNGs go beside it "
+        "(default: BUNDLE/calibration_report.json)",
     )
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG pictures")
 
 
 def _run_calibrate(args: argparse.Namespace) -> None:
+    from export.calibration.options import Settings
     from export.postures.calibrate import CalibrationOptions, run_calibration
 
     if not args.data.is_file():
         raise ExportError(f"{args.data}: no such file")
+    try:
+        settings = Settings(
+            folds=args.folds,
+            seed=args.seed,
+            draws=args.bootstrap,
+            min_support=args.min_support,
+            shrinkage=args.shrinkage,
+        )
+    except ValueError as exc:
+        raise ExportError(str(exc)) from exc
     run_calibration(
         CalibrationOptions(
-            bundle=args.bundle, data=args.data, min_support=args.min_support, report=args.report
+            bundle=args.bundle,
+            data=args.data,
+            settings=settings,
+            report=args.report,
+            plots=not args.no_plots,
         )
     )
 

@@ -235,8 +235,25 @@ class NerManifest(ManifestBase):
         return self
 
 
+class CalibrationOption(_Strict):
+    """One candidate threshold rule: in-sample and out-of-fold (cross-validated) figures."""
+
+    validation_micro_f1: float
+    validation_macro_f1: float
+    oof_micro_f1: float
+    oof_micro_f1_low: float = Field(description="bootstrap 95% interval, low end")
+    oof_micro_f1_high: float
+    oof_macro_f1: float
+
+
+CalibrationMethod = Literal["at_0.5", "global", "per_class", "shrunk"]
+
+
 class CalibrationSummary(_Strict):
-    """Where the thresholds came from (filled by ``python -m export calibrate``)."""
+    """Where the thresholds came from (filled by ``python -m export calibrate``).
+
+    The fields from ``method`` on are absent in bundles calibrated before cross-validation.
+    """
 
     data: str
     documents: int
@@ -246,6 +263,15 @@ class CalibrationSummary(_Strict):
     micro_f1_per_class: float
     macro_f1_at_half: float
     macro_f1_per_class: float
+    method: CalibrationMethod | None = Field(
+        default=None, description="the shipped option: best out-of-fold micro-F1"
+    )
+    folds: int | None = None
+    seed: int | None = None
+    own_threshold: list[bool] | None = Field(
+        default=None, description="per label: kept its own cut under per_class (else global)"
+    )
+    options: dict[CalibrationMethod, CalibrationOption] | None = None
 
 
 class PostureSpec(_Strict):

@@ -1,7 +1,10 @@
-"""``python -m export calibrate``: per-class thresholds from a validation split, into the bundle.
+"""``python -m export calibrate``: thresholds that generalise, chosen on a validation split.
 
 Probabilities come from the bundle's own ONNX graph through the service's posture pipeline (same
-windows, same aggregation), so the thresholds match what is served.
+windows, same aggregation), so the thresholds match what is served. The candidate rules (0.5, one
+global threshold, per class, per class shrunk to global) are cross-validated inside the split and
+the one with the best out-of-fold micro-F1 ships (``export.calibration.selection``); the report
+(JSON, Markdown, PNG) says what each would score and why each class got its threshold.
 """
 
 from __future__ import annotations
@@ -9,16 +12,24 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from export.calibration.options import OPTIONS, Settings
+from export.calibration.report import build_report, to_markdown
+from export.calibration.selection import Selection, select
 from export.errors import ExportError
-from export.postures.thresholds import calibrate, micro_macro, prf
 from export.progress import Progress
-from service.bundle import CalibrationSummary, PostureManifest, verify_bundle, write_manifest
+from service.bundle import (
+    CalibrationOption,
+    CalibrationSummary,
+    PostureManifest,
+    verify_bundle,
+    write_manifest,
+)
 from service.postures.pipeline import PosturePipeline
 from service.runtime.cpus import available_cpus
 from service.runtime.session import OnnxSession
@@ -40,9 +51,10 @@ class LabelledDocument(BaseModel):
 class CalibrationOptions:
     bundle: Path
     data: Path
-    min_support: int = 5
-    report: Path | None = None
+    settings: Settings = field(default_factory=Settings)
+    report: Path | None = None  # the JSON; Markdown and PNGs go beside it
     batch_size: int = 8
+    plots: bool = True
 
 
 def read_documents(path: Path) -> list[LabelledDocument]:
@@ -72,40 +84,63 @@ def _truth(docs: list[LabelledDocument], labels: list[str]) -> tuple[np.ndarray,
     return truth, unknown
 
 
-def _per_class(labels, probs, truth, thresholds, fallback) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
-    rows = []
-    for c, label in enumerate(labels):
-        half, tuned = (
-            prf(probs[:, c] >= 0.5, truth[:, c]),
-            prf(probs[:, c] >= thresholds[c], truth[:, c]),
-        )
-        rows.append(
-            {
-                "label": label,
-                "support": int(truth[:, c].sum()),
-                "threshold": round(float(thresholds[c]), 6),
-                "fallback_to_global": bool(fallback[c]),
-                "at_0.5": vars(half),
-                "at_threshold": vars(tuned),
-            }
-        )
-    return rows
+def report_paths(report: Path) -> dict[str, Path]:
+    """The JSON path and its siblings: ``<stem>.md``, ``<stem>_f1_curves.png``, ..."""
+    stem = report.with_suffix("")
+    return {
+        "json": report,
+        "markdown": stem.with_suffix(".md"),
+        "f1_curves": stem.parent / f"{stem.name}_f1_curves.png",
+        "reliability": stem.parent / f"{stem.name}_reliability.png",
+    }
+
+
+def summary_of(selection: Selection, data: Path, documents: int) -> CalibrationSummary:
+    """What the manifest records: the old figures (validation) plus the cross-validated ones."""
+    options = selection.options
+    return CalibrationSummary(
+        data=data.name,
+        documents=documents,
+        min_support=selection.settings.min_support,
+        micro_f1_at_half=options["at_0.5"].validation_micro_f1,
+        micro_f1_global=options["global"].validation_micro_f1,
+        micro_f1_per_class=options["per_class"].validation_micro_f1,
+        macro_f1_at_half=options["at_0.5"].validation_macro_f1,
+        macro_f1_per_class=options["per_class"].validation_macro_f1,
+        method=selection.chosen,
+        folds=selection.settings.folds,
+        seed=selection.settings.seed,
+        own_threshold=[d.own for d in selection.decisions],
+        options={
+            name: CalibrationOption(
+                validation_micro_f1=options[name].validation_micro_f1,
+                validation_macro_f1=options[name].validation_macro_f1,
+                oof_micro_f1=options[name].oof_micro_f1.estimate,
+                oof_micro_f1_low=options[name].oof_micro_f1.low,
+                oof_micro_f1_high=options[name].oof_micro_f1.high,
+                oof_macro_f1=options[name].oof_macro_f1,
+            )
+            for name in OPTIONS
+        },
+    )
 
 
 def _print_report(report: dict[str, object]) -> None:
-    print(f"{'label':<40} {'support':>7} {'thresh':>7} {'F1@0.5':>7} {'F1@thr':>7}")
+    print(f"{'label':<40} {'support':>7} {'thresh':>7} {'F1@0.5':>7} {'F1@thr':>7}  decision")
     for row in report["classes"]:  # type: ignore[attr-defined]
-        flag = " (global)" if row["fallback_to_global"] else ""
         print(
             f"{row['label'][:40]:<40} {row['support']:>7} {row['threshold']:>7.3f} "
-            f"{row['at_0.5']['f1']:>7.3f} {row['at_threshold']['f1']:>7.3f}{flag}"
+            f"{row['at_0.5']['f1']:>7.3f} {row['at_threshold']['f1']:>7.3f}  {row['reason']}"
         )
-    for key in ("at_0.5", "global", "per_class"):
-        figures = report["summary"][key]  # type: ignore[index]
+    print(f"{'option':<10} {'threshold':>9}  validation micro-F1  out-of-fold micro-F1 [95%]")
+    for name, figures in report["summary"].items():  # type: ignore[attr-defined]
+        oof = figures["oof_micro_f1"]
+        mark = "  <- shipped" if figures["shipped"] else ""
         print(
-            f"{key:<10} threshold {figures['threshold']!s:>8}  micro-F1 {figures['micro_f1']:.4f}  "
-            f"macro-F1 {figures['macro_f1']:.4f}"
+            f"{name:<10} {figures['threshold']!s:>9}  micro-F1 {figures['micro_f1']:.4f}       "
+            f"{oof['estimate']:.4f} [{oof['low']:.4f}, {oof['high']:.4f}]{mark}"
         )
+    print(report["shipped"]["reason"])  # type: ignore[index]
     if report["unknown_labels"]:
         print(
             f"labels in the data that the model does not have (ignored): {report['unknown_labels']}"
@@ -114,7 +149,7 @@ def _print_report(report: dict[str, object]) -> None:
 
 def run_calibration(options: CalibrationOptions) -> dict[str, object]:
     print(TEST_SPLIT_WARNING, file=sys.stderr)
-    progress = Progress(total_steps=3)
+    progress = Progress(total_steps=4)
     with progress.step(f"loading {options.bundle} and {options.data}"):
         manifest = verify_bundle(options.bundle)
         if not isinstance(manifest, PostureManifest):
@@ -122,6 +157,12 @@ def run_calibration(options: CalibrationOptions) -> dict[str, object]:
                 f"{options.bundle} is a {manifest.task} bundle; calibration needs postures"
             )
         docs = read_documents(options.data)
+        minimum = 2 * options.settings.folds
+        if len(docs) < minimum:
+            raise ExportError(
+                f"{options.data}: {len(docs)} documents; {options.settings.folds}-fold "
+                f"cross-validation needs at least {minimum}"
+            )
         truth, unknown = _truth(docs, manifest.labels)
         session = OnnxSession(
             options.bundle / manifest.onnx.file, manifest.onnx.output, available_cpus()
@@ -136,52 +177,55 @@ def run_calibration(options: CalibrationOptions) -> dict[str, object]:
                 for i in range(0, len(docs), 16)
             ]
         )
-    with progress.step("choosing thresholds"):
-        result = calibrate(probs, truth, options.min_support)
-        labels = manifest.labels
-        half = np.full(len(labels), 0.5)
-        glob = np.full(len(labels), result.global_threshold)
-        summary = {}
-        for key, thresholds, shown in (
-            ("at_0.5", half, 0.5),
-            ("global", glob, result.global_threshold),
-            ("per_class", result.thresholds, "per class"),
-        ):
-            micro, macro = micro_macro(probs, truth, thresholds)
-            summary[key] = {"threshold": shown, "micro_f1": micro, "macro_f1": macro}
-        report = {
-            "bundle": manifest.name,
-            "data": str(options.data),
-            "documents": len(docs),
-            "min_support": options.min_support,
-            "unknown_labels": dict(unknown),
-            "summary": summary,
-            "classes": _per_class(labels, probs, truth, result.thresholds, result.fallback),
-        }
+    with progress.step(
+        f"cross-validating {len(OPTIONS)} threshold options ({options.settings.folds} folds)"
+    ):
+        selection = select(probs, truth, options.settings)
+        shipped = selection.shipped
         updated = manifest.model_copy(
             update={
                 "postures": manifest.postures.model_copy(
                     update={
-                        "thresholds": [float(t) for t in result.thresholds],
-                        "global_threshold": float(result.global_threshold),
-                        "calibration": CalibrationSummary(
-                            data=options.data.name,
-                            documents=len(docs),
-                            min_support=options.min_support,
-                            micro_f1_at_half=summary["at_0.5"]["micro_f1"],
-                            micro_f1_global=summary["global"]["micro_f1"],
-                            micro_f1_per_class=summary["per_class"]["micro_f1"],
-                            macro_f1_at_half=summary["at_0.5"]["macro_f1"],
-                            macro_f1_per_class=summary["per_class"]["macro_f1"],
-                        ),
+                        "thresholds": [float(t) for t in shipped.thresholds],
+                        "global_threshold": float(selection.global_threshold),
+                        "calibration": summary_of(selection, options.data, len(docs)),
                     }
                 )
             }
         )
         PostureManifest.model_validate(updated.model_dump())
+    paths = report_paths(options.report or options.bundle / "calibration_report.json")
+    with progress.step("writing the thresholds and the report"):
+        report = build_report(
+            selection,
+            manifest.labels,
+            probs,
+            truth,
+            {"bundle": manifest.name, "data": str(options.data), "unknown_labels": dict(unknown)},
+        )
+        paths["json"].parent.mkdir(parents=True, exist_ok=True)
+        images: dict[str, Path] = {}
+        if options.plots:
+            from export.calibration.plots import plot_f1_curves, plot_reliability
+
+            images["F1 vs threshold per class"] = plot_f1_curves(
+                report, probs, truth, paths["f1_curves"]
+            )
+            images["Reliability diagram"] = plot_reliability(
+                report, probs, truth, paths["reliability"]
+            )
+        shown = (
+            ("json", "markdown", "f1_curves", "reliability")
+            if options.plots
+            else ("json", "markdown")
+        )
+        report["files"] = {key: str(paths[key]) for key in shown}
         write_manifest(updated, options.bundle)
-        report_path = options.report or options.bundle / "calibration_report.json"
-        report_path.write_text(json.dumps(report, indent=2) + "\n")
+        paths["json"].write_text(json.dumps(report, indent=2) + "\n")
+        paths["markdown"].write_text(to_markdown(report, images))
     _print_report(report)
-    print(f"thresholds written to {options.bundle / 'bundle.json'}; report saved to {report_path}")
+    print(
+        f"thresholds ({selection.chosen}) written to {options.bundle / 'bundle.json'}; report: "
+        + ", ".join(report["files"].values())  # type: ignore[attr-defined]
+    )
     return report
