@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from service.api.common import check_texts, count_rejection, registry_of, run_model
-from service.api.schemas import EntitiesRequest, EntitiesResponse, EntityOut, ModelRef, TextEntities
+from service.api.results import entity_results
+from service.api.schemas import EntitiesRequest, EntitiesResponse, ModelRef
 from service.errors import ERROR_RESPONSES, ServiceError
 
 router = APIRouter()
@@ -30,8 +31,5 @@ async def entities(body: EntitiesRequest, request: Request) -> EntitiesResponse:
     prediction = await run_model(model, texts, pipeline, lambda: pipeline.prepare(texts))
     return EntitiesResponse(
         model=ModelRef(name=model.name, version=model.manifest.version),
-        results=[
-            TextEntities(entities=[EntityOut(**vars(e)) for e in found])
-            for found in prediction.entities
-        ],
+        results=entity_results(prediction),
     )

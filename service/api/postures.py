@@ -5,13 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from service.api.common import check_texts, count_rejection, registry_of, run_model
-from service.api.schemas import (
-    DocumentPostures,
-    ModelRef,
-    PostureOut,
-    PosturesRequest,
-    PosturesResponse,
-)
+from service.api.results import posture_results
+from service.api.schemas import ModelRef, PosturesRequest, PosturesResponse
 from service.errors import ERROR_RESPONSES, ServiceError
 
 router = APIRouter()
@@ -38,19 +33,7 @@ async def postures(body: PosturesRequest, request: Request) -> PosturesResponse:
     prediction = await run_model(
         model, texts, pipeline, lambda: pipeline.prepare(texts, body.top_k)
     )
-    labels = model.manifest.labels
     return PosturesResponse(
         model=ModelRef(name=model.name, version=model.manifest.version),
-        results=[
-            DocumentPostures(
-                postures=[PostureOut(**vars(p)) for p in found],
-                windows=windows,
-                scores=dict(zip(labels, probs.tolist(), strict=True))
-                if body.return_scores
-                else None,
-            )
-            for found, probs, windows in zip(
-                prediction.postures, prediction.probabilities, prediction.windows, strict=True
-            )
-        ],
+        results=posture_results(prediction, model.manifest.labels, body.return_scores),
     )
