@@ -40,6 +40,7 @@ class Options:
     max_batch_size: int = 32
     max_batch_tokens: int = 16_384
     log_every_s: float = 30.0
+    sync_every_s: float = 1.0
     progress: bool | None = None  # None: a bar when stderr is a TTY
     eval: bool = False
     eval_output: Path | None = None
@@ -186,7 +187,7 @@ def run(model: BatchModel, opts: Options) -> Summary:
         if show_bar:
             total = sum(1 for _ in _lines(opts.input)) // opts.shard[1]
         progress = _Progress(show_bar, total, opts.log_every_s, summary)
-        started = time.monotonic()
+        started = last_sync = time.monotonic()
         first_line: dict[str, int] = {}
         with _Stop() as stop:
             for chunk in _chunks(opts.input, opts.chunk_lines):
@@ -203,7 +204,9 @@ def run(model: BatchModel, opts: Options) -> Summary:
                     for item, result in zip(batch, results, strict=True):
                         out.append({**item.record, "result": result})
                         tokens += item.prepared.tokens
-                    out.sync()
+                    if time.monotonic() - last_sync >= opts.sync_every_s:
+                        out.sync()  # node-crash durability; kill -9 safety needs no fsync
+                        last_sync = time.monotonic()
                     summary.written += len(batch)
                     summary.tokens += tokens
                     summary.seconds = time.monotonic() - started
