@@ -53,7 +53,7 @@ def _raw_seconds(model: Any, texts: list[str], opts: Options, repeats: int) -> t
     for batch in batches(items, opts.max_batch_size, opts.max_batch_tokens):
         rows = []
         for item in batch:
-            p = item.prepared
+            p: Any = item.prepared
             if hasattr(p, "rows"):
                 rows += p.rows
             else:

@@ -11,9 +11,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORDS = "tushar inayat cafe se 2 misal pizza mangwao chahiye extra spicy मसाला dosa ½ kg 🍕".split()  # noqa: SIM905
 
 
-def corpus(count: int, seed: int = 0, longest: int = 40) -> list[dict[str, object]]:
+def corpus(count: int, seed: int = 0, longest: int = 40) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     return [
         {"id": f"doc-{i}", "text": " ".join(rng.choices(WORDS, k=rng.randint(1, longest))), "n": i}
@@ -35,7 +36,7 @@ def corpus(count: int, seed: int = 0, longest: int = 40) -> list[dict[str, objec
     ]
 
 
-def write_jsonl(path: Path, records: list[dict[str, object]], extra: list[str] = ()) -> Path:
+def write_jsonl(path: Path, records: list[dict[str, Any]], extra: Sequence[str] = ()) -> Path:
     lines = [json.dumps(r, ensure_ascii=False) for r in records] + list(extra)
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
@@ -55,7 +56,7 @@ def client_for(bundles: Path) -> Iterator[TestClient]:
         yield client
 
 
-def lines_of(path: Path) -> list[dict[str, object]]:
+def lines_of(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 

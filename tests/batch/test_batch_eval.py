@@ -18,6 +18,7 @@ from service.batch.evaluate import Tally, evaluate
 from service.batch.models import _bio_entities
 
 ROOT = Path(__file__).resolve().parents[2]
+ROW = r"^\s*(\S+(?: avg)?)\s+[\d.]+\s+[\d.]+\s+([\d.]+)\s+(\d+)$"  # seqeval report: name P R F1 n
 TAGS = st.sampled_from(["O", "B-X", "I-X", "B-Y", "I-Y"])
 
 
@@ -71,10 +72,7 @@ def test_ner_eval_equals_the_training_builds_evaluation(
     assert figures["micro_f1"] == reference["entity_micro_f1"]
     # seqeval's report (3 digits): every class's F1 and support, and the macro average.
     rows = {
-        m[1]: (float(m[2]), int(m[3]))
-        for m in re.finditer(
-            r"^\s*(\S+(?: avg)?)\s+[\d.]+\s+[\d.]+\s+([\d.]+)\s+(\d+)$", reference["report"], re.M
-        )
+        m[1]: (float(m[2]), int(m[3])) for m in re.finditer(ROW, str(reference["report"]), re.M)
     }
     for name, row in figures["per_class"].items():
         assert (round(row["f1"], 3), row["support"]) == rows[name]
