@@ -1,8 +1,9 @@
 """``python -m service.batch``: score a JSON-lines corpus with one bundle (README "Batch scoring").
 
 Exit status: 0 every record of the shard is scored; 1 some records are in the error file (this run
-or an earlier one); 2 the command could not run (arguments, bundle, lock); 128+N stopped by signal
-N after finishing its current batch (run it again to resume).
+or an earlier one); 2 the command could not run (arguments, bundle, lock); 3 an unexpected error
+(worth a retry: the rerun resumes); 128+N stopped by signal N after finishing its current batch
+(run it again to resume).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("service.batch")
     try:
         shard = parse_shard(args.shard)
+        if args.chunk_lines < 1 or args.resamples < 0:
+            raise ValueError("--chunk-lines must be >= 1 and --resamples >= 0")
         if not args.input.is_file():
             raise ValueError(f"--input {args.input} is not a file")
         from service.batch.models import load_model
@@ -88,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, LockedError, OSError) as exc:
         log.error("%s", exc)
         return 2
+    except Exception:  # not Python's default 1: that status means "bad records" here
+        log.exception("unexpected error; what was written is kept, a rerun resumes")
+        return 3
     print(dumps({"summary": summary.as_dict()}), file=sys.stderr)
     if summary.interrupted:
         return 128 + signal.Signals[summary.interrupted].value

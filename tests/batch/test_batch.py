@@ -21,7 +21,8 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.batch.__main__ import main
-from service.batch.jsonl import dumps
+from service.batch.jsonl import AppendLog, dumps
+from service.batch.shard import id_key, shard_of
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,3 +191,29 @@ def test_a_run_stopped_midway_resumes_to_the_uninterrupted_output(
     assert score(tiny_bundle.parent, data, resumed, "--chunk-lines", "512") == 0
     assert score(tiny_bundle.parent, data, whole, "--chunk-lines", "512") == 0
     assert resumed.read_bytes() == whole.read_bytes()
+
+
+def test_a_second_writer_and_bad_arguments_are_refused(tiny_bundle: Path, tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", corpus(3))
+    out = tmp_path / "o.jsonl"
+    holder = AppendLog(out).open()  # another process's lock (flock is per open file)
+    try:
+        assert score(tiny_bundle.parent, data, out) == 2
+    finally:
+        holder.close()
+    for shard in ("2/2", "1", "a/3", "0/0"):
+        assert score(tiny_bundle.parent, data, out, "--shard", shard) == 2
+    assert out.read_bytes() == b""
+    assert score(tiny_bundle.parent, data, out) == 0 and len(lines_of(out)) == 3
+
+
+def test_shards_are_a_stable_hash_of_the_id() -> None:
+    keys = [id_key(f"doc-{i}") for i in range(4000)] + [id_key(i) for i in range(4000)]
+    counts = [0, 0, 0, 0]
+    for key in keys:
+        counts[shard_of(key, 4)] += 1
+    assert all(abs(c - 2000) < 200 for c in counts)
+    # Not Python's salted hash: fixed values, the same on every machine and run.
+    # A changed hash would silently re-split running corpora: these values must never change.
+    assert [shard_of(id_key(x), 1000) for x in ("doc-1", 1, "1")] == [195, 913, 521]
+    assert id_key(1) != id_key("1")
