@@ -17,7 +17,7 @@ echo "== hadolint Dockerfile"
 "$VENV/bin/hadolint" Dockerfile
 
 echo "== manifests ($("$KUBECTL" version --client 2>/dev/null | grep -i kustomize))"
-for dir in k8s/base k8s/overlays/*/; do
+for dir in k8s/base k8s/overlays/*/ k8s/jobs/*/; do
   dir=${dir%/}
   rendered=$("$KUBECTL" kustomize "$dir")
   for version in $K8S_VERSIONS; do

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from service.api.common import infer, registry_of
-from service.api.schemas import EntitiesRequest, EntitiesResponse, EntityOut, ModelRef, TextEntities
+from service.api.results import entity_results
+from service.api.schemas import EntitiesRequest, EntitiesResponse, ModelRef
 from service.errors import ERROR_RESPONSES
 from service.ner.pipeline import NerPrediction
 from service.runtime.family import RequestOptions
@@ -32,8 +33,5 @@ async def entities(body: EntitiesRequest, request: Request) -> EntitiesResponse:
     )
     return EntitiesResponse(
         model=ModelRef(name=model.name, version=model.manifest.version),
-        results=[
-            TextEntities(entities=[EntityOut(**vars(e)) for e in found])
-            for found in prediction.entities
-        ],
+        results=entity_results(prediction),
     )

@@ -5,13 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from service.api.common import infer, registry_of
-from service.api.schemas import (
-    DocumentPostures,
-    ModelRef,
-    PostureOut,
-    PosturesRequest,
-    PosturesResponse,
-)
+from service.api.results import posture_results
+from service.api.schemas import ModelRef, PosturesRequest, PosturesResponse
 from service.errors import ERROR_RESPONSES
 from service.postures.pipeline import PosturePrediction
 from service.runtime.family import RequestOptions
@@ -36,19 +31,7 @@ async def postures(body: PosturesRequest, request: Request) -> PosturesResponse:
         RequestOptions(top_k=body.top_k),
         PosturePrediction,
     )
-    labels = model.manifest.labels
     return PosturesResponse(
         model=ModelRef(name=model.name, version=model.manifest.version),
-        results=[
-            DocumentPostures(
-                postures=[PostureOut(**vars(p)) for p in found],
-                windows=windows,
-                scores=dict(zip(labels, probs.tolist(), strict=True))
-                if body.return_scores
-                else None,
-            )
-            for found, probs, windows in zip(
-                prediction.postures, prediction.probabilities, prediction.windows, strict=True
-            )
-        ],
+        results=posture_results(prediction, model.manifest.labels, body.return_scores),
     )

@@ -110,7 +110,11 @@ def test_probes_have_the_right_paths_and_ports(name: str, deploy: Doc) -> None:
 
 @ALL
 def test_security_context_is_restricted(name: str, deploy: Doc) -> None:
-    pod = deploy["spec"]["template"]["spec"]
+    assert_restricted(deploy["spec"]["template"]["spec"])
+
+
+def assert_restricted(pod: Doc) -> None:
+    """Pod Security Standard *restricted*, read-only root with an emptyDir /tmp, no host paths."""
     psc = pod["securityContext"]
     assert psc["runAsNonRoot"] is True
     assert isinstance(psc["runAsUser"], int) and psc["runAsUser"] > 0
@@ -294,3 +298,71 @@ def test_serving_dependencies_exclude_the_export_stack() -> None:
     }
     assert names.isdisjoint({"torch", "transformers", "optimum", "optimum-onnx", "onnx"})
     assert "onnxruntime" in names
+
+
+# --- the batch-scoring Indexed Job (k8s/jobs/batch-score) -----------------------------------------
+
+
+def batch_job() -> tuple[Doc, Doc]:
+    docs = render("jobs/batch-score")
+    (job,) = of_kind(docs, "Job")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    return job, container
+
+
+def test_batch_job_is_indexed_and_each_index_scores_its_own_shard() -> None:
+    from service.batch.__main__ import _parser
+
+    job, c = batch_job()
+    spec = job["spec"]
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == spec["parallelism"] >= 1
+    assert spec["backoffLimitPerIndex"] >= 1  # a failed shard retries alone
+    assert c["command"] == ["python3", "-m", "service.batch"]
+    env = {e["name"]: e for e in c["env"]}
+    index_ref = env["JOB_COMPLETION_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert index_ref == "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    # What pod 2 runs, parsed by the command's own parser: every flag is real.
+    args = [a.replace("$(JOB_COMPLETION_INDEX)", "2") for a in c["args"]]
+    parsed = _parser().parse_args(args)
+    assert parsed.shard == f"2/{spec['completions']}", "--shard COUNT must equal completions"
+    outputs = {
+        _parser()
+        .parse_args([a.replace("$(JOB_COMPLETION_INDEX)", str(i)) for a in c["args"]])
+        .output
+        for i in range(spec["completions"])
+    }
+    assert len(outputs) == spec["completions"], "each index needs its own output file"
+    assert str(parsed.input).startswith("/data/") and str(parsed.output).startswith("/data/")
+    assert str(parsed.bundles) == "/models"
+
+
+def test_batch_job_retries_only_what_a_retry_can_fix() -> None:
+    job, _ = batch_job()
+    spec = job["spec"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    rules = spec["podFailurePolicy"]["rules"]
+    fail = [r for r in rules if r["action"] == "FailIndex"]
+    assert fail and sorted(fail[0]["onExitCodes"]["values"]) == [1, 2]  # bad records, bad setup
+    ignored = [r for r in rules if r["action"] == "Ignore"]
+    assert ignored[0]["onPodConditions"][0]["type"] == "DisruptionTarget"
+
+
+def test_batch_job_pod_is_restricted_sized_and_mounts_its_claim() -> None:
+    docs = render("jobs/batch-score")
+    job, c = batch_job()
+    pod = job["spec"]["template"]["spec"]
+    assert_restricted(pod)
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
+    limits, requests = c["resources"]["limits"], c["resources"]["requests"]
+    assert cpu_cores(limits["cpu"]).is_integer() and limits == {**requests, **limits}
+    threads = {e["name"]: e for e in c["env"]}["INFER_INTRA_OP_THREADS"]["valueFrom"]
+    assert threads["resourceFieldRef"]["resource"] == "limits.cpu"
+    known = {f"INFER_{field.upper()}" for field in Settings.model_fields}
+    assert {e["name"] for e in c["env"] if e["name"].startswith("INFER_")} <= known
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    claim = volumes[mounts["/data"]]["persistentVolumeClaim"]["claimName"]
+    (pvc,) = of_kind(docs, "PersistentVolumeClaim")
+    assert pvc["metadata"]["name"] == claim
+    assert "ReadWriteMany" in pvc["spec"]["accessModes"]  # N pods on different nodes

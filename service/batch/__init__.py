@@ -1,0 +1,1 @@
+"""``python -m service.batch``: score a JSON-lines corpus with a bundle, resumably (README)."""
