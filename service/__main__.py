@@ -17,6 +17,8 @@ import uvicorn
 
 from service.app import create_app
 from service.metrics import READY
+from service.observability import tracing
+from service.observability.logs import configure_logging
 from service.registry import ModelRegistry
 from service.settings import Settings
 
@@ -53,12 +55,16 @@ class DrainingServer(uvicorn.Server):
 
 def main() -> None:
     settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    tracing.configure()  # off unless OTEL_TRACES_EXPORTER / an OTLP endpoint is set
     app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # configure_logging owns the handlers (structured lines)
+        access_log=False,  # RequestContext writes the access log, with the request id
         timeout_graceful_shutdown=settings.graceful_timeout_seconds,
     )
     DrainingServer(config, app.state.registry, settings.drain_seconds).run()

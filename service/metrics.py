@@ -78,3 +78,12 @@ BATCH_TOKENS = Histogram(
     buckets=BATCH_TOKEN_BUCKETS,
 )
 QUEUE_DEPTH = Gauge(f"{PREFIX}_queue_depth", "Requests waiting for a model's worker.", ("model",))
+QUEUE_CAPACITY = Gauge(
+    f"{PREFIX}_queue_capacity",
+    "Most requests that may queue per model (INFER_MAX_QUEUE); beyond it requests get 429.",
+    ("model",),
+)
+MODEL_LOAD_FAILURES = Counter(
+    f"{PREFIX}_model_load_failures",
+    "Model loads that failed after start-up checks (the replica stays unready; /readyz says why).",
+)

@@ -76,7 +76,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=2 * 1024 * 1024, ge=1024, description="Largest request body; larger gets 413."
     )
-    log_level: str = Field(default="info", description="uvicorn log level.")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        default="info", description="Log level of the service and uvicorn."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="json: one JSON object per line (for log collectors); text: readable lines.",
+    )
     drain_seconds: float = Field(
         default=0.0,
         ge=0,

@@ -24,6 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from service.errors import DeadlineExceeded, NotReady, Overloaded
 from service.metrics import BATCH_SIZE, QUEUE_DEPTH, STAGE_LATENCY
+from service.observability import tracing
 
 log = logging.getLogger("service.batcher")
 
@@ -63,6 +64,8 @@ class _Job:
     enqueued: float = field(default_factory=time.monotonic)
     prepared: Any = None
     abandoned: bool = False  # set by the waiting coroutine when it gave up (deadline, cancel)
+    trace: Any = field(default_factory=tracing.capture)  # the request's span (tracing on only)
+    prepared_at: float = 0.0  # when prepare() (tokenization) ended
 
 
 class Batcher(Generic[P, R]):
@@ -195,6 +198,7 @@ class Batcher(Generic[P, R]):
             if job.prepared is None:
                 try:
                     job.prepared = job.prepare()
+                    job.prepared_at = time.monotonic()
                 except Exception as exc:
                     self._settle(job, exc)
                     continue
@@ -218,6 +222,7 @@ class Batcher(Generic[P, R]):
             return
         for job, result in zip(batch, results, strict=True):
             self._settle(job, result)
+        tracing.record_batch(self.name, batch, results, started)  # no-op unless tracing is on
         seconds = time.monotonic() - started
         self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * seconds
         self._batch_jobs = 0.8 * self._batch_jobs + 0.2 * len(batch)
