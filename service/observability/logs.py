@@ -44,7 +44,8 @@ def _shared_processors() -> list[Any]:
 def configure_logging(
     level: str = "info", fmt: LogFormat = "json", stream: IO[str] | None = None
 ) -> None:
-    """Route every logger through structlog, rendering JSON lines (or text) on stdout."""
+    """Route every logger through structlog, rendering JSON lines (or text) on stderr
+    (where uvicorn writes too; Kubernetes collects both streams)."""
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -69,7 +70,7 @@ def configure_logging(
             renderer,
         ],
     )
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers = [handler]
