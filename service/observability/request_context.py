@@ -9,6 +9,7 @@ with route, status, duration and what :func:`annotate` added (model, counts, err
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -30,7 +31,8 @@ _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}"
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 _fields: ContextVar[dict[str, Any] | None] = ContextVar("access_fields", default=None)
-access_log = structlog.stdlib.get_logger("service.access")
+# A stdlib logger like every other: configure_logging renders its ``extra`` fields as JSON keys.
+access_log = logging.getLogger("service.access")
 
 
 def annotate(**fields: Any) -> None:
@@ -106,13 +108,14 @@ class RequestContext:
         scope: Scope, route: str | None, status: int, seconds: float, fields: dict[str, Any]
     ) -> None:
         quiet = scope["path"] in QUIET_PATHS and status < 400
-        level = "debug" if quiet else ("warning" if status >= 500 else "info")
-        getattr(access_log, level)(
-            "request",
-            method=scope["method"],
-            path=scope["path"],
-            route=route or "unmatched",
-            status=status,
-            duration_ms=round(seconds * 1000, 3),
-            **fields,
-        )
+        level = logging.DEBUG if quiet else (logging.WARNING if status >= 500 else logging.INFO)
+        if access_log.isEnabledFor(level):
+            line = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "route": route or "unmatched",
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                **fields,
+            }
+            access_log.log(level, "request", extra=line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import httpx
@@ -98,4 +99,16 @@ def test_real_server_writes_json_lines_only_with_the_request_id(
     ]
     assert any(r["logger"] == "uvicorn.error" for r in records)  # "Uvicorn running on ..."
     assert not any(r["logger"] == "uvicorn.access" for r in records)
+    assert not any("color_message" in r for r in records)
     assert service.process.returncode == 0
+
+
+def test_fields_named_like_a_text_or_a_key_are_redacted_unless_counts(capture_logs) -> None:
+    logs = capture_logs("info")
+    logging.getLogger("service.anything").info(
+        "oops", extra={"texts": ["zanzibar"], "authorization": "Bearer k-1", "windows": 3}
+    )
+    logging.getLogger("service.anything").info("counted", extra={"texts": 2})
+    first, second = logs.records()
+    assert first["texts"] == first["authorization"] == "[redacted]" and first["windows"] == 3
+    assert second["texts"] == 2
