@@ -99,7 +99,7 @@ def test_dashboard_is_importable_grafana_json() -> None:
         }
         assert not cells & area, f"{panel['title']} overlaps another panel"
         cells |= area
-        assert 0 <= pos["x"] and pos["x"] + pos["w"] <= 24
+        assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24
     assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
     assert "$__rate_interval" not in dashboard.concrete(board["panels"][0]["targets"][0]["expr"])
 
