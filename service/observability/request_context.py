@@ -64,9 +64,12 @@ class RequestContext:
             return
         headers = Headers(scope=scope)
         with tracing.server_span(scope["method"], headers) as span:
-            rid = request_id(headers, tracing.trace_id(span))
+            trace_id = tracing.trace_id(span)
+            rid = request_id(headers, trace_id)
             structlog.contextvars.clear_contextvars()
             structlog.contextvars.bind_contextvars(request_id=rid)
+            if trace_id is not None:  # tracing on: log lines lead to the trace too
+                structlog.contextvars.bind_contextvars(trace_id=trace_id)
             fields: dict[str, Any] = {}
             _fields.set(fields)
             status, answered, started = 500, False, time.perf_counter()

@@ -50,8 +50,9 @@ def test_configured_from_env_with_the_otlp_exporter(no_tracing) -> None:
 
 
 def test_request_span_and_stage_spans_follow_the_callers_trace(
-    tiny_bundle: Path, no_tracing
+    tiny_bundle: Path, no_tracing, capture_logs
 ) -> None:
+    logs = capture_logs("info")
     exporter = InMemorySpanExporter()
     tracing.configure(exporter=exporter)
     headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN}-01"}
@@ -59,8 +60,11 @@ def test_request_span_and_stage_spans_follow_the_callers_trace(
         exporter.clear()
         response = client.post("/v1/entities", json={"texts": ["two misal", "a"]}, headers=headers)
         assert response.status_code == 200
+        mine = client.get("/v1/models", headers={**headers, "X-Request-ID": "own"})
     assert response.headers["x-request-id"] == TRACE_ID
-    spans = {s.name: s for s in exporter.get_finished_spans()}
+    (line,) = [r for r in logs.records() if r.get("request_id") == "own"]
+    assert line["trace_id"] == TRACE_ID and mine.headers["x-request-id"] == "own"
+    spans = {s.name: s for s in exporter.get_finished_spans() if s.name != "GET /v1/models"}
     assert set(spans) == {"POST /v1/entities", "queue", "tokenize", "inference", "decode"}
     server = spans["POST /v1/entities"]
     assert server.kind == SpanKind.SERVER
