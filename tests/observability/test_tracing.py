@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import httpx
@@ -135,3 +137,48 @@ async def test_one_batch_of_several_requests_gives_each_its_own_stage_spans(
         owner = next(s for s in servers if s.context.trace_id == span.context.trace_id)
         assert span.parent is not None and span.parent.span_id == owner.context.span_id
     assert all(s.status.status_code != StatusCode.ERROR for s in servers)
+
+
+def test_otlp_exporter_delivers_spans_to_a_collector_on_loopback(
+    monkeypatch: pytest.MonkeyPatch, no_tracing
+) -> None:
+    """The ``otlp`` extra for real: spans reach an OTLP/HTTP endpoint as protobuf."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_port}"
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "nlp-inference-test")
+        assert tracing.configure()  # the endpoint alone turns tracing on, exporter otlp
+        with tracing.server_span("POST", {"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN}-01"}):
+            pass
+        tracing.disable()  # shutdown flushes the batch
+    finally:
+        server.shutdown()
+    assert [(path, kind) for path, kind, _ in received] == [
+        ("/v1/traces", "application/x-protobuf")
+    ]
+    request = ExportTraceServiceRequest.FromString(received[0][2])
+    (resource,) = request.resource_spans
+    service = {a.key: a.value.string_value for a in resource.resource.attributes}
+    assert service["service.name"] == "nlp-inference-test"
+    (span,) = [s for scope in resource.scope_spans for s in scope.spans]
+    assert span.name == "POST" and span.trace_id.hex() == TRACE_ID
