@@ -222,10 +222,10 @@ class Batcher(Generic[P, R]):
             return
         for job, result in zip(batch, results, strict=True):
             self._settle(job, result)
-        tracing.record_batch(self.name, batch, results, started)  # no-op unless tracing is on
         seconds = time.monotonic() - started
         self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * seconds
         self._batch_jobs = 0.8 * self._batch_jobs + 0.2 * len(batch)
+        tracing.record_batch(self.name, batch, results, started)  # no-op unless tracing is on
 
     @staticmethod
     def _settle(job: _Job, outcome: object) -> None:
