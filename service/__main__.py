@@ -8,6 +8,7 @@ and queued requests finish (at most ``INFER_GRACEFUL_TIMEOUT_SECONDS``) and the 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import signal
 import time
@@ -45,7 +46,13 @@ class DrainingServer(uvicorn.Server):
         self.registry.draining = True
         READY.set(0)
         self.stop_at = time.monotonic() + self.drain_s
-        log.warning("SIGTERM: draining for %.1f s, then finishing in-flight requests", self.drain_s)
+        # A signal handler runs in whatever request's context is current: log outside of it, or
+        # the line would carry that request's id.
+        contextvars.Context().run(
+            log.warning,
+            "SIGTERM: draining for %.1f s, then finishing in-flight requests",
+            self.drain_s,
+        )
 
     async def on_tick(self, counter: int) -> bool:
         if self.stop_at is not None and time.monotonic() >= self.stop_at:

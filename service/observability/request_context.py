@@ -92,6 +92,7 @@ class RequestContext:
                 seconds = time.perf_counter() - started
                 route = getattr(scope.get("route"), "path", None)
                 self._log(scope, route, status, seconds, fields)
+                structlog.contextvars.clear_contextvars()  # later lines of this task are not ours
                 if span is not None:
                     span.update_name(f"{scope['method']} {route or 'unmatched'}")
                     span.set_attributes(

@@ -102,7 +102,7 @@ def test_unexpected_error_500_has_the_id_and_its_traceback_line_too(
     logs = capture_logs()
     with client_for(settings) as client:
         registry = client.app.state.registry  # type: ignore[attr-defined]
-        pipeline = registry.models["tiny-ner"].pipeline
+        pipeline = registry.models["tiny-ner"].runtime
 
         def explode(items):
             raise RuntimeError("boom")

@@ -100,7 +100,7 @@ async def test_one_batch_of_several_requests_gives_each_its_own_stage_spans(
     registry = ModelRegistry(Settings(bundles_dir=tiny_bundle.parent, batch_wait_ms=50))
     registry.discover()
     registry.load()
-    pipeline = registry.models["tiny-ner"].pipeline
+    pipeline = registry.models["tiny-ner"].runtime
     assert pipeline is not None
     gate = asyncio.Event()
     original = pipeline.run_prepared
