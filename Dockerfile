@@ -13,6 +13,9 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS build
 # onnxruntime (CPU) or e.g. "onnxruntime-gpu[cuda,cudnn]" for the gpu variant (same Python module).
 ARG ORT_PACKAGE=onnxruntime
+# Optional packages on top of the serving stack, e.g. the OTLP trace exporter (README, Traces):
+# --build-arg EXTRA_PACKAGES=opentelemetry-exporter-otlp-proto-http
+ARG EXTRA_PACKAGES=
 # A package index mirror, passed through when the build host uses one (unset: PyPI).
 ARG PIP_INDEX_URL
 ARG PIP_EXTRA_INDEX_URL
@@ -32,6 +35,9 @@ RUN --mount=type=secret,id=pip_ca \
     if [ -f /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
  && python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir . \
+ && if [ -n "${EXTRA_PACKAGES}" ]; then \
+      /opt/venv/bin/pip install --no-cache-dir ${EXTRA_PACKAGES}; \
+    fi \
  && if [ "${ORT_PACKAGE}" != "onnxruntime" ]; then \
       /opt/venv/bin/pip uninstall --yes onnxruntime \
       && /opt/venv/bin/pip install --no-cache-dir "${ORT_PACKAGE}"; \

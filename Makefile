@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CACHE ?= .cache
 
-.PHONY: install run test lint fmt default-models bench bench-quick bench-longformer lint-deploy image image-test loadtest loadtest-ci fuzz faults clean
+.PHONY: install run test lint fmt default-models bench bench-quick bench-longformer lint-deploy image image-test loadtest loadtest-ci fuzz faults monitoring prometheus rules-test prom-proof dashboard-png clean
 
 install: $(VENV)/.installed
 
@@ -30,7 +30,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy service export default_models
+	$(VENV)/bin/mypy service export default_models monitoring
 
 fmt: install
 	$(VENV)/bin/ruff format .
@@ -70,6 +70,30 @@ fuzz: default-models
 # default bundles, one PASS/FAIL line per case, SIGTERM in every state; non-zero on a failure.
 faults: default-models
 	$(PY) -m loadtest.faults --bundles $(LOADTEST_BUNDLES)
+
+# Operators' view (README "Logs, traces, alerts, dashboard"): rules and dashboard are generated
+# from monitoring/*.py; promtool and prometheus come from Debian's prometheus package.
+monitoring: install
+	$(PY) -m monitoring.generate
+
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+
+# The committed files match the code; promtool validates them and runs their unit tests.
+rules-test: install prometheus
+	$(PY) -m monitoring.generate --check
+	promtool check rules k8s/components/monitoring/rules.yaml
+	promtool test rules monitoring/rules_test.yaml
+
+# A real Prometheus scrapes the service under load; every rule and dashboard query must return
+# series (~1.5 min).
+prom-proof: default-models prometheus
+	$(PY) -m monitoring.proof --bundles $(LOADTEST_BUNDLES) --seconds 40
+
+# The README's dashboard picture, drawn from a longer proof run.
+dashboard-png: default-models prometheus
+	$(PY) -m monitoring.proof --bundles $(LOADTEST_BUNDLES) --seconds 150 --render docs/dashboard.png
 
 # Deployment artefacts, offline: hadolint + every kustomization rendered and schema-validated.
 lint-deploy: install

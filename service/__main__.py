@@ -8,6 +8,7 @@ and queued requests finish (at most ``INFER_GRACEFUL_TIMEOUT_SECONDS``) and the 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import resource
 import signal
@@ -19,6 +20,8 @@ import uvicorn
 from service.app import create_app
 from service.connections import guarded_protocol
 from service.metrics import READY
+from service.observability import tracing
+from service.observability.logs import configure_logging
 from service.registry import ModelRegistry
 from service.settings import Settings
 
@@ -45,7 +48,13 @@ class DrainingServer(uvicorn.Server):
         self.registry.draining = True
         READY.set(0)
         self.stop_at = time.monotonic() + self.drain_s
-        log.warning("SIGTERM: draining for %.1f s, then finishing in-flight requests", self.drain_s)
+        # A signal handler runs in whatever request's context is current: log outside of it, or
+        # the line would carry that request's id.
+        contextvars.Context().run(
+            log.warning,
+            "SIGTERM: draining for %.1f s, then finishing in-flight requests",
+            self.drain_s,
+        )
 
     async def on_tick(self, counter: int) -> bool:
         if self.stop_at is not None and time.monotonic() >= self.stop_at:
@@ -68,12 +77,16 @@ def connection_cap(wanted: int) -> int:
 
 def main() -> None:
     settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    tracing.configure()  # off unless OTEL_TRACES_EXPORTER / an OTLP endpoint is set
     app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # configure_logging owns the handlers (structured lines)
+        access_log=False,  # RequestContext writes the access log, with the request id
         timeout_graceful_shutdown=settings.graceful_timeout_seconds,
         # h11, with deadlines for request heads and a connection cap (service/connections.py);
         # the body deadline is in the app (BodyLimit), the idle keep-alive one is uvicorn's.

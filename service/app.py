@@ -7,14 +7,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from service.api import entities, postures, system
 from service.api.auth import ApiKeyAuth, document_auth, load_api_keys, open_paths
 from service.api.middleware import AnswerAtShutdown, BodyLimit, DrainGate, RequestMetrics
 from service.errors import install_error_handlers
 from service.metrics import READY
+from service.observability.request_context import RequestContext
 from service.registry import ModelRegistry
 from service.settings import Settings
+
+
+class ServiceApp(FastAPI):
+    """FastAPI with the request context (id, access log, span) outside even Starlette's error
+    middleware, so a 500 carries ``X-Request-ID`` and is logged with it too."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContext(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
@@ -31,7 +41,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         await asyncio.shield(loading)
         await asyncio.to_thread(registry.close)
 
-    app = FastAPI(
+    app = ServiceApp(
         title="NLP inference service",
         version="0.1.0",
         summary="Named entities (BERT-CRF) over ONNX Runtime, with exact character offsets.",

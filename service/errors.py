@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.observability.request_context import annotate
+
 log = logging.getLogger("service.errors")
 
 
@@ -96,6 +98,7 @@ _BODY_PARSE_FAILURE = "There was an error parsing the body"
 def error_response(
     status: int, detail: ErrorDetail, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
+    annotate(error=detail.type)  # the access log line names the error type
     return JSONResponse(ErrorBody(error=detail).model_dump(exclude_none=True), status, headers)
 
 

@@ -85,3 +85,12 @@ CANCELLED = Counter(
     "short), ONNX Runtime calls terminated while running.",
     ("model", "unit"),
 )
+QUEUE_CAPACITY = Gauge(
+    f"{PREFIX}_queue_capacity",
+    "Most requests that may queue per model (INFER_MAX_QUEUE); beyond it requests get 429.",
+    ("model",),
+)
+MODEL_LOAD_FAILURES = Counter(
+    f"{PREFIX}_model_load_failures",
+    "Model loads that failed after start-up checks (the replica stays unready; /readyz says why).",
+)

@@ -16,7 +16,7 @@ from typing import Any
 
 from service.bundle import MANIFEST_FILE, BundleError, verify_bundle
 from service.errors import InvalidInput, ModelNotFound, NotReady
-from service.metrics import MODEL_INFO, READY
+from service.metrics import MODEL_INFO, MODEL_LOAD_FAILURES, QUEUE_CAPACITY, READY
 from service.ner.pipeline import NerPipeline
 from service.postures.pipeline import PosturePipeline
 from service.runtime.batcher import Batcher, BatchLimits
@@ -126,13 +126,16 @@ class ModelRegistry:
                     provider,
                     (manifest.variant and manifest.variant.quantization) or "none",
                 ).set(1)
+                QUEUE_CAPACITY.labels(model.name).set(self.settings.max_queue)
                 log.info("loaded %s %s (%s)", model.name, manifest.version, provider)
         except SelfCheckError as exc:
             self.load_error = str(exc)
+            MODEL_LOAD_FAILURES.inc()
             log.error("not serving: %s", exc)
             return
         except Exception as exc:
             self.load_error = f"{type(exc).__name__}: {exc}"
+            MODEL_LOAD_FAILURES.inc()
             log.exception("loading models failed")
             return
         self.ready = True

@@ -114,7 +114,13 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest incomplete request head h11 buffers; beyond it 400 bad_request.",
     )
-    log_level: str = Field(default="info", description="uvicorn log level.")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        default="info", description="Log level of the service and uvicorn."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="json: one JSON object per line (for log collectors); text: readable lines.",
+    )
     drain_seconds: float = Field(
         default=0.0,
         ge=0,

@@ -10,6 +10,7 @@ from fastapi import Request
 
 from service.errors import InvalidInput, LimitExceeded, NotReady, ServiceError
 from service.metrics import FAILURES, INFERENCE_LATENCY, STAGE_LATENCY, TEXTS, TOKENS, WINDOWS
+from service.observability.request_context import annotate
 from service.registry import LoadedModel, ModelRegistry
 from service.runtime.family import RequestOptions, Result
 
@@ -121,6 +122,7 @@ async def run_model(
     the event loop never tokenizes. A request over ``max_tokens`` is refused there (422 on
     ``field``).
     """
+    annotate(model=model.name, texts=len(texts))
     if model.batcher is None:
         raise NotReady(f"model {model.name} is not loaded")
     checked = within_budget(prepare, field, max_tokens)
@@ -138,8 +140,10 @@ async def run_model(
     TEXTS.labels(model.name).inc(len(texts))
     TOKENS.labels(model.name).inc(result.tokens)
     WINDOWS.labels(model.name).inc(result.total_windows)
+    annotate(tokens=result.tokens, windows=result.total_windows)
     return result
 
 
 def count_rejection(model: LoadedModel, error: ServiceError) -> None:
+    annotate(model=model.name)
     FAILURES.labels(model.name, error.type).inc()

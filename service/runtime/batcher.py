@@ -31,6 +31,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from service.errors import DeadlineExceeded, NotReady, Overloaded
 from service.metrics import BATCH_SIZE, CANCELLED, QUEUE_DEPTH, STAGE_LATENCY
+from service.observability import tracing
 from service.runtime.cancel import CallScope, active
 
 log = logging.getLogger("service.batcher")
@@ -102,6 +103,8 @@ class _Job:
     chars: int = 0
     enqueued: float = field(default_factory=time.monotonic)
     prepared: Any = None
+    trace: Any = field(default_factory=tracing.capture)  # the request's span (tracing on only)
+    prepared_at: float = 0.0  # when prepare() (tokenization) ended
     parts: deque[Any] | None = None  # slices still to run, when the request was cut
     partials: list[Any] = field(default_factory=list)
     started: bool = False
@@ -352,6 +355,7 @@ class Batcher(Generic[P, R]):
             if job.prepared is None:
                 try:
                     job.prepared = job.prepare()
+                    job.prepared_at = time.monotonic()
                 except Exception as exc:
                     self._settle(job, exc)
                     continue
@@ -419,6 +423,7 @@ class Batcher(Generic[P, R]):
                 self._running = None
         seconds = time.monotonic() - started
         self._recent.append((float(sum(i.tokens for i in items)), seconds))
+        whole = [(j, r) for j, r in zip(batch, results, strict=True) if j.parts is None]
         for job, result in zip(batch, results, strict=True):
             if job.parts is None:
                 self._settle(job, result)
@@ -430,9 +435,14 @@ class Batcher(Generic[P, R]):
                 continue
             try:
                 assert self._merge is not None
-                self._settle(job, self._merge(job.prepared, job.partials))
+                merged = self._merge(job.prepared, job.partials)
             except Exception as exc:
                 self._settle(job, exc)
+                continue
+            self._settle(job, merged)
+            tracing.record_batch(self.name, [job], [merged], started)  # no-op unless tracing on
+        if whole:  # last: a tracing failure can never skip the settling above
+            tracing.record_batch(self.name, [j for j, _ in whole], [r for _, r in whole], started)
 
     @staticmethod
     def _settle(job: _Job, outcome: object) -> None:

@@ -182,7 +182,17 @@ def test_rollout_and_spread(name: str, deploy: Doc) -> None:
 def test_every_setting_is_a_real_one(name: str) -> None:
     """A misspelt INFER_ key would be silently ignored (extra="ignore"): catch it here."""
     known = {f"INFER_{field.upper()}" for field in Settings.model_fields}
-    for cm in of_kind(render(name), "ConfigMap"):
+    docs = render(name)
+    used = {
+        source["configMapRef"]["name"]
+        for deployment in of_kind(docs, "Deployment")
+        for container in deployment["spec"]["template"]["spec"]["containers"]
+        for source in container.get("envFrom", [])
+        if "configMapRef" in source
+    }
+    settings = [cm for cm in of_kind(docs, "ConfigMap") if cm["metadata"]["name"] in used]
+    assert settings, "no Deployment takes its settings from a ConfigMap"
+    for cm in settings:  # (the monitored overlay's dashboard ConfigMap holds no settings)
         unknown = sorted(set(cm["data"]) - known)
         assert not unknown, f"{cm['metadata']['name']}: unknown settings {unknown}"
         assert cm["data"]["INFER_HOST"] == "0.0.0.0"

@@ -1,0 +1,248 @@
+"""The Grafana dashboard, as code: every panel's PromQL in one list, shared by the JSON export
+(k8s/components/monitoring/dashboard.json), the live proof and the README's picture.
+
+Queries use ``$__rate_interval`` and the ``$namespace`` variable (All = any, no namespace label
+included); :func:`concrete` substitutes them for the proof, which runs them outside Grafana.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from monitoring.rules import LATENCY_SLO_LE, MODEL_ROUTES
+
+NS = 'namespace=~"$namespace"'
+RATE = "$__rate_interval"
+ROUTES = f'route=~"{MODEL_ROUTES}",{NS}'
+
+
+@dataclass(frozen=True)
+class Target:
+    expr: str
+    legend: str
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    unit: str
+    targets: tuple[Target, ...]
+    description: str = ""
+
+
+def _or_zero(expr: str, by: str, base: str) -> str:
+    """``expr``, with a 0 series for every ``by`` group that has traffic but no match."""
+    return f"{expr} or sum by ({by}) (rate({base}[{RATE}])) * 0"
+
+
+def _quantile(q: str, metric: str, by: str, selector: str = NS) -> str:
+    return (
+        f"histogram_quantile({q}, sum by ({by}, le) (rate({metric}_bucket{{{selector}}}[{RATE}])))"
+    )
+
+
+REQUESTS = "infer_request_duration_seconds_count"
+COUNT = f"{REQUESTS}{{{ROUTES}}}"
+
+PANELS: tuple[Panel, ...] = (
+    Panel(
+        "Requests per second by route and status",
+        "reqps",
+        (
+            Target(
+                f"sum by (route, status) (rate({REQUESTS}{{{NS}}}[{RATE}]))",
+                "{{route}} {{status}}",
+            ),
+        ),
+    ),
+    Panel(
+        "Latency p50 / p95 / p99 by route",
+        "s",
+        tuple(
+            Target(
+                _quantile(f"0.{q}", "infer_request_duration_seconds", "route", ROUTES),
+                f"p{q} {{{{route}}}}",
+            )
+            for q in ("50", "95", "99")
+        ),
+        "SLO thresholds: " + ", ".join(f"{r} {le} s" for r, le in LATENCY_SLO_LE.items()),
+    ),
+    Panel(
+        "429 / 504 / 5xx per second by route",
+        "reqps",
+        tuple(
+            Target(
+                _or_zero(
+                    f'sum by (route) (rate({REQUESTS}{{{ROUTES},status=~"{s}"}}[{RATE}]))',
+                    "route",
+                    COUNT,
+                ),
+                f"{label} {{{{route}}}}",
+            )
+            for s, label in (("429", "429"), ("504", "504"), ("5..", "5xx"))
+        ),
+    ),
+    Panel(
+        "Availability SLO: error ratio (budget 0.1 %)",
+        "percentunit",
+        tuple(
+            Target(
+                f"max by (route) (route:infer_request_errors:ratio_rate{w}{{{NS}}})",
+                f"{w} {{{{route}}}}",
+            )
+            for w in ("5m", "1h")
+        ),
+        "Share of model-route requests answered 5xx (recording rules).",
+    ),
+    Panel(
+        "Latency SLO: slow ratio (budget 5 %)",
+        "percentunit",
+        tuple(
+            Target(
+                f"max by (route) (route:infer_request_slow:ratio_rate{w}{{{NS}}})",
+                f"{w} {{{{route}}}}",
+            )
+            for w in ("5m", "1h")
+        ),
+        "Share of successful requests slower than the route's threshold (recording rules).",
+    ),
+    Panel(
+        "Ready replicas and requests in flight",
+        "short",
+        (
+            Target(f"sum(infer_ready{{{NS}}})", "ready replicas"),
+            Target(f"sum(infer_requests_in_flight{{{NS}}})", "in flight"),
+        ),
+    ),
+    Panel(
+        "Stage latency p95 by model",
+        "s",
+        (
+            Target(
+                _quantile("0.95", "infer_stage_duration_seconds", "model, stage"),
+                "{{model}} {{stage}}",
+            ),
+        ),
+        "queue wait, tokenize, inference (ONNX Runtime), decode (CRF / thresholds).",
+    ),
+    Panel(
+        "Batch size p95 (requests, texts per batch; windows per ONNX call)",
+        "short",
+        (Target(_quantile("0.95", "infer_batch_size", "model, unit"), "{{model}} {{unit}}"),),
+    ),
+    Panel(
+        "Tokens: p95 padded per ONNX call, and per second",
+        "short",
+        (
+            Target(_quantile("0.95", "infer_batch_tokens", "model"), "{{model}} p95 per call"),
+            Target(
+                f"sum by (model) (rate(infer_tokens_total{{{NS}}}[{RATE}]))",
+                "{{model}} tokens/s",
+            ),
+        ),
+    ),
+    Panel(
+        "Queue depth and capacity by model",
+        "short",
+        (
+            Target(f"max by (model) (infer_queue_depth{{{NS}}})", "{{model}} queued"),
+            Target(f"max by (model) (infer_queue_capacity{{{NS}}})", "{{model}} capacity"),
+        ),
+    ),
+    Panel(
+        "Windows per document and texts per second by model",
+        "short",
+        (
+            Target(
+                f"sum by (model) (rate(infer_windows_total{{{NS}}}[{RATE}]))"
+                f" / sum by (model) (rate(infer_texts_total{{{NS}}}[{RATE}]))",
+                "{{model}} windows per text",
+            ),
+            Target(
+                f"sum by (model) (rate(infer_texts_total{{{NS}}}[{RATE}]))", "{{model}} texts/s"
+            ),
+        ),
+    ),
+    Panel(
+        "Failures per second by model and error type",
+        "reqps",
+        (
+            Target(
+                _or_zero(
+                    f"sum by (model, error) (rate(infer_failures_total{{{NS}}}[{RATE}]))",
+                    "model",
+                    f"infer_texts_total{{{NS}}}",
+                ),
+                "{{model}} {{error}}",
+            ),
+        ),
+        "Every refused or failed request, by the error type of its JSON body.",
+    ),
+)
+
+
+def concrete(expr: str, rate: str = "1m") -> str:
+    """The query as Grafana would send it with namespace = All."""
+    return expr.replace("$__rate_interval", rate).replace("$namespace", ".*")
+
+
+def dashboard() -> dict[str, Any]:
+    """An importable Grafana dashboard (schema 39) with a Prometheus data-source variable."""
+    source = {"type": "prometheus", "uid": "${datasource}"}
+    panels = []
+    for i, panel in enumerate(PANELS):
+        panels.append(
+            {
+                "id": i + 1,
+                "type": "timeseries",
+                "title": panel.title,
+                "description": panel.description,
+                "datasource": source,
+                "gridPos": {"h": 8, "w": 8, "x": (i % 3) * 8, "y": (i // 3) * 8},
+                "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
+                "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+                "targets": [
+                    {
+                        "refId": chr(ord("A") + j),
+                        "datasource": source,
+                        "expr": t.expr,
+                        "legendFormat": t.legend,
+                    }
+                    for j, t in enumerate(panel.targets)
+                ],
+            }
+        )
+    return {
+        "uid": "nlp-inference",
+        "title": "NLP inference service",
+        "tags": ["nlp-inference", "generated"],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "30s",
+        "time": {"from": "now-3h", "to": "now"},
+        "editable": True,
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Prometheus",
+                    "type": "datasource",
+                    "query": "prometheus",
+                },
+                {
+                    "name": "namespace",
+                    "type": "query",
+                    "datasource": source,
+                    "query": "label_values(infer_ready, namespace)",
+                    "includeAll": True,
+                    "allValue": ".*",
+                    "multi": True,
+                    "current": {"text": "All", "value": "$__all"},
+                    "refresh": 2,
+                },
+            ]
+        },
+        "panels": panels,
+    }

@@ -1,0 +1,267 @@
+"""The one source of the service's Prometheus rules: SLO recording rules and alerts.
+
+``python -m monitoring generate`` writes them as a plain rules file and as a PrometheusRule
+(k8s/components/monitoring/), so the two cannot drift; ``promtool test rules`` unit-tests them
+(monitoring/rules_test.yaml) and ``python -m monitoring.proof`` evaluates every expression against
+a real Prometheus scraping the real service.
+
+SLOs (per model route, over 30 days):
+- availability: 99.9 % of requests answered without a 5xx (429 is load shedding with
+  Retry-After, watched by its own alert);
+- latency: 95 % of successful requests faster than the route's threshold (``/v1/entities``
+  0.256 s, ``/v1/postures`` 1 s: the load test's p95 gate, on histogram bucket bounds).
+Burn-rate alerts are multi-window, multi-burn-rate (Google SRE workbook, ch. 5): page when the
+budget burns 14.4x over 1 h (and 5 m) or 6x over 6 h (and 30 m); ticket at 3x over 1 d (and 2 h)
+or 1x over 3 d (and 6 h).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+REQUESTS = "infer_request_duration_seconds"
+# Per-route latency threshold of the latency SLO; each must be a histogram bucket bound (its `le`
+# label as prometheus_client writes it).
+LATENCY_SLO_LE = {"/v1/entities": "0.256", "/v1/postures": "1.0"}
+MODEL_ROUTES = "|".join(LATENCY_SLO_LE)
+AVAILABILITY_TARGET = 0.999
+LATENCY_TARGET = 0.95
+BY = "namespace, job, route"  # never mix replicas of different deployments or namespaces
+WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+# (severity, long window, short window, burn-rate factor)
+BURN_ALERTS = (
+    ("critical", "1h", "5m", 14.4),
+    ("critical", "6h", "30m", 6.0),
+    ("warning", "1d", "2h", 3.0),
+    ("warning", "3d", "6h", 1.0),
+)
+
+
+@dataclass(frozen=True)
+class Recording:
+    record: str
+    expr: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    severity: str
+    summary: str
+    description: str
+    for_: str = "0m"
+    # What the alert measures, each of which must return series on a live service (the proof
+    # evaluates these: an alert's own expression is empty while all is well).
+    signals: tuple[str, ...] = field(default=())
+
+
+def _rate(selector: str, window: str) -> str:
+    return f"sum by ({BY}) (rate({REQUESTS}_count{{{selector}}}[{window}]))"
+
+
+def ratio_or_zero(matching: str, window: str) -> str:
+    """Share of model-route requests whose status matches, 0 (not absent) when there are none:
+    absent series would make a ratio alert silent and hide a renamed metric."""
+    everything = _rate(f'route=~"{MODEL_ROUTES}"', window)
+    part = _rate(f'route=~"{MODEL_ROUTES}",{matching}', window)
+    return f"({part} or {everything} * 0) / {everything}"
+
+
+def slow_ratio(window: str) -> str:
+    """Share of successful model-route requests slower than their route's latency threshold."""
+    fast = " or ".join(
+        f'sum by ({BY}) (rate({REQUESTS}_bucket{{route="{route}",status="200",le="{le}"}}'
+        f"[{window}]))"
+        for route, le in LATENCY_SLO_LE.items()
+    )
+    total = _rate(f'route=~"{MODEL_ROUTES}",status="200"', window)
+    return f"1 - (({fast}) / {total})"
+
+
+def recordings() -> list[Recording]:
+    rules = []
+    for w in WINDOWS:
+        errors = ratio_or_zero('status=~"5.."', w)
+        rules.append(Recording(f"route:infer_request_errors:ratio_rate{w}", errors))
+    for w in WINDOWS:
+        rules.append(Recording(f"route:infer_request_slow:ratio_rate{w}", slow_ratio(w)))
+    rules += [
+        Recording("route:infer_request_429:ratio_rate5m", ratio_or_zero('status="429"', "5m")),
+        Recording("route:infer_request_504:ratio_rate5m", ratio_or_zero('status="504"', "5m")),
+        Recording(
+            "route_status:infer_requests:rate5m",
+            f"sum by ({BY}, status) (rate({REQUESTS}_count[5m]))",
+        ),
+    ]
+    for q in ("50", "95", "99"):
+        rules.append(
+            Recording(
+                f"route:infer_request_duration_seconds:p{q}_5m",
+                f"histogram_quantile(0.{q}, sum by ({BY}, le) (rate({REQUESTS}_bucket[5m])))",
+            )
+        )
+    rules += [
+        Recording(
+            "model_stage:infer_stage_duration_seconds:p95_5m",
+            "histogram_quantile(0.95, sum by (namespace, job, model, stage, le) "
+            "(rate(infer_stage_duration_seconds_bucket[5m])))",
+        ),
+        Recording(
+            "model:infer_queue_saturation:ratio",
+            "max by (namespace, job, model) (infer_queue_depth)"
+            " / max by (namespace, job, model) (infer_queue_capacity)",
+        ),
+        Recording(
+            "model:infer_windows_per_text:ratio_rate5m",
+            "sum by (namespace, job, model) (rate(infer_windows_total[5m]))"
+            " / sum by (namespace, job, model) (rate(infer_texts_total[5m]))",
+        ),
+    ]
+    return rules
+
+
+def _burn_alert(kind: str, metric: str, budget: float, severity: str) -> Alert:
+    pairs = [(long, short, factor) for s, long, short, factor in BURN_ALERTS if s == severity]
+    terms = [
+        f"(route:{metric}:ratio_rate{long} > {factor * budget:.6g}"
+        f" and route:{metric}:ratio_rate{short} > {factor * budget:.6g})"
+        for long, short, factor in pairs
+    ]
+    speed = "fast" if severity == "critical" else "slow"
+    windows = " or ".join(f"{factor:g}x over {long}" for long, _, factor in pairs)
+    return Alert(
+        name=f"Infer{kind}BudgetBurn{speed.capitalize()}",
+        expr="\n  or\n".join(terms),
+        severity=severity,
+        for_="2m" if severity == "critical" else "15m",
+        summary=f"{{{{ $labels.route }}}} burns its {kind.lower()} error budget {speed}",
+        description=(
+            f"{kind} SLO of {{{{ $labels.route }}}}{{{{ with $labels.namespace }}}} in {{{{ . }}}}"
+            f"{{{{ end }}}}: the error budget"
+            f" ({budget:g} of requests) burns at {windows}; at this pace it is gone in"
+            f" {'hours' if severity == 'critical' else 'days'}. Current {kind.lower()}"
+            " error ratio: {{ $value | humanizePercentage }}."
+        ),
+        signals=tuple(
+            f"route:{metric}:ratio_rate{w}" for long, short, _ in pairs for w in (long, short)
+        ),
+    )
+
+
+def alerts() -> list[Alert]:
+    availability_budget = round(1 - AVAILABILITY_TARGET, 6)
+    latency_budget = round(1 - LATENCY_TARGET, 6)
+    return [
+        _burn_alert("Availability", "infer_request_errors", availability_budget, "critical"),
+        _burn_alert("Availability", "infer_request_errors", availability_budget, "warning"),
+        _burn_alert("Latency", "infer_request_slow", latency_budget, "critical"),
+        _burn_alert("Latency", "infer_request_slow", latency_budget, "warning"),
+        Alert(
+            name="InferQueueSaturated",
+            expr="model:infer_queue_saturation:ratio > 0.8",
+            for_="5m",
+            severity="warning",
+            summary="{{ $labels.model }} queue over 80 % full",
+            description=(
+                "{{ $labels.model }} has {{ $value | humanizePercentage }} of INFER_MAX_QUEUE"
+                " requests queued: soon every new request gets 429. Add replicas (HPA) or"
+                " CPUs, or look for unusually long documents."
+            ),
+            signals=("model:infer_queue_saturation:ratio",),
+        ),
+        Alert(
+            name="InferShedding429",
+            expr="route:infer_request_429:ratio_rate5m > 0.05",
+            for_="5m",
+            severity="warning",
+            summary="{{ $labels.route }} refuses over 5 % of requests with 429",
+            description=(
+                "{{ $value | humanizePercentage }} of {{ $labels.route }} requests get 429"
+                " (queue full) over 5 minutes: the replicas cannot keep up with the load."
+            ),
+            signals=("route:infer_request_429:ratio_rate5m",),
+        ),
+        Alert(
+            name="InferDeadline504",
+            expr="route:infer_request_504:ratio_rate5m > 0.01",
+            for_="5m",
+            severity="warning",
+            summary="{{ $labels.route }} misses the deadline for over 1 % of requests",
+            description=(
+                "{{ $value | humanizePercentage }} of {{ $labels.route }} requests end in 504"
+                " (INFER_REQUEST_TIMEOUT_S, queue wait included) over 5 minutes."
+            ),
+            signals=("route:infer_request_504:ratio_rate5m",),
+        ),
+        Alert(
+            name="InferReadinessFlapping",
+            expr=(
+                "changes(infer_ready[30m])"
+                " + on (namespace, job, instance) changes(process_start_time_seconds[30m]) > 3"
+            ),
+            severity="warning",
+            summary="{{ $labels.instance }} keeps restarting or turning unready",
+            description=(
+                "{{ $labels.instance }} changed readiness or restarted {{ $value }} times in 30"
+                " minutes (OOM kills, failing probes, crash loops)."
+            ),
+            signals=(
+                "changes(infer_ready[30m])"
+                " + on (namespace, job, instance) changes(process_start_time_seconds[30m])",
+            ),
+        ),
+        Alert(
+            name="InferNotReady",
+            expr="infer_ready == 0",
+            for_="10m",
+            severity="warning",
+            summary="{{ $labels.instance }} not ready for 10 minutes",
+            description=(
+                "{{ $labels.instance }} has not been ready for 10 minutes (start-up takes"
+                " seconds to 5 minutes): models still loading, or failed to load (/readyz says"
+                " why)."
+            ),
+            signals=("infer_ready",),
+        ),
+        Alert(
+            name="InferModelLoadFailed",
+            expr="infer_model_load_failures_total > 0",
+            severity="critical",
+            summary="{{ $labels.instance }} failed to load its models",
+            description=(
+                "Loading the bundles failed on {{ $labels.instance }} after start-up checks: the"
+                " replica stays unready and a rollout stalls. GET /readyz shows the error."
+            ),
+            signals=("infer_model_load_failures_total",),
+        ),
+    ]
+
+
+def groups() -> list[dict[str, object]]:
+    """The rule groups, as Prometheus reads them."""
+    recording = [{"record": r.record, "expr": r.expr} for r in recordings()]
+    alerting = [
+        {
+            "alert": a.name,
+            "expr": a.expr,
+            "for": a.for_,
+            "labels": {"severity": a.severity, "service": "nlp-inference"},
+            "annotations": {"summary": a.summary, "description": a.description},
+        }
+        for a in alerts()
+    ]
+    return [
+        {"name": "nlp-inference.recording", "rules": recording},
+        {"name": "nlp-inference.alerts", "rules": alerting},
+    ]
+
+
+def all_expressions() -> dict[str, str]:
+    """Name -> PromQL of everything that must return series on a live, loaded service."""
+    found = {r.record: r.record for r in recordings()}
+    found |= {f"{r.record} (expr)": r.expr for r in recordings()}
+    for a in alerts():
+        for i, signal in enumerate(a.signals):
+            found[f"{a.name} signal {i}"] = signal
+    return found

@@ -1,0 +1,1 @@
+"""What operators see of a request: its id, structured log lines, optional OpenTelemetry spans."""
