@@ -179,6 +179,18 @@ PANELS: tuple[Panel, ...] = (
         ),
         "Every refused or failed request, by the error type of its JSON body.",
     ),
+    Panel(
+        "Cancelled work per second by model (requests, windows, ONNX calls)",
+        "short",
+        (
+            Target(
+                f"sum by (model, unit) (rate(infer_cancelled_total{{{NS}}}[{RATE}]))",
+                "{{model}} {{unit}}",
+            ),
+        ),
+        "Work dropped because nobody waits for it any more: deadline passed, client gone, "
+        "shutdown (a terminated ONNX Runtime call frees the model within about one slice).",
+    ),
 )
 
 
