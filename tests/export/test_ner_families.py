@@ -54,8 +54,10 @@ def test_export_records_the_family_and_passes_parity(exported: tuple[Case, Path,
     assert manifest.ner.head == case.head
     assert manifest.ner.tag_scheme == ("BIO" if case.labels == BIO else "BIOES")
     assert (manifest.ner.crf is None) == (case.head == "softmax")
+    assert manifest.schema_version == 3  # every bundle carries a self-check sample
     plain = case.head == "crf" and case.labels == BIO and not case.extra
-    assert manifest.schema_version == (1 if plain else 3)
+    written = json.loads((out / "bundle.json").read_text())["ner"]
+    assert {"head", "subtokens", "crf_positions"}.isdisjoint(written) == plain
     assert manifest.parity.max_abs_diff <= manifest.parity.atol == 1e-4
     assert manifest.parity.tag_agreement == 1.0 and manifest.parity.cases > 10
     without_types = case.model_type in ("distilbert", "deberta-v2")
@@ -140,9 +142,9 @@ def test_word_offsets_are_exact_for_every_tokenizer(kind: str, tmp_path: Path) -
         assert "Врховни" in surfaces
 
 
-def test_plain_bert_crf_bundles_keep_schema_1_without_the_new_keys(tiny_bundle: Path) -> None:
+def test_plain_bert_crf_bundles_are_written_without_the_new_keys(tiny_bundle: Path) -> None:
     written = json.loads((tiny_bundle / "bundle.json").read_text())
-    assert written["schema_version"] == 1
+    assert written["schema_version"] == 3 and "selfcheck" in written  # the sample needs v3
     assert {"head", "subtokens", "crf_positions"}.isdisjoint(written["ner"])
     assert read_manifest(tiny_bundle).ner.head == "crf"  # type: ignore[union-attr]
 
