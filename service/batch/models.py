@@ -8,7 +8,7 @@ annotation with its result. The runner, I/O, sharding and evaluation do not know
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from service.api.common import check_texts
 from service.api.results import entity_results, posture_results
@@ -17,25 +17,13 @@ from service.errors import ServiceError
 from service.ner.pipeline import NerPipeline
 from service.postures.pipeline import PosturePipeline
 from service.registry import LoadedModel, ModelRegistry
+from service.runtime.batcher import Prepared
 from service.runtime.family import RequestOptions, Runtime
 from service.settings import Settings
 from service.text.tokenizer import words_of
 
 # One gold or predicted unit: (class, start, end); for documents start = end = 0.
 Unit = tuple[str, int, int]
-
-
-class Prepared(Protocol):
-    """A tokenized text: what batching needs to know its cost."""
-
-    @property
-    def num_windows(self) -> int: ...
-
-    @property
-    def width(self) -> int: ...
-
-    @property
-    def tokens(self) -> int: ...
 
 
 class BadRecord(ValueError):

@@ -22,8 +22,9 @@ from typing import Any
 
 from service.batch.evaluate import Tally, evaluate, format_report
 from service.batch.jsonl import AppendLog, dumps
-from service.batch.models import BadRecord, BatchModel, Prepared
+from service.batch.models import BadRecord, BatchModel
 from service.batch.shard import id_key, shard_of
+from service.runtime.batcher import Prepared
 
 log = logging.getLogger("service.batch")
 
