@@ -1,8 +1,10 @@
 """Command line of the export stage.
 
 python -m export ner        token tagger (CRF or softmax head, any encoder) -> bundle
-python -m export postures   Longformer classifier checkpoint -> bundle
-python -m export calibrate  cross-validated thresholds of a posture bundle from a validation split
+python -m export classify   sequence classifier (any encoder, multi- or single-label) -> bundle
+python -m export postures   Longformer multi-label classifier checkpoint -> posture bundle
+python -m export calibrate  cross-validated thresholds (multi-label) or abstain threshold
+                            (single-label) of a classifier bundle from a validation split
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from export.driver import export_bundle
 from export.errors import ExportError
+from export.classify.family import ClassifyFamily
 from export.family import ExportFamily
 from export.ner.family import NerFamily
 from export.postures.family import PostureFamily
@@ -21,7 +24,9 @@ from export.variants.graphs import INT8_SCHEMES
 from export.variants.request import DEFAULT_INT8_FORMAT, DEFAULT_MIN_AGREEMENT
 
 # Export commands, one per model family. A new family adds one line here.
-FAMILIES: dict[str, ExportFamily[Any]] = {f.command: f for f in (NerFamily(), PostureFamily())}
+FAMILIES: dict[str, ExportFamily[Any]] = {
+    f.command: f for f in (NerFamily(), ClassifyFamily(), PostureFamily())
+}
 
 
 def _add_checkpoint_arguments(p: argparse.ArgumentParser, labels: str) -> None:

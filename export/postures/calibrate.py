@@ -30,7 +30,7 @@ from service.bundle import (
     verify_bundle,
     write_manifest,
 )
-from service.postures.pipeline import PosturePipeline
+from service.classify.pipeline import ClassifierPipeline
 from service.runtime.cpus import available_cpus
 from service.runtime.session import OnnxSession
 
@@ -167,7 +167,7 @@ def run_calibration(options: CalibrationOptions) -> dict[str, object]:
         session = OnnxSession(
             options.bundle / manifest.onnx.file, manifest.onnx.output, available_cpus()
         )
-        pipeline = PosturePipeline(
+        pipeline = ClassifierPipeline(
             manifest, options.bundle, session, max_batch_size=options.batch_size
         )
     with progress.step(f"scoring {len(docs)} documents with the bundle's ONNX graph"):
