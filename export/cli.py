@@ -134,17 +134,28 @@ def _family_parser(
 def _calibrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "calibrate",
-        help="cross-validate threshold options of a posture bundle and ship the best",
-        description="Cross-validate 0.5 / one global / per-class / per-class shrunk thresholds "
-        "inside a validation split; the bundle ships the option with the best out-of-fold "
-        "micro-F1 (ties go to the simpler). Writes a JSON + Markdown + PNG report.",
+        help="calibrate a classifier bundle's decisions on a validation split",
+        description="Multi-label (posture or classify) bundles: cross-validate 0.5 / one global / "
+        "per-class / per-class shrunk thresholds inside a validation split; the bundle ships the "
+        "option with the best out-of-fold micro-F1 (ties go to the simpler). Writes a JSON + "
+        "Markdown + PNG report. Single-label bundles: the abstain threshold, the lowest cut on "
+        "the top probability whose precision among answered texts reaches --target-precision "
+        "(out-of-fold precision and coverage in the JSON report).",
     )
-    p.add_argument("--bundle", type=Path, required=True, help="posture bundle directory")
+    p.add_argument("--bundle", type=Path, required=True, help="classifier bundle directory")
     p.add_argument(
         "--data",
         type=Path,
         required=True,
-        help='validation split, JSON lines {"text": ..., "labels": [...]}',
+        help='validation split, JSON lines {"text": ..., "labels": [...]} (single-label: one '
+        "label, or [] for none of the model's classes)",
+    )
+    p.add_argument(
+        "--target-precision",
+        type=float,
+        default=0.9,
+        help="single-label: precision among answered texts the abstain threshold must reach "
+        "(default: 0.9)",
     )
     p.add_argument(
         "--min-support",
@@ -175,10 +186,12 @@ def _calibrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _run_calibrate(args: argparse.Namespace) -> None:
     from export.calibration.options import Settings
-    from export.postures.calibrate import CalibrationOptions, run_calibration
+    from export.classify.calibrate import CalibrationOptions, run_calibration
 
     if not args.data.is_file():
         raise ExportError(f"{args.data}: no such file")
+    if not 0 < args.target_precision <= 1:
+        raise ExportError(f"--target-precision {args.target_precision} must be in (0, 1]")
     try:
         settings = Settings(
             folds=args.folds,
@@ -196,6 +209,7 @@ def _run_calibrate(args: argparse.Namespace) -> None:
             settings=settings,
             report=args.report,
             plots=not args.no_plots,
+            target_precision=args.target_precision,
         )
     )
 

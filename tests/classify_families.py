@@ -9,6 +9,7 @@ the same windows and aggregation).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,8 +162,9 @@ def parity_table(root: Path) -> list[str]:
     from tests.helpers import running_server
 
     bundles = root / "bundles"
-    for case in CASES:
-        export_case(case, root / case.id, bundles)
+    with contextlib.redirect_stdout(sys.stderr):  # the export's progress lines stay off the table
+        for case in CASES:
+            export_case(case, root / case.id, bundles)
     lines = [
         "| encoder | head | checkpoint form | export parity: max abs prob diff (cases) | "
         "/v1/classify vs PyTorch: max abs prob diff |",
