@@ -126,7 +126,7 @@ def test_single_label_calibration_sets_an_abstain_threshold_the_service_applies(
             assert [c.label for c in labels] == [LABELS[int(probs_i.argmax())]]
             assert labels[0].threshold == threshold
     # Several labels on a line of a single-label split: refused, the bundle unchanged.
-    data.write_text(json.dumps({"text": "x", "labels": LABELS[:2]}) + "\n" * 12)
+    data.write_text((json.dumps({"text": "x", "labels": LABELS[:2]}) + "\n") * 12)
     before = (bundle / "bundle.json").read_text()
     assert main(argv) == 1
     assert "one label per text" in capsys.readouterr().err
