@@ -103,7 +103,11 @@ def test_single_label_calibration_sets_an_abstain_threshold_the_service_applies(
         for i, (t, ok) in enumerate(zip(top, confident, strict=True))
     ]
     data = tmp_path / "val.jsonl"
-    data.write_text("".join(json.dumps({"text": t, "labels": g}) + "\n" for t, g in zip(texts, gold, strict=True)))
+    data.write_text(
+        "".join(
+            json.dumps({"text": t, "labels": g}) + "\n" for t, g in zip(texts, gold, strict=True)
+        )
+    )
     argv = ["calibrate", "--bundle", str(bundle), "--data", str(data), "--bootstrap", "200"]
     assert main([*argv, "--target-precision", "0.85"]) == 0
     assert "abstain threshold" in capsys.readouterr().out
