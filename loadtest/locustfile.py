@@ -1,4 +1,5 @@
-"""Locust load test: short NER utterances and long posture documents against one service.
+"""Locust load test: chat utterances (entities, and intent + entities through ``/v1/parse``) and
+long posture documents against one service.
 
 Run it through ``loadtest/run.py`` (or ``make loadtest``), which starts the service on 127.0.0.1,
 runs this headless for a bounded time and keeps the CSV stats. The SLO gate is the
@@ -19,7 +20,7 @@ from locust.env import Environment
 from default_models import food_corpus, legal_corpus
 
 # The SLOs (p95, milliseconds) also stated in the README; CLI flags override them.
-SLO_P95_MS = {"/v1/entities": 250.0, "/v1/postures": 1000.0}
+SLO_P95_MS = {"/v1/entities": 250.0, "/v1/parse": 300.0, "/v1/postures": 1000.0}
 
 # Held-out splits: text the models were not trained on, generated from fixed seeds.
 UTTERANCES = [e.text for e in food_corpus.generate_splits(n_train=1, n_dev=1, n_test=600)["test"]]
@@ -31,6 +32,7 @@ DOCUMENTS = [
 @events.init_command_line_parser.add_listener  # type: ignore[untyped-decorator]
 def _options(parser: Any) -> None:
     parser.add_argument("--slo-entities-p95-ms", type=float, default=SLO_P95_MS["/v1/entities"])
+    parser.add_argument("--slo-parse-p95-ms", type=float, default=SLO_P95_MS["/v1/parse"])
     parser.add_argument("--slo-postures-p95-ms", type=float, default=SLO_P95_MS["/v1/postures"])
     parser.add_argument("--summary-json", default="", help="write the gate's figures here")
 
@@ -62,6 +64,19 @@ class EntitiesUser(HttpUser):
         body = {"texts": random.sample(UTTERANCES, 4)}
         with self.client.post("/v1/entities", json=body, catch_response=True) as response:
             _check(response, 4)
+
+
+class ParseUser(HttpUser):
+    """A chat backend that wants the intent too: one utterance per request, intent + entities."""
+
+    weight = 2
+    wait_time = between(0.05, 0.25)
+
+    @task
+    def one(self) -> None:
+        body = {"text": random.choice(UTTERANCES)}
+        with self.client.post("/v1/parse", json=body, catch_response=True) as response:
+            _check(response, 1)
 
 
 class PosturesUser(HttpUser):
@@ -103,6 +118,7 @@ def _slo_gate(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     slo = {
         "/v1/entities": getattr(options, "slo_entities_p95_ms", SLO_P95_MS["/v1/entities"]),
+        "/v1/parse": getattr(options, "slo_parse_p95_ms", SLO_P95_MS["/v1/parse"]),
         "/v1/postures": getattr(options, "slo_postures_p95_ms", SLO_P95_MS["/v1/postures"]),
     }
     figures = summary(environment)

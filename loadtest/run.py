@@ -33,6 +33,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--run-time", default="40s", help="locust --run-time, e.g. 40s, 5m")
     parser.add_argument("--out", type=Path, default=ROOT / "reports")
     parser.add_argument("--slo-entities-p95-ms", type=float, help="override the README's SLO")
+    parser.add_argument("--slo-parse-p95-ms", type=float, help="override the README's SLO")
     parser.add_argument("--slo-postures-p95-ms", type=float, help="override the README's SLO")
     return parser.parse_args()
 
@@ -46,7 +47,7 @@ def locust_command(args: argparse.Namespace, base: str) -> list[str]:
         *("--stop-timeout", "60"),
         *("--summary-json", str(args.out / "loadtest_summary.json")),
     ]
-    for flag in ("slo_entities_p95_ms", "slo_postures_p95_ms"):
+    for flag in ("slo_entities_p95_ms", "slo_parse_p95_ms", "slo_postures_p95_ms"):
         if getattr(args, flag) is not None:
             command += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     return command

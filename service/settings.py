@@ -79,6 +79,14 @@ class Settings(BaseSettings):
         default=None,
         description="Override the bundle's window aggregation for long documents (max or mean).",
     )
+    parse_intent_model: str | None = Field(
+        default=None,
+        description="Bundle /v1/parse takes intents from (a single-label classifier); default: "
+        "the only one loaded.",
+    )
+    parse_ner_model: str | None = Field(
+        default=None, description="Bundle /v1/parse takes entities from; default: the only NER one."
+    )
     max_texts: int = Field(default=64, ge=1, description="Most texts in one request; more get 422.")
     max_request_tokens: int = Field(
         default=32_768,

@@ -17,26 +17,29 @@ EXACTLY_ONE_OF_TEXT_OR_TEXTS: list[JsonValue] = [
 ]
 
 
-class TextsRequest(BaseModel):
+class TextsInput(BaseModel):
     # strict: what the schema says is what is accepted ("return_scores": 0 or "top_k": "3" is 422,
     # not silently coerced; found by schemathesis).
     model_config = ConfigDict(extra="forbid", strict=True)
 
     text: str | None = Field(default=None, description="One text; use either text or texts.")
     texts: list[str] | None = Field(default=None, description="Several texts, answered in order.")
-    model: str | None = Field(
-        default=None,
-        description="Bundle name; may be left out when one model of the task is loaded.",
-    )
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> TextsRequest:
+    def _exactly_one(self) -> TextsInput:
         if (self.text is None) == (self.texts is None):
             raise ValueError("give exactly one of 'text' or 'texts'")
         return self
 
     def all_texts(self) -> list[str]:
         return [self.text] if self.text is not None else list(self.texts or [])
+
+
+class TextsRequest(TextsInput):
+    model: str | None = Field(
+        default=None,
+        description="Bundle name; may be left out when one model of the task is loaded.",
+    )
 
 
 class EntitiesRequest(TextsRequest):
@@ -154,6 +157,40 @@ class ClassifyResponse(BaseModel):
         description="multi-label: sigmoid per class + thresholds; single-label: softmax, argmax."
     )
     results: list[TextClasses] = Field(description="One entry per input text, in order.")
+
+
+class ParseRequest(TextsInput):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "order 2 masala dosa from saravana bhavan"}],
+            "oneOf": EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+        },
+    )
+
+    top_k: int | None = Field(
+        default=None, ge=1, le=1000, description="Rank at most this many intents (default: all)."
+    )
+
+
+class IntentOut(BaseModel):
+    name: str
+    confidence: float = Field(ge=0.0, le=1.0, description="The intent model's probability.")
+
+
+class ParsedText(BaseModel):
+    intent: IntentOut | None = Field(
+        description="The most probable intent; null when its probability is below the intent "
+        "model's calibrated abstain threshold (no intent)."
+    )
+    ranking: list[IntentOut] = Field(description="Intents, most probable first (top_k of them).")
+    entities: list[EntityOut]
+
+
+class ParseResponse(BaseModel):
+    intent_model: ModelRef
+    ner_model: ModelRef
+    results: list[ParsedText] = Field(description="One entry per input text, in order.")
 
 
 class ModelCard(BaseModel):

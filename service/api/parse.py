@@ -1,0 +1,132 @@
+"""``POST /v1/parse``: intent and entities of chat utterances in one round trip.
+
+The configured intent model (a single-label classifier) and NER model run concurrently, each on
+its own worker and batcher, so a parse costs about the slower of the two, not their sum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+
+from service.api.common import infer, registry_of
+from service.api.results import entity_results
+from service.api.schemas import IntentOut, ModelRef, ParsedText, ParseRequest, ParseResponse
+from service.classify.pipeline import ClassPrediction
+from service.errors import ERROR_RESPONSES, InvalidInput, ModelNotFound, NotReady
+from service.ner.pipeline import NerPrediction
+from service.registry import LoadedModel, ModelRegistry
+from service.runtime.family import RequestOptions
+
+router = APIRouter()
+
+
+def intent_model(registry: ModelRegistry) -> LoadedModel:
+    """``INFER_PARSE_INTENT_MODEL``, or the only loaded single-label classifier."""
+    if not registry.ready:
+        raise NotReady(registry.load_error or "models are still loading")
+    name = registry.settings.parse_intent_model
+    if name is not None:
+        model = configured(registry, "classify", name, "INFER_PARSE_INTENT_MODEL")
+        if model.manifest.head != "single-label":
+            raise InvalidInput(
+                f"INFER_PARSE_INTENT_MODEL names {name!r}, a {model.manifest.head} classifier; "
+                "/v1/parse needs a single-label (intent) classifier"
+            )
+        return model
+    candidates = [
+        m
+        for m in registry.models.values()
+        if m.manifest.task == "classify" and m.manifest.head == "single-label"
+    ]
+    if not candidates:
+        raise ModelNotFound(
+            "no single-label (intent) classifier is loaded; /v1/parse needs one "
+            "(set INFER_PARSE_INTENT_MODEL to its bundle name)"
+        )
+    if len(candidates) > 1:
+        names = sorted(m.name for m in candidates)
+        raise InvalidInput(
+            f"several intent classifiers are loaded ({names}); set INFER_PARSE_INTENT_MODEL"
+        )
+    return candidates[0]
+
+
+def ner_model(registry: ModelRegistry) -> LoadedModel:
+    """``INFER_PARSE_NER_MODEL``, or the only loaded NER model."""
+    name = registry.settings.parse_ner_model
+    if name is None:
+        try:
+            return registry.get("ner", None)
+        except (ModelNotFound, InvalidInput) as exc:
+            raise type(exc)(f"{exc}; /v1/parse uses INFER_PARSE_NER_MODEL") from exc
+    return configured(registry, "ner", name, "INFER_PARSE_NER_MODEL")
+
+
+def configured(registry: ModelRegistry, route: str, name: str, setting: str) -> LoadedModel:
+    """The model a setting names, with the setting in the message when it is not loaded."""
+    try:
+        return registry.get(route, name)
+    except ModelNotFound as exc:
+        raise ModelNotFound(f"{setting}={name!r}: {exc}") from exc
+
+
+async def _both(
+    intent: Coroutine[Any, Any, tuple[LoadedModel, ClassPrediction]],
+    entities: Coroutine[Any, Any, tuple[LoadedModel, NerPrediction]],
+) -> tuple[tuple[LoadedModel, ClassPrediction], tuple[LoadedModel, NerPrediction]]:
+    """Both requests at once; if one fails, the other is cancelled (its queued work dropped)."""
+    tasks = (asyncio.ensure_future(intent), asyncio.ensure_future(entities))
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
+    return tasks[0].result(), tasks[1].result()
+
+
+def ranked(
+    probabilities: np.ndarray[Any, Any], labels: list[str], k: int | None
+) -> list[IntentOut]:
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [IntentOut(name=labels[i], confidence=float(probabilities[i])) for i in order]
+
+
+@router.post(
+    "/v1/parse",
+    response_model=ParseResponse,
+    responses=ERROR_RESPONSES,
+    summary="Intent and entities of chat utterances (intent and NER models run concurrently)",
+)
+async def parse(body: ParseRequest, request: Request) -> ParseResponse:
+    registry = registry_of(request)
+    texts = body.all_texts()
+    single = body.text is not None
+    intents, tagger = intent_model(registry), ner_model(registry)
+    (_, classes), (_, tagged) = await _both(
+        infer(registry, "classify", intents.name, texts, single, RequestOptions(), ClassPrediction),
+        infer(registry, "ner", tagger.name, texts, single, RequestOptions(), NerPrediction),
+    )
+    labels = intents.manifest.labels
+    results = [
+        ParsedText(
+            intent=IntentOut(name=found[0].label, confidence=found[0].probability)
+            if found
+            else None,
+            ranking=ranked(probs, labels, body.top_k),
+            entities=entities.entities,
+        )
+        for found, probs, entities in zip(
+            classes.labels, classes.probabilities, entity_results(tagged), strict=True
+        )
+    ]
+    return ParseResponse(
+        intent_model=ModelRef(name=intents.name, version=intents.manifest.version),
+        ner_model=ModelRef(name=tagger.name, version=tagger.manifest.version),
+        results=results,
+    )

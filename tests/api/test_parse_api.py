@@ -1,0 +1,126 @@
+"""``/v1/parse``: the intent and NER models answer one request together, concurrently, with
+exactly what their own routes answer; which bundles it uses is a setting, refused clearly."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+
+TEXTS = ["order 2 misal from tushar", "where is my order", "hello"]
+INTENT, MULTI = "bert-single-pt", "bert-multi-dir"
+
+
+@pytest.fixture(scope="module")
+def bundles(
+    tiny_bundle: Path,
+    classifier_bundles: Callable[[str], Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """The tiny NER bundle, a single-label (intent) and a multi-label classifier."""
+    root = tmp_path_factory.mktemp("parse")
+    shutil.copytree(tiny_bundle, root / "tiny-ner")
+    for case in (INTENT, MULTI):
+        shutil.copytree(classifier_bundles(case), root / case)
+    return root
+
+
+@contextmanager
+def serving(bundles: Path, **settings: Any) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(bundles_dir=bundles, **settings))) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield client
+
+
+def test_parse_answers_what_classify_and_entities_answer(bundles: Path) -> None:
+    with serving(bundles, models=["tiny-ner", INTENT]) as client:
+        parsed = client.post("/v1/parse", json={"texts": TEXTS})
+        classes = client.post("/v1/classify", json={"texts": TEXTS, "return_scores": True})
+        entities = client.post("/v1/entities", json={"texts": TEXTS})
+        one = client.post("/v1/parse", json={"text": TEXTS[0], "top_k": 2})
+    assert parsed.status_code == 200, parsed.text
+    body = parsed.json()
+    assert body["intent_model"]["name"] == INTENT and body["ner_model"]["name"] == "tiny-ner"
+    for result, cls, ents in zip(
+        body["results"], classes.json()["results"], entities.json()["results"], strict=True
+    ):
+        scores = cls["scores"]
+        assert [r["name"] for r in result["ranking"]] == sorted(scores, key=lambda k: -scores[k])
+        assert {r["name"]: r["confidence"] for r in result["ranking"]} == scores
+        top = cls["labels"][0]
+        assert result["intent"] == {"name": top["label"], "confidence": top["probability"]}
+        assert result["entities"] == ents["entities"]
+    assert len(one.json()["results"]) == 1 and len(one.json()["results"][0]["ranking"]) == 2
+
+
+def test_both_models_run_at_the_same_time(bundles: Path) -> None:
+    """The intent model's batch waits for the NER model's batch to start: sequential calls
+    would time out here, concurrent ones meet."""
+    with serving(bundles, models=["tiny-ner", INTENT]) as client:
+        registry = client.app.state.registry  # type: ignore[attr-defined]
+        ner = registry.models["tiny-ner"].runtime
+        intent = registry.models[INTENT].runtime
+        ner_started = threading.Event()
+        met: list[bool] = []
+        ner_run, intent_run = ner.run_prepared, intent.run_prepared
+
+        def ner_first(items: list[Any]) -> list[Any]:
+            ner_started.set()
+            return ner_run(items)
+
+        def intent_waits(items: list[Any]) -> list[Any]:
+            met.append(ner_started.wait(timeout=5))
+            return intent_run(items)
+
+        ner.run_prepared, intent.run_prepared = ner_first, intent_waits
+        answer = client.post("/v1/parse", json={"text": "order 2 misal"})
+    assert answer.status_code == 200
+    assert met == [True]
+
+
+def test_no_intent_model_is_a_clear_404(bundles: Path) -> None:
+    with serving(bundles, models=["tiny-ner", MULTI]) as client:
+        answer = client.post("/v1/parse", json={"text": "hello"})
+    assert answer.status_code == 404
+    assert "single-label" in answer.json()["error"]["message"]
+    assert "INFER_PARSE_INTENT_MODEL" in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "status", "named"),
+    [
+        ({"parse_intent_model": MULTI}, 422, "INFER_PARSE_INTENT_MODEL"),
+        ({"parse_intent_model": "absent"}, 404, "INFER_PARSE_INTENT_MODEL='absent'"),
+        ({"parse_intent_model": INTENT, "parse_ner_model": "absent"}, 404, "INFER_PARSE_NER_MODEL"),
+        ({"parse_ner_model": INTENT}, 404, "it is a classify model"),
+    ],
+)
+def test_settings_that_name_the_wrong_bundle_are_refused(
+    bundles: Path, settings: dict[str, str], status: int, named: str
+) -> None:
+    with serving(bundles, **settings) as client:
+        answer = client.post("/v1/parse", json={"text": "hello"})
+    assert answer.status_code == status, answer.text
+    assert named in answer.json()["error"]["message"]
+
+
+def test_bad_bodies_name_the_field(bundles: Path) -> None:
+    with serving(bundles, models=["tiny-ner", INTENT]) as client:
+        blank = client.post("/v1/parse", json={"text": "  "})
+        bad_k = client.post("/v1/parse", json={"text": "hi", "top_k": 0})
+        model = client.post("/v1/parse", json={"text": "hi", "model": INTENT})
+    assert blank.status_code == 422 and blank.json()["error"]["field"] == "text"
+    assert bad_k.status_code == 422 and "top_k" in bad_k.text
+    assert model.status_code == 422 and "model" in model.text
