@@ -33,6 +33,7 @@ OPERATIONS = {
     ("POST", "/v1/entities"),
     ("POST", "/v1/postures"),
     ("POST", "/v1/classify"),
+    ("POST", "/v1/parse"),
     ("GET", "/v1/models"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
