@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.ner.crf import CrfParams, forward_backward, viterbi_decode
+from service.ner.decoding import WordDecoder
 from service.ner.tagging import TagScheme
 from tests.service import crf_reference
 
@@ -83,3 +84,23 @@ def test_a_uniform_batch_and_a_ragged_batch_agree_row_by_row() -> None:
         alone = viterbi_decode(emissions[row : row + 1, :n], np.asarray([n]), params)
         np.testing.assert_array_equal(ragged[row, :n], alone[0])
         assert (ragged[row, n:] == -1).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases, st.booleans())
+def test_entity_scores_at_once_equal_one_by_one(case: dict, cls_lead: bool) -> None:
+    """The pipeline scores every entity of a batch in one call: the same floats as one by one."""
+    emissions, lengths, params = _problem(case)
+    scheme = TagScheme.parse(["O"])  # decoding and scoring use only the CRF scores
+    decoder = WordDecoder(scheme, params, 0 if cls_lead else None)
+    words = [emissions[row, : lengths[row]] for row in range(len(lengths))]
+    cls = [emissions[row, 0] for row in range(len(lengths))] if cls_lead else None
+    decoded = decoder.decode(words, cls)
+    spans = [
+        (row, first, last)
+        for row, n in enumerate(lengths)
+        for first in range(n)
+        for last in range(first, n, 3)  # many lengths, long ones included
+    ]
+    expected = [decoder.entity_score(decoded, row, first, last) for row, first, last in spans]
+    assert decoder.entity_scores(decoded, spans) == expected
