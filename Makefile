@@ -44,7 +44,7 @@ bench-quick: install
 	$(PY) -m bench --quick --cache $(CACHE)/bench
 
 bench-longformer: install
-	$(PY) bench/longformer_speed.py --lengths 512 1024 2048 4096 --repeats 3 --threads 2 --int8
+	$(PY) -m bench.longformer_speed --lengths 512 1024 2048 4096 --repeats 3 --threads 2 --int8
 
 # Load test with the SLO gate (README, "Load test and SLO"): the service on 127.0.0.1 with the
 # default bundles, locust headless; CSV stats and a summary in reports/. Non-zero on a failed

@@ -5,27 +5,28 @@ Not a test: it builds a random 12-layer, hidden-768, window-512 model with 41 la
 on one padded batch), and prints median batch-1 latencies as a Markdown table. Weights use HF's
 default init; the exactness tests with peaky weights live in tests/export.
 
-    .venv/bin/python bench/longformer_speed.py --lengths 512 1024 2048 4096 --repeats 3
+    .venv/bin/python -m bench.longformer_speed --lengths 512 1024 2048 4096 --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import onnxruntime as ort
 import torch
 from transformers import LongformerConfig, LongformerForSequenceClassification
 
+from bench.host import describe, fast_isa, host, measure_peaks
 from export.postures.blocked_longformer import ExportableLongformer, export_onnx
-from service.runtime.cpu_features import current_cpu
 
 
 def _parse_args() -> argparse.Namespace:
@@ -43,6 +44,10 @@ def _parse_args() -> argparse.Namespace:
         "(only meaningful with --threads 1, where both runtimes compute in the calling thread)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the host and every row here")
+    parser.add_argument(
+        "--gemm-n", type=int, default=1024, help="size of the matmul peak measurement (n³)"
+    )
     parser.add_argument(
         "--int8",
         action="store_true",
@@ -155,7 +160,9 @@ def _bench_length(
 
 def main() -> None:
     args = _parse_args()
-    print(f"CPU: {current_cpu().describe()}", flush=True)
+    info = host(measure_peaks(args.gemm_n, 3, args.threads))
+    print(describe(info), flush=True)
+    rows: list[dict[str, object]] = []
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     model = _base_model()
@@ -197,6 +204,24 @@ def main() -> None:
                 )
             load = os.getloadavg()[0]  # other jobs on the box skew wall times: say so
             print(f"{line} {load:.1f} |")
+            rows.append({"tokens": length, **row._asdict(), "load_1min": load})
+    _print_targets(info, rows)
+    if args.json:
+        args.json.write_text(json.dumps({"host": info, "threads": args.threads, "rows": rows}))
+
+
+def _print_targets(info: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """The issue's Longformer targets at the longest length timed, by host class."""
+    row = max(rows, key=lambda r: int(r["tokens"]))
+    fast = fast_isa(info)
+    needs = {"ort_s": 3.0 if fast else 2.0, "int8_s": 6.0 if fast else 3.5}
+    print(f"\ntargets at {row['tokens']} tokens (host class {info['class']}):")
+    for key, need in needs.items():
+        if row.get(key) is not None:
+            speedup = row["hf_s"] / row[key]
+            name = "fp32" if key == "ort_s" else "INT8"
+            verdict = "met" if speedup >= need else "missed"
+            print(f"- {name} ≥ {need:g}× PyTorch eager: {speedup:.2f}× ({verdict})")
 
 
 if __name__ == "__main__":

@@ -25,15 +25,15 @@ import httpx
 
 from bench import assets as build
 from bench.flops import bert_matmul_flops, longformer_matmul_flops
+from bench.host import describe, host
 from bench.http_load import Server, closed_loop, running_service
 from bench.inputs import document, utterances
 from bench.presets import FULL, QUICK, Preset
 from bench.report import render
 from bench.stats import load_average, process_cpu_s, summarize
-from service.runtime.cpu_features import current_cpu
 
 Result = dict[str, Any]
-GEMM = ("fp32", "int8")
+GEMM = ("fp32", "int8", "numpy_fp32")
 
 
 def _parse_args() -> argparse.Namespace:
@@ -82,17 +82,36 @@ def _worker(spec: Result, workdir: Path) -> Result:
     return result
 
 
+def _call_tokens(server: Server) -> dict[str, float]:
+    """The service's ``infer_call_tokens_total`` by kind (useful, padding), all models."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals = {"useful": 0.0, "padding": 0.0}
+    text = httpx.get(f"{server.base}/metrics", timeout=30).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "infer_call_tokens":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    totals[sample.labels["kind"]] += sample.value
+    return totals
+
+
 def _ner_http(server: Server, texts: list[str], preset: Preset) -> Result:
     bodies = [{"text": t} for t in texts]
     levels = {}
     for concurrency, requests in preset.requests.items():
         print(f"  service c={concurrency}: {requests} requests", flush=True)
+        before = _call_tokens(server)  # warm-up included: same traffic
         result = closed_loop(
             server, "/v1/entities", bodies, concurrency, requests, preset.warmup_requests
         )
         if result.errors:
             raise RuntimeError(f"{result.errors} failed requests at concurrency {concurrency}")
-        levels[str(concurrency)] = result.as_dict()
+        after = _call_tokens(server)
+        levels[str(concurrency)] = {
+            **result.as_dict(),
+            "call_tokens": {k: after[k] - before[k] for k in after},
+        }
     return {"levels": levels, "rss_kib": server.rss_kib()}
 
 
@@ -117,6 +136,16 @@ def _ner_section(
         "ort": _worker({"kind": "ner-ort", "bundle": str(bundle), **common}, workdir),
         "torch": _worker({"kind": "ner-torch", "checkpoint": str(checkpoint), **common}, workdir),
         "optimum": _worker({"kind": "ner-optimum", "model_dir": str(optimum), **common}, workdir),
+        "buckets": _worker(
+            {
+                "kind": "ner-buckets",
+                "bundle": str(bundle),
+                "texts": texts,
+                "batch_size": max(preset.batch_sizes),
+                "budget_s": preset.batch_budget_s / 2,
+            },
+            workdir,
+        ),
     }
 
 
@@ -219,7 +248,8 @@ def _ner_flops(assets: build.Assets, texts: list[str], ner: Result, gemm: Result
     tokenizer.no_padding()  # this tokenizer.json pads to 128 unless told not to
     lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
     per_text = [bert_matmul_flops(n, config, len(config["id2label"])) for n in lengths]
-    peak = gemm["int8" if ner["bundle"].endswith("int8") else "fp32"]["ops_per_s"]
+    fp32_peak = max(gemm["fp32"]["ops_per_s"], gemm["numpy_fp32"]["ops_per_s"])
+    peak = gemm["int8"]["ops_per_s"] if ner["bundle"].endswith("int8") else fp32_peak
     largest = str(max(int(b) for b in ner["ort"] if b.isdigit()))
     concurrency = str(max(int(c) for c in ner["service"]["levels"]))
 
@@ -227,10 +257,15 @@ def _ner_flops(assets: build.Assets, texts: list[str], ner: Result, gemm: Result
         flops = sum(per_text[i % len(per_text)] for i in range(summary["items"]))
         return flops / summary["seconds"]
 
+    mean_flops = sum(per_text) / len(per_text)
     rates = {
         f"raw ORT b={largest}": (rate(ner["ort"][largest]), peak),
+        f"raw ORT b={largest}, length buckets": (
+            ner["buckets"][next(k for k in ner["buckets"] if k.isdigit())]["per_s"] * mean_flops,
+            peak,
+        ),
         f"service c={concurrency}": (rate(ner["service"]["levels"][concurrency]), peak),
-        f"PyTorch eager b={largest}": (rate(ner["torch"][largest]), gemm["fp32"]["ops_per_s"]),
+        f"PyTorch eager b={largest}": (rate(ner["torch"][largest]), fp32_peak),
     }
     return {name: {"ops_per_s": r, "peak": p, "fraction": r / p} for name, (r, p) in rates.items()}
 
@@ -240,7 +275,7 @@ def _posture_flops(assets: build.Assets, postures: Result, gemm: Result) -> Resu
     config = json.loads((assets.ckpt("longformer") / "dir" / "config.json").read_text())
     window = str(postures["max_length"])
     flops = longformer_matmul_flops(int(window), config, len(config["id2label"]))
-    peak, out = gemm["fp32"]["ops_per_s"], {}
+    peak, out = max(gemm["fp32"]["ops_per_s"], gemm["numpy_fp32"]["ops_per_s"]), {}
     for name, key in (("service", "service"), ("PyTorch eager", "torch")):
         if window in postures[key]:
             rate = flops / (postures[key][window]["p50_ms"] / 1000)
@@ -278,10 +313,10 @@ def main() -> None:
         "utterances": preset.utterances,
         "variant_note": variant_note,
         "load_average_start": load_average(),
-        "cpu": current_cpu().model_dump(),
+        "host": host(),
     }
     print(f"bench ({report['mode']}, NER variant {variant_note})", flush=True)
-    print(f"CPU: {current_cpu().describe()}", flush=True)
+    print(describe(report["host"]), flush=True)
     checkpoint = _build_assets(assets, variant, with_postures=args.only != "ner")
     texts = utterances(checkpoint / "tokenizer.json", preset.utterances)
     with tempfile.TemporaryDirectory() as tmp:
@@ -299,6 +334,8 @@ def main() -> None:
         gemm_runs.append(_worker(gemm_spec, workdir))  # the peak: best of start and end
     gemm = {k: max((r[k] for r in gemm_runs), key=lambda g: g["ops_per_s"]) for k in GEMM}
     report["gemm"] = {**gemm, "runs": gemm_runs}
+    report["host"] = host(gemm)
+    print(describe(report["host"]), flush=True)
     report["flops"] = {}
     if "ner" in report:
         report["flops"].update(_ner_flops(assets, texts, report["ner"], gemm))

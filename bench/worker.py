@@ -4,14 +4,14 @@
 the summaries. Kinds: ``ner-torch`` (PyTorch eager + pytorch-crf decode), ``ner-optimum``
 (``ORTModelForTokenClassification`` + transformers pipeline), ``ner-ort`` (the raw session on
 pre-tokenized, padded input), ``postures-torch`` (HF Longformer, windowed like the service) and
-``gemm`` (the measured matmul peak).
+``gemm`` (the measured matmul peaks) and ``ner-buckets`` (the raw session through the
+service's batch loop, length buckets vs one padded call).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -187,25 +187,25 @@ def _time_document(run: Callable[[str], object], text: str, spec: Spec) -> dict[
 
 
 def _gemm(spec: Spec) -> dict[str, Any]:
-    """Peak matmul rates through ONNX Runtime: fp32 MatMul and INT8 MatMulInteger (u8 x s8)."""
-    from bench.flops import gemm_sessions
+    """Peak matmul rates: ORT fp32 MatMul, ORT INT8 MatMulInteger (u8 x s8), numpy fp32."""
+    from bench.host import measure_peaks
 
-    n, results = spec["n"], {}
-    for name, (session, feed) in gemm_sessions(n, spec["threads"]).items():
-        session.run(None, feed)
-        times = []
-        for _ in range(spec["repeats"]):
-            t0 = time.perf_counter()
-            session.run(None, feed)
-            times.append(time.perf_counter() - t0)
-        best = min(times)  # a peak: the best run, the one least disturbed by other jobs
-        results[name] = {
-            "n": n,
-            "best_s": best,
-            "median_s": statistics.median(times),
-            "ops_per_s": 2 * n**3 / best,
-        }
-    return results
+    return dict(measure_peaks(spec["n"], spec["repeats"], spec["threads"]))
+
+
+def _ner_buckets(spec: Spec) -> dict[str, Any]:
+    """The raw session through the service's batch loop: length buckets vs one padded call."""
+    from bench.bucketing import ONE_CALL, measure
+    from service.text.inputs import CALL_OVERHEAD_TOKENS
+
+    return measure(
+        Path(spec["bundle"]),
+        spec["texts"],
+        spec["batch_size"],
+        [CALL_OVERHEAD_TOKENS, ONE_CALL],
+        spec["budget_s"],
+        spec["threads"],
+    )
 
 
 KINDS: dict[str, Callable[[Spec], dict[str, Any]]] = {
@@ -214,6 +214,7 @@ KINDS: dict[str, Callable[[Spec], dict[str, Any]]] = {
     "ner-ort": _ner_ort,
     "postures-torch": _postures_torch,
     "gemm": _gemm,
+    "ner-buckets": _ner_buckets,
 }
 
 

@@ -132,13 +132,18 @@ PANELS: tuple[Panel, ...] = (
         (Target(_quantile("0.95", "infer_batch_size", "model, unit"), "{{model}} {{unit}}"),),
     ),
     Panel(
-        "Tokens: p95 padded per ONNX call, and per second",
+        "Tokens: p95 padded per ONNX call, per second, and padded share of computed tokens",
         "short",
         (
             Target(_quantile("0.95", "infer_batch_tokens", "model"), "{{model}} p95 per call"),
             Target(
                 f"sum by (model) (rate(infer_tokens_total{{{NS}}}[{RATE}]))",
                 "{{model}} tokens/s",
+            ),
+            Target(
+                f'sum by (model) (rate(infer_call_tokens_total{{{NS},kind="padding"}}[{RATE}]))'
+                f" / sum by (model) (rate(infer_call_tokens_total{{{NS}}}[{RATE}]))",
+                "{{model}} padded share",
             ),
         ),
     ),

@@ -77,6 +77,13 @@ BATCH_TOKENS = Histogram(
     ("model",),
     buckets=BATCH_TOKEN_BUCKETS,
 )
+CALL_TOKENS = Counter(
+    f"{PREFIX}_call_tokens_total",
+    "Token positions computed by ONNX Runtime calls, by model and kind: useful (real tokens, "
+    "special tokens included) or padding (positions added to make a batch rectangular). The "
+    "padded share is padding / (useful + padding); length buckets keep it small.",
+    ("model", "kind"),
+)
 QUEUE_DEPTH = Gauge(f"{PREFIX}_queue_depth", "Requests waiting for a model's worker.", ("model",))
 CANCELLED = Counter(
     f"{PREFIX}_cancelled_total",

@@ -74,27 +74,45 @@ def _check(emissions: FloatArray, lengths: IntArray, params: CrfParams) -> None:
 
 
 def viterbi_decode(emissions: FloatArray, lengths: IntArray, params: CrfParams) -> IntArray:
-    """Best tag sequence per row of ``emissions`` [B, T, K]; -1 past each row's length."""
+    """Best tag sequence per row of ``emissions`` [B, T, K]; -1 past each row's length.
+
+    One step costs a handful of numpy calls on preallocated buffers (a 20-word text is ~20 steps
+    of a few microseconds): the row mask is built once, rows past their length keep their score
+    through one ``copyto`` (only when lengths differ), and their back-pointers become the identity
+    so backtracking needs no per-step masking.
+    """
     _check(emissions, lengths, params)
-    batch, steps, _ = emissions.shape
+    batch, steps, k = emissions.shape
     tags = np.full((batch, steps), -1, dtype=np.int64)
     if batch == 0:
         return tags
     score = params.start + emissions[:, 0]
-    history = np.empty((max(steps - 1, 0), batch, params.num_tags), dtype=np.int64)
+    history = np.empty((max(steps - 1, 0), batch, k), dtype=np.int64)
+    active = np.arange(1, steps)[:, None] < lengths[None, :]  # [T - 1, B]: step t - 1 updates
+    ragged = not active.all()
+    candidates = np.empty((batch, k, k))
+    best = np.empty((batch, k))
     for t in range(1, steps):
-        candidates = score[:, :, None] + params.transitions + emissions[:, t, None, :]
-        history[t - 1] = candidates.argmax(axis=1)
-        best = np.take_along_axis(candidates, history[t - 1][:, None, :], axis=1)[:, 0]
-        score = np.where((t < lengths)[:, None], best, score)
+        # Same additions in the same order as pytorch-crf: (score + transition) + emission.
+        np.add(score[:, :, None], params.transitions, out=candidates)
+        candidates += emissions[:, t, None, :]
+        candidates.argmax(axis=1, out=history[t - 1])  # first index on ties
+        candidates.max(axis=1, out=best)  # the value at that index
+        if ragged:
+            np.copyto(score, best, where=active[t - 1][:, None])
+        else:
+            score, best = best, score
     score = score + params.end
     current = score.argmax(axis=1)
+    if ragged:
+        history[~active] = np.arange(k)  # a finished row stays on its last tag
     rows = np.arange(batch)
     for t in range(steps - 1, 0, -1):
-        active = t < lengths
-        tags[:, t] = np.where(active, current, -1)
-        current = np.where(active, history[t - 1][rows, current], current)
+        tags[:, t] = current
+        current = history[t - 1, rows, current]
     tags[:, 0] = current
+    if ragged:
+        tags[np.arange(steps)[None, :] >= lengths[:, None]] = -1
     return tags
 
 
@@ -120,23 +138,47 @@ class ForwardBackward:
 def forward_backward(
     emissions: FloatArray, lengths: IntArray, params: CrfParams
 ) -> ForwardBackward:
-    """Run the forward-backward recursions in log space (finite penalties keep it NaN-free)."""
+    """Run the forward-backward recursions in log space (finite penalties keep it NaN-free).
+
+    Each step is one log-sum-exp over the previous tag, written out on preallocated buffers
+    (max, subtract, exp, sum, log, add: the same floating-point operations as
+    :func:`_logsumexp`, without its temporaries); the per-row length mask is built once.
+    """
     _check(emissions, lengths, params)
     batch, steps, k = emissions.shape
     alpha = np.empty((batch, steps, k))
     beta = np.empty((batch, steps, k))
+    scratch = np.empty((batch, k, k))
+    peak = np.empty((batch, k))
+    trans = params.transitions
     alpha[:, 0] = params.start + emissions[:, 0]
     for t in range(1, steps):
-        alpha[:, t] = _logsumexp(alpha[:, t - 1, :, None] + params.transitions, axis=1)
+        np.add(alpha[:, t - 1, :, None], trans, out=scratch)  # [B, from, to]
+        _logsumexp_into(scratch, 1, peak, alpha[:, t])
         alpha[:, t] += emissions[:, t]
     beta[:, steps - 1] = params.end
+    done = np.arange(steps)[:, None] >= lengths[None, :] - 1  # [T, B]: beta is the end score
+    ragged = bool(done[:-1].any())
+    following = np.empty((batch, k))
     for t in range(steps - 2, -1, -1):
-        following = emissions[:, t + 1] + beta[:, t + 1]
-        inner = _logsumexp(params.transitions + following[:, None, :], axis=2)
-        beta[:, t] = np.where((t < lengths - 1)[:, None], inner, params.end)
+        np.add(emissions[:, t + 1], beta[:, t + 1], out=following)
+        np.add(trans, following[:, None, :], out=scratch)  # [B, from, to]
+        _logsumexp_into(scratch, 2, peak, beta[:, t])
+        if ragged:
+            np.copyto(beta[:, t], params.end, where=done[t][:, None])
     last = alpha[np.arange(batch), lengths - 1]
     log_partition = _logsumexp(last + params.end, axis=1)
     return ForwardBackward(alpha, beta, log_partition)
+
+
+def _logsumexp_into(x: FloatArray, axis: int, peak: FloatArray, out: FloatArray) -> None:
+    """``out = _logsumexp(x, axis)`` for a [B, K, K] ``x``, reusing ``x`` and ``peak``."""
+    x.max(axis=axis, out=peak)
+    x -= np.expand_dims(peak, axis)
+    np.exp(x, out=x)
+    x.sum(axis=axis, out=out)
+    np.log(out, out=out)
+    out += peak  # log-sum + peak: the same sum as peak + log-sum
 
 
 def segment_probability(

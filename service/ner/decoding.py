@@ -101,6 +101,29 @@ class WordDecoder:
         fb = forward_backward(emissions, lengths, self.crf) if marginals else None
         return Decoded(emissions, lengths, tags, self.lead, fb)
 
+    def entity_scores(self, decoded: Decoded, entities: list[tuple[int, int, int]]) -> list[float]:
+        """``entity_score`` of many ``(row, first word, last word)`` at once: one numpy pass per
+        entity length instead of a dozen small calls per entity. The same additions in the same
+        order (a row-wise sum is the same pairwise sum as a 1-D one), so the same floats."""
+        assert decoded.fb is not None
+        fb, scores = decoded.fb, np.empty(len(entities))
+        if not entities:
+            return []
+        spec = np.asarray(entities, dtype=np.int64)
+        rows, firsts = spec[:, 0], spec[:, 1] + decoded.lead
+        sizes = spec[:, 2] - spec[:, 1] + 1
+        for size in np.unique(sizes):
+            pick = np.flatnonzero(sizes == size)
+            row, first = rows[pick], firsts[pick]
+            pos = first[:, None] + np.arange(size)  # [entities, size]
+            seg = decoded.tags[row[:, None], pos]
+            inner = self.crf.transitions[seg[:, :-1], seg[:, 1:]].sum(axis=1)
+            inner += decoded.emissions[row[:, None], pos[:, 1:], seg[:, 1:]].sum(axis=1)
+            log_p = fb.alpha[row, first, seg[:, 0]] + inner + fb.beta[row, pos[:, -1], seg[:, -1]]
+            shifted = log_p - fb.log_partition[row]
+            scores[pick] = np.exp(np.where(shifted < 0.0, shifted, 0.0))  # min(0, x) as before
+        return [float(x) for x in scores]
+
     def entity_score(self, decoded: Decoded, row: int, first: int, last: int) -> float:
         """P(words first..last carry exactly the decoded tags), from forward-backward marginals."""
         assert decoded.fb is not None

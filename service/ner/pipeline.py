@@ -288,15 +288,17 @@ class NerPipeline:
         ]
         cls_scores = [window_scores[i][0][0] for i in live]  # position 0 of the first window
         decoded = self.decoder.decode(word_scores, cls_scores if self.decoder.lead else None)
+        found: list[tuple[int, int, int, str]] = []  # text, start, end, label
+        spans: list[tuple[int, int, int]] = []  # row, first word, last word
         for row, i in enumerate(live):
-            found = []
             for first, last, label in self.scheme.spans(decoded.word_tags(row)):
                 start, end = self._char_span(texts[i], encoded[i], words[i], first, last)
-                if start == end:
-                    continue
-                score = self.decoder.entity_score(decoded, row, first, last)
-                found.append(Entity(label, start, end, texts[i][start:end], round(score, 6)))
-            results[i] = found
+                if start != end:
+                    found.append((i, start, end, label))
+                    spans.append((row, first, last))
+        scores = self.decoder.entity_scores(decoded, spans)  # all entities in a few numpy calls
+        for (i, start, end, label), score in zip(found, scores, strict=True):
+            results[i].append(Entity(label, start, end, texts[i][start:end], round(score, 6)))
         return results
 
     @staticmethod

@@ -1,8 +1,9 @@
-"""The one ONNX batch loop: content rows → padded, length-sorted batches → one output per row.
+"""The one ONNX batch loop: content rows → padded length buckets → one output per row.
 
 Every path that runs a graph over token windows uses it: the task runtimes, the export parity and
 INT8 gates, calibration. Rows never change results by sharing a batch (fp32), so callers may merge
-any rows they like.
+any rows they like; the loop cuts them into length buckets (``bucketed_batches``) so that
+almost no compute goes to padding.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.runtime.session import InferenceSession
-from service.text.inputs import build_inputs, length_sorted_batches
+from service.text.inputs import CALL_OVERHEAD_TOKENS as CALL_OVERHEAD_TOKENS
+from service.text.inputs import bucketed_batches, build_inputs
 from service.text.tokenizer import TextTokenizer
 
 FloatArray = NDArray[np.float64]
@@ -27,16 +29,21 @@ def run_rows(
     pad_id: int,
     max_batch_size: int,
     max_batch_tokens: int | None = None,
+    call_overhead_tokens: int | None = None,
 ) -> list[FloatArray]:
     """Each row's output: ``[special + content tokens, K]`` (per-token graphs) or ``[K]``.
 
     Rows are content ids; the tokenizer's special tokens go around each. Per-token outputs are cut
-    to the row's own length, so padding never leaks into a caller's scores.
+    to the row's own length, so padding never leaks into a caller's scores. The rows run in length
+    buckets priced at ``call_overhead_tokens`` per call (default ``CALL_OVERHEAD_TOKENS``); a huge
+    value gives the plan before buckets: as few calls as the budgets allow.
     """
     results: list[FloatArray] = [np.empty(0)] * len(rows)
     special = tokenizer.num_special_tokens
     lengths = [len(r) + special for r in rows]
-    for batch in length_sorted_batches(lengths, max_batch_size, max_batch_tokens):
+    overhead = CALL_OVERHEAD_TOKENS if call_overhead_tokens is None else call_overhead_tokens
+    plan = bucketed_batches(lengths, max_batch_size, max_batch_tokens, overhead)
+    for batch in plan:
         inputs = build_inputs(
             [rows[i] for i in batch], tokenizer.prefix_ids, tokenizer.suffix_ids, pad_id
         )

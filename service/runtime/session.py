@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from service.metrics import BATCH_SIZE, BATCH_TOKENS
+from service.metrics import BATCH_SIZE, BATCH_TOKENS, CALL_TOKENS
 from service.runtime.cancel import Cancelled, current
 
 CPU = "CPUExecutionProvider"
@@ -87,12 +87,14 @@ def usable_providers(wanted: list[str]) -> list[str]:
 
 
 class MeteredSession:
-    """Any session, recording the size and padded tokens of every call it runs."""
+    """Any session, recording the size, useful and padded tokens of every call it runs."""
 
     def __init__(self, session: InferenceSession, model_name: str) -> None:
         self.session = session
         self._windows = BATCH_SIZE.labels(model_name, "windows")
         self._tokens = BATCH_TOKENS.labels(model_name)
+        self._useful = CALL_TOKENS.labels(model_name, "useful")
+        self._padding = CALL_TOKENS.labels(model_name, "padding")
 
     @property
     def input_names(self) -> list[str]:
@@ -106,4 +108,7 @@ class MeteredSession:
         ids = inputs["input_ids"]
         self._windows.observe(ids.shape[0])
         self._tokens.observe(ids.size)
+        useful = int(inputs["attention_mask"].sum()) if "attention_mask" in inputs else ids.size
+        self._useful.inc(useful)
+        self._padding.inc(ids.size - useful)
         return self.session.run(inputs)
