@@ -34,14 +34,14 @@ def _is_built(bundle: Path) -> bool:
 def posture_probabilities(bundle: Path, docs: list) -> tuple[list[str], np.ndarray]:  # type: ignore[type-arg]
     """The served pipeline's probabilities [docs, labels] (windows, aggregation as served)."""
     from service.bundle import PostureManifest, verify_bundle
-    from service.postures.pipeline import PosturePipeline
+    from service.classify.pipeline import ClassifierPipeline
     from service.runtime.cpus import available_cpus
     from service.runtime.session import OnnxSession
 
     manifest = verify_bundle(bundle)
     assert isinstance(manifest, PostureManifest)
     session = OnnxSession(bundle / manifest.onnx.file, manifest.onnx.output, available_cpus())
-    pipeline = PosturePipeline(manifest, bundle, session)
+    pipeline = ClassifierPipeline(manifest, bundle, session)
     probs = np.concatenate(
         [
             pipeline.probabilities([d.text for d in docs[i : i + 16]]).probabilities

@@ -1,8 +1,10 @@
 """Command line of the export stage.
 
 python -m export ner        token tagger (CRF or softmax head, any encoder) -> bundle
-python -m export postures   Longformer classifier checkpoint -> bundle
-python -m export calibrate  cross-validated thresholds of a posture bundle from a validation split
+python -m export classify   sequence classifier (any encoder, multi- or single-label) -> bundle
+python -m export postures   Longformer multi-label classifier checkpoint -> posture bundle
+python -m export calibrate  cross-validated thresholds (multi-label) or abstain threshold
+                            (single-label) of a classifier bundle from a validation split
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from export.driver import export_bundle
 from export.errors import ExportError
+from export.classify.family import ClassifyFamily
 from export.family import ExportFamily
 from export.ner.family import NerFamily
 from export.postures.family import PostureFamily
@@ -21,7 +24,9 @@ from export.variants.graphs import INT8_SCHEMES
 from export.variants.request import DEFAULT_INT8_FORMAT, DEFAULT_MIN_AGREEMENT
 
 # Export commands, one per model family. A new family adds one line here.
-FAMILIES: dict[str, ExportFamily[Any]] = {f.command: f for f in (NerFamily(), PostureFamily())}
+FAMILIES: dict[str, ExportFamily[Any]] = {
+    f.command: f for f in (NerFamily(), ClassifyFamily(), PostureFamily())
+}
 
 
 def _add_checkpoint_arguments(p: argparse.ArgumentParser, labels: str) -> None:
@@ -129,17 +134,28 @@ def _family_parser(
 def _calibrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "calibrate",
-        help="cross-validate threshold options of a posture bundle and ship the best",
-        description="Cross-validate 0.5 / one global / per-class / per-class shrunk thresholds "
-        "inside a validation split; the bundle ships the option with the best out-of-fold "
-        "micro-F1 (ties go to the simpler). Writes a JSON + Markdown + PNG report.",
+        help="calibrate a classifier bundle's decisions on a validation split",
+        description="Multi-label (posture or classify) bundles: cross-validate 0.5 / one global / "
+        "per-class / per-class shrunk thresholds inside a validation split; the bundle ships the "
+        "option with the best out-of-fold micro-F1 (ties go to the simpler). Writes a JSON + "
+        "Markdown + PNG report. Single-label bundles: the abstain threshold, the lowest cut on "
+        "the top probability whose precision among answered texts reaches --target-precision "
+        "(out-of-fold precision and coverage in the JSON report).",
     )
-    p.add_argument("--bundle", type=Path, required=True, help="posture bundle directory")
+    p.add_argument("--bundle", type=Path, required=True, help="classifier bundle directory")
     p.add_argument(
         "--data",
         type=Path,
         required=True,
-        help='validation split, JSON lines {"text": ..., "labels": [...]}',
+        help='validation split, JSON lines {"text": ..., "labels": [...]} (single-label: one '
+        "label, or [] for none of the model's classes)",
+    )
+    p.add_argument(
+        "--target-precision",
+        type=float,
+        default=0.9,
+        help="single-label: precision among answered texts the abstain threshold must reach "
+        "(default: 0.9)",
     )
     p.add_argument(
         "--min-support",
@@ -170,10 +186,12 @@ def _calibrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _run_calibrate(args: argparse.Namespace) -> None:
     from export.calibration.options import Settings
-    from export.postures.calibrate import CalibrationOptions, run_calibration
+    from export.classify.calibrate import CalibrationOptions, run_calibration
 
     if not args.data.is_file():
         raise ExportError(f"{args.data}: no such file")
+    if not 0 < args.target_precision <= 1:
+        raise ExportError(f"--target-precision {args.target_precision} must be in (0, 1]")
     try:
         settings = Settings(
             folds=args.folds,
@@ -191,6 +209,7 @@ def _run_calibrate(args: argparse.Namespace) -> None:
             settings=settings,
             report=args.report,
             plots=not args.no_plots,
+            target_precision=args.target_precision,
         )
     )
 

@@ -1,4 +1,5 @@
-"""torch → ONNX for per-token encoder models with dynamic batch and sequence axes."""
+"""torch → ONNX for encoder models (per-token or per-sequence outputs) with dynamic batch and
+sequence axes."""
 
 from __future__ import annotations
 
@@ -27,13 +28,14 @@ def export_scores(
     path: Path,
     output_name: str,
     vocab: int,
+    output_axes: dict[int, str] | None = None,
     opset: int = OPSET,
 ) -> None:
-    """Trace ``module(*inputs) -> [batch, sequence, K]`` with the TorchScript exporter."""
+    """Trace ``module(*inputs) -> [batch, sequence, K]`` (or ``[batch, K]`` with ``output_axes``
+    ``{0: "batch"}``) with the TorchScript exporter."""
     dummy = dummy_inputs(names, vocab)
-    axes: dict[str, dict[int, str]] = {
-        n: {0: "batch", 1: "sequence"} for n in [*names, output_name]
-    }
+    axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes[output_name] = output_axes or {0: "batch", 1: "sequence"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer chatter about python-int shapes of the dummy
         torch.onnx.export(

@@ -17,9 +17,11 @@ from service.runtime.cpu_features import INT8_DOT_PRODUCT, CpuInfo
 
 # Newest understood. Bundles are written with the lowest version that describes them: 1 for a
 # plain fp32 BIO BERT-CRF or posture bundle, 2 with a graph variant, 3 with a self-check sample
-# (every bundle exported now) or an NER head, tag scheme or layout beyond the first round's (older
-# services then refuse them by version).
-SCHEMA_VERSION = 3
+# (every bundle exported now) or an NER head, tag scheme or layout beyond the first round's, 4 for
+# a classifier bundle (task "classify": any encoder, multi- or single-label). Older services then
+# refuse them by version.
+SCHEMA_VERSION = 4
+SchemaVersion = Literal[1, 2, 3, 4]
 MANIFEST_FILE = "bundle.json"
 
 
@@ -192,7 +194,7 @@ class SelfCheck(_Strict):
 
 
 class ManifestBase(_Strict):
-    schema_version: Literal[1, 2, 3] = 1
+    schema_version: SchemaVersion = 1
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     version: str
     labels: list[str] = Field(min_length=1)
@@ -209,7 +211,15 @@ class ManifestBase(_Strict):
             raise ValueError("a manifest with a variant section must have schema_version 2")
         if self.selfcheck is not None and self.schema_version < 3:
             raise ValueError("a manifest with a selfcheck section must have schema_version 3")
+        if self.schema_version < self.content_schema_version():
+            raise ValueError(
+                f"this manifest's content needs schema_version {self.content_schema_version()}"
+            )
         return self
+
+    def content_schema_version(self) -> SchemaVersion:
+        """The lowest version that understands this task's own section (sections aside)."""
+        return 1
 
 
 class NerManifest(ManifestBase):
@@ -220,10 +230,12 @@ class NerManifest(ManifestBase):
     def head(self) -> str:
         return self.ner.head
 
+    def content_schema_version(self) -> SchemaVersion:
+        # an NER head, tag scheme or layout beyond BIO BERT-CRF needs schema 3
+        return 3 if self.ner.needs_v3 else 1
+
     @model_validator(mode="after")
     def _crf_matches_labels(self) -> NerManifest:
-        if self.ner.needs_v3 and self.schema_version < 3:
-            raise ValueError("an NER head, tag scheme or layout beyond BIO BERT-CRF needs schema 3")
         k = len(self.labels)
         crf = self.ner.crf
         if crf is None:
@@ -274,6 +286,27 @@ class CalibrationSummary(_Strict):
     options: dict[CalibrationMethod, CalibrationOption] | None = None
 
 
+class AbstainSummary(_Strict):
+    """Where a single-label bundle's abstain threshold came from (``python -m export calibrate``).
+
+    The lowest cut on the top probability whose precision among answered texts reaches the
+    target, estimated out of fold (``export.calibration.abstain``).
+    """
+
+    data: str
+    documents: int
+    target_precision: float
+    precision: float = Field(description="in-sample precision among answered texts")
+    coverage: float = Field(description="in-sample fraction of texts answered")
+    oof_precision: float
+    oof_precision_low: float = Field(description="bootstrap 95% interval, low end")
+    oof_precision_high: float
+    oof_coverage: float
+    accuracy_without_abstain: float = Field(description="top-1 accuracy answering every text")
+    folds: int
+    seed: int
+
+
 class PostureSpec(_Strict):
     problem_type: Literal["multi_label_classification"] = "multi_label_classification"
     thresholds: list[float] = Field(description="per-class decision thresholds, label order")
@@ -290,6 +323,66 @@ class PostureSpec(_Strict):
         return self
 
 
+ClassifierHead = Literal["multi-label", "single-label"]
+PROBLEM_TYPES: dict[str, str] = {
+    "multi-label": "multi_label_classification",
+    "single-label": "single_label_classification",
+}
+
+
+class ClassifySpec(_Strict):
+    """How a sequence classifier's logits become decisions.
+
+    multi-label: sigmoid per class, window probabilities combined by ``aggregation`` (max or mean),
+    a class is predicted at or above its own threshold. single-label: softmax over the classes,
+    windows combined by the mean of their probability vectors (still a distribution), the argmax
+    is predicted unless ``abstain_threshold`` is set and the top probability is below it.
+    """
+
+    head: ClassifierHead
+    problem_type: Literal["multi_label_classification", "single_label_classification"]
+    thresholds: list[float] | None = Field(
+        default=None, description="multi-label: per-class decision thresholds, label order"
+    )
+    global_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    abstain_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="single-label: answer no class when the top probability is below this",
+    )
+    aggregation: Literal["max", "mean"] = Field(
+        description="how window probabilities of a long text are combined (single-label: mean)"
+    )
+    architecture: str = Field(description="the PyTorch class exported, e.g. BertForSequence...")
+    global_attention: bool = Field(
+        default=False, description="the graph gives the CLS token global attention (Longformer)"
+    )
+    calibration: CalibrationSummary | AbstainSummary | None = None
+
+    @model_validator(mode="after")
+    def _head_is_consistent(self) -> ClassifySpec:
+        if PROBLEM_TYPES[self.head] != self.problem_type:
+            raise ValueError(f"a {self.head} head has problem_type {PROBLEM_TYPES[self.head]}")
+        if self.head == "multi-label":
+            if self.thresholds is None:
+                raise ValueError("a multi-label head needs thresholds")
+            if any(not 0.0 <= t <= 1.0 for t in self.thresholds):
+                raise ValueError("thresholds must lie in [0, 1]")
+            if self.abstain_threshold is not None:
+                raise ValueError("abstain_threshold applies to single-label heads only")
+            if isinstance(self.calibration, AbstainSummary):
+                raise ValueError("a multi-label head is calibrated per class, not by abstention")
+        else:
+            if self.thresholds is not None or self.global_threshold is not None:
+                raise ValueError("a single-label head has no per-class thresholds")
+            if self.aggregation != "mean":
+                raise ValueError("a single-label head aggregates windows by their mean")
+            if isinstance(self.calibration, CalibrationSummary):
+                raise ValueError("a single-label head is calibrated by abstention")
+        return self
+
+
 class PostureManifest(ManifestBase):
     task: Literal["postures"] = "postures"
     postures: PostureSpec
@@ -298,6 +391,26 @@ class PostureManifest(ManifestBase):
     def head(self) -> str:
         return "multi-label"
 
+    @property
+    def classifier(self) -> ClassifySpec:
+        """The posture section seen as the multi-label classifier it is."""
+        spec = self.postures
+        return ClassifySpec(
+            head="multi-label",
+            problem_type=spec.problem_type,
+            thresholds=spec.thresholds,
+            global_threshold=spec.global_threshold,
+            aggregation=spec.aggregation,
+            architecture="LongformerForSequenceClassification",
+            global_attention=True,
+            calibration=spec.calibration,
+        )
+
+    def with_decisions(self, **fields: Any) -> PostureManifest:
+        """A copy with the decision fields (thresholds, calibration) replaced, re-validated."""
+        updated = self.model_copy(update={"postures": self.postures.model_copy(update=fields)})
+        return PostureManifest.model_validate(updated.model_dump())
+
     @model_validator(mode="after")
     def _one_threshold_per_label(self) -> PostureManifest:
         if len(self.postures.thresholds) != len(self.labels):
@@ -305,8 +418,42 @@ class PostureManifest(ManifestBase):
         return self
 
 
-Manifest = Annotated[NerManifest | PostureManifest, Field(discriminator="task")]
-_manifest_adapter: TypeAdapter[NerManifest | PostureManifest] = TypeAdapter(Manifest)
+class ClassifyManifest(ManifestBase):
+    """A sequence classifier on any encoder: ``/v1/classify``."""
+
+    task: Literal["classify"] = "classify"
+    classify: ClassifySpec
+
+    @property
+    def head(self) -> str:
+        return self.classify.head
+
+    @property
+    def classifier(self) -> ClassifySpec:
+        return self.classify
+
+    def content_schema_version(self) -> SchemaVersion:
+        return 4
+
+    def with_decisions(self, **fields: Any) -> ClassifyManifest:
+        updated = self.model_copy(update={"classify": self.classify.model_copy(update=fields)})
+        return ClassifyManifest.model_validate(updated.model_dump())
+
+    @model_validator(mode="after")
+    def _one_threshold_per_label(self) -> ClassifyManifest:
+        thresholds = self.classify.thresholds
+        if thresholds is not None and len(thresholds) != len(self.labels):
+            raise ValueError(f"need one threshold per label ({len(self.labels)})")
+        if self.classify.head == "single-label" and len(self.labels) < 2:
+            raise ValueError("a single-label head needs at least two labels")
+        return self
+
+
+# The manifests served by the classifier runtime (posture bundles are multi-label classifiers).
+ClassifierManifest = PostureManifest | ClassifyManifest
+AnyManifest = NerManifest | PostureManifest | ClassifyManifest
+Manifest = Annotated[AnyManifest, Field(discriminator="task")]
+_manifest_adapter: TypeAdapter[AnyManifest] = TypeAdapter(Manifest)
 
 
 def sha256_of(path: Path) -> str:
@@ -317,7 +464,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(bundle_dir: Path) -> NerManifest | PostureManifest:
+def read_manifest(bundle_dir: Path) -> AnyManifest:
     """Parse and validate ``bundle.json`` (no integrity check of the files)."""
     path = bundle_dir / MANIFEST_FILE
     try:
@@ -328,7 +475,7 @@ def read_manifest(bundle_dir: Path) -> NerManifest | PostureManifest:
         raise BundleError(f"{path}: invalid manifest:\n{exc}") from exc
 
 
-def verify_bundle(bundle_dir: Path) -> NerManifest | PostureManifest:
+def verify_bundle(bundle_dir: Path) -> AnyManifest:
     """Validate the manifest and check that the files it names exist and the ONNX hash matches."""
     manifest = read_manifest(bundle_dir)
     for name in (manifest.onnx.file, manifest.tokenizer.file):
@@ -347,13 +494,14 @@ def verify_bundle(bundle_dir: Path) -> NerManifest | PostureManifest:
     return manifest
 
 
-def schema_version_for(manifest: ManifestBase) -> Literal[1, 2, 3]:
+def schema_version_for(manifest: ManifestBase) -> SchemaVersion:
     """The lowest schema version that describes ``manifest`` (older services keep loading it)."""
+    sections: SchemaVersion = 1
     if manifest.selfcheck is not None:
-        return 3
-    if isinstance(manifest, NerManifest) and manifest.ner.needs_v3:
-        return 3
-    return 1 if manifest.variant is None else 2
+        sections = 3
+    elif manifest.variant is not None:
+        sections = 2
+    return max(sections, manifest.content_schema_version())  # type: ignore[return-value]
 
 
 def write_manifest(manifest: ManifestBase, bundle_dir: Path) -> None:

@@ -17,10 +17,11 @@ from typing import Any
 from service.bundle import MANIFEST_FILE, BundleError, verify_bundle
 from service.errors import InvalidInput, ModelNotFound, NotReady
 from service.metrics import MODEL_INFO, MODEL_LOAD_FAILURES, QUEUE_CAPACITY, READY
+from service.bundle import AnyManifest
+from service.classify.pipeline import ClassifierPipeline
 from service.ner.pipeline import NerPipeline
-from service.postures.pipeline import PosturePipeline
 from service.runtime.batcher import Batcher, BatchLimits
-from service.runtime.family import AnyManifest, RequestOptions, Runtime, RuntimeFactory
+from service.runtime.family import RequestOptions, Runtime, RuntimeFactory
 from service.runtime.session import MeteredSession, OnnxSession
 from service.selfcheck import SelfCheckError, SelfCheckReport, run_selfcheck
 from service.settings import Settings
@@ -31,7 +32,17 @@ log = logging.getLogger("service.registry")
 RUNTIMES: dict[tuple[str, str], RuntimeFactory] = {
     ("ner", "crf"): NerPipeline.from_bundle,
     ("ner", "softmax"): NerPipeline.from_bundle,
-    ("postures", "multi-label"): PosturePipeline.from_bundle,
+    ("postures", "multi-label"): ClassifierPipeline.from_bundle,
+    ("classify", "multi-label"): ClassifierPipeline.from_bundle,
+    ("classify", "single-label"): ClassifierPipeline.from_bundle,
+}
+
+# What each model route serves: the bundle tasks it accepts. A posture bundle is a multi-label
+# classifier, so /v1/classify serves it too; /v1/postures keeps serving posture bundles only.
+ROUTE_TASKS: dict[str, tuple[str, ...]] = {
+    "ner": ("ner",),
+    "postures": ("postures",),
+    "classify": ("classify", "postures"),
 }
 
 
@@ -176,16 +187,29 @@ class ModelRegistry:
         runtime.run_prepared([runtime.prepare(["warm up the model"], RequestOptions())])
         return runtime
 
-    def get(self, task: str, name: str | None) -> LoadedModel:
-        """The named model, or the only model of ``task`` when no name is given."""
+    def get(self, route: str, name: str | None) -> LoadedModel:
+        """The named model, or the only model ``route`` serves when no name is given.
+
+        ``route`` is a key of :data:`ROUTE_TASKS` (``ner``, ``postures``, ``classify``).
+        """
         if not self.ready:
             raise NotReady(self.load_error or "models are still loading")
+        tasks = ROUTE_TASKS[route]
+        task = " or ".join(tasks)
         if name is not None:
             model = self.models.get(name)
-            if model is None or model.manifest.task != task:
-                raise ModelNotFound(f"no {task} model named {name!r}", field="model")
+            if model is None:
+                raise ModelNotFound(
+                    f"no {task} model named {name!r} (loaded: {sorted(self.models)})",
+                    field="model",
+                )
+            if model.manifest.task not in tasks:
+                raise ModelNotFound(
+                    f"no {task} model named {name!r}: it is a {model.manifest.task} model",
+                    field="model",
+                )
             return model
-        candidates = [m for m in self.models.values() if m.manifest.task == task]
+        candidates = [m for m in self.models.values() if m.manifest.task in tasks]
         if not candidates:
             raise ModelNotFound(f"no {task} model is loaded", field="model")
         if len(candidates) > 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,21 @@ def tiny_posture_bundle(tiny_longformer: Path, tmp_path_factory: pytest.TempPath
     args = ["--checkpoint", str(tiny_longformer / "dir"), "--out", str(out)]
     assert main(["postures", *args, "--max-length", "600"]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def classifier_bundles(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Exports a case of ``tests.classify_families`` on first use (by id) into one bundles dir,
+    whose parent holds each case's checkpoints (``<root>/<case id>/dir`` ...)."""
+    from tests.classify_families import CASES, export_case
+
+    root = tmp_path_factory.mktemp("classifiers")
+    cases = {case.id: case for case in CASES}
+    done: dict[str, Path] = {}
+
+    def bundle(case_id: str) -> Path:
+        if case_id not in done:
+            done[case_id] = export_case(cases[case_id], root / case_id, root / "bundles")
+        return done[case_id]
+
+    return bundle

@@ -18,9 +18,6 @@ from service.ner.decoding import WordDecoder
 from service.runtime.session import InferenceSession
 from service.text.tokenizer import TextTokenizer
 
-# onnxruntime's optimizer knows these encoder graphs by name; others use the BERT fusions.
-_OPTIMIZER_TYPES = {"roberta": "bert", "xlm-roberta": "bert", "distilbert": "bert"}
-
 
 class NerFamily(ExportFamily[Tagger]):
     command = "ner"
@@ -77,11 +74,7 @@ class NerFamily(ExportFamily[Tagger]):
         return position_limit(model.model)
 
     def graph_spec(self, model: Tagger) -> GraphSpec:
-        config = model.model.config
-        family = _OPTIMIZER_TYPES.get(config.model_type, "bert")
-        heads = getattr(config, "num_attention_heads", None) or config.n_heads
-        hidden = getattr(config, "hidden_size", None) or config.dim
-        return GraphSpec(family, int(heads), int(hidden))  # type: ignore[arg-type]
+        return GraphSpec.of(model.model.config)
 
     def check_tokenizer(self, model: Tagger, tokenizer: TextTokenizer) -> None:
         if model.crf_positions == "cls+words" and not tokenizer.prefix_ids:

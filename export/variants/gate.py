@@ -3,8 +3,9 @@
 NER: the served decoder (:class:`service.ner.decoding.WordDecoder`) runs on both graphs' scores;
 the gated figure is the fraction of words whose tag agrees, the worse of two runs (each text
 alone, and in length-sorted batches of 32). Postures: window probabilities are aggregated per
-document as served and thresholded at the export's thresholds; the gated figure is the fraction
-of (document, label) decisions that agree. Both also report the fraction of texts decided
+document as served; multi-label decisions are thresholded at 0.5 and the gated figure is the
+fraction of (document, label) decisions that agree; single-label, the fraction of documents whose
+top class agrees. Both also report the fraction of texts decided
 identically and the max abs output difference.
 """
 
@@ -17,7 +18,7 @@ from numpy.typing import NDArray
 
 from export.errors import ParityError
 from service.ner.decoding import WordDecoder
-from service.postures.pipeline import sigmoid
+from service.classify.pipeline import aggregate, probabilities_of
 from service.runtime.batch_loop import run_rows
 from service.runtime.cpu_features import current_cpu
 from service.runtime.session import InferenceSession
@@ -105,18 +106,19 @@ def ner_agreement(
     return Agreement(agreement, exact, worst, len(rows), "words (worst of batch 1 and 32)")
 
 
-def posture_agreement(
+def classifier_agreement(
     fp32: InferenceSession,
     variant: InferenceSession,
     tokenizer: TextTokenizer,
     documents: list[IntArray],
-    thresholds: NDArray[np.float64],
+    head: str,
     capacity: int,
     stride: int,
     aggregation: str,
     pad_id: int = 0,
 ) -> Agreement:
-    """Label-decision agreement after served windowing, aggregation and thresholds."""
+    """Decision agreement after served windowing and aggregation: multi-label, (document, label)
+    decisions at threshold 0.5; single-label, each document's top class."""
     rows, owner = [], []
     for doc, ids in enumerate(documents):
         for w in plan_windows(len(ids), capacity, stride):
@@ -124,13 +126,18 @@ def posture_agreement(
             owner.append(doc)
     # Batch 1: a few 4,096-token windows of a base model already take seconds each.
     ref, got = _both((fp32, variant), rows, tokenizer, pad_id, 1)
-    probs = np.stack([sigmoid(np.stack(ref)), sigmoid(np.stack(got))])
     owners = np.asarray(owner)
-    combine = np.max if aggregation == "max" else np.mean
-    docs = np.stack([combine(probs[:, owners == d], axis=1) for d in range(len(documents))], axis=1)
-    decisions = docs >= thresholds
-    agree = decisions[0] == decisions[1]
+    docs = [
+        aggregate(probabilities_of(np.stack(out), head), owners, len(documents), aggregation)  # type: ignore[arg-type]
+        for out in (ref, got)
+    ]
     worst = float(np.abs(docs[0] - docs[1]).max())
+    if head == "single-label":
+        same = docs[0].argmax(axis=1) == docs[1].argmax(axis=1)
+        rate = float(same.mean())
+        return Agreement(rate, rate, worst, len(documents), "documents' top classes")
+    decisions = [d >= 0.5 for d in docs]
+    agree = decisions[0] == decisions[1]
     return Agreement(
         float(agree.mean()),
         float(agree.all(axis=1).mean()),

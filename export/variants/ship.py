@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from export.errors import ParityError
 from export.progress import Progress
@@ -32,6 +33,15 @@ class GraphSpec:
     family: Family
     num_heads: int
     hidden: int
+
+    @classmethod
+    def of(cls, config: Any) -> GraphSpec:
+        """From an HF config: onnxruntime's optimizer knows Longformer and BERT by name; RoBERTa,
+        XLM-R, DistilBERT and the rest use the BERT fusions."""
+        family: Family = "longformer" if config.model_type == "longformer" else "bert"
+        heads = getattr(config, "num_attention_heads", None) or config.n_heads
+        hidden = getattr(config, "hidden_size", None) or config.dim
+        return cls(family, int(heads), int(hidden))
 
 
 SKIPPED = "skipped:"

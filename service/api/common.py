@@ -81,16 +81,17 @@ def within_budget(prepare: Callable[[], P], field: str, max_tokens: int) -> Call
 
 async def infer(
     registry: ModelRegistry,
-    task: str,
+    route: str,
     name: str | None,
     texts: list[str],
     single: bool,
     options: RequestOptions,
     result_type: type[W],
 ) -> tuple[LoadedModel, W]:
-    """Run one request on the ``task`` model ``name`` (or the only one): limits first (counted as
-    failures of that model), then the batcher; ``result_type`` is what the runtime answers."""
-    model = registry.get(task, name)
+    """Run one request on the model ``name`` (or the only one) that ``route`` serves (a key of
+    ``service.registry.ROUTE_TASKS``): limits first (counted as failures of that model), then the
+    batcher; ``result_type`` is what the runtime answers."""
+    model = registry.get(route, name)
     runtime = model.runtime
     if runtime is None:
         raise NotReady(f"model {model.name} is not loaded")

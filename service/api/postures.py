@@ -8,7 +8,7 @@ from service.api.common import infer, registry_of
 from service.api.results import posture_results
 from service.api.schemas import ModelRef, PosturesRequest, PosturesResponse
 from service.errors import ERROR_RESPONSES
-from service.postures.pipeline import PosturePrediction
+from service.classify.pipeline import ClassPrediction
 from service.runtime.family import RequestOptions
 
 router = APIRouter()
@@ -29,7 +29,7 @@ async def postures(body: PosturesRequest, request: Request) -> PosturesResponse:
         texts,
         body.text is not None,
         RequestOptions(top_k=body.top_k),
-        PosturePrediction,
+        ClassPrediction,
     )
     return PosturesResponse(
         model=ModelRef(name=model.name, version=model.manifest.version),

@@ -6,9 +6,16 @@ batch gets exactly the object the API returns for it.
 
 from __future__ import annotations
 
-from service.api.schemas import DocumentPostures, EntityOut, PostureOut, TextEntities
+from service.api.schemas import (
+    ClassOut,
+    DocumentPostures,
+    EntityOut,
+    PostureOut,
+    TextClasses,
+    TextEntities,
+)
 from service.ner.pipeline import NerPrediction
-from service.postures.pipeline import PosturePrediction
+from service.classify.pipeline import ClassPrediction
 
 
 def entity_results(prediction: NerPrediction) -> list[TextEntities]:
@@ -20,7 +27,7 @@ def entity_results(prediction: NerPrediction) -> list[TextEntities]:
 
 
 def posture_results(
-    prediction: PosturePrediction, labels: list[str], return_scores: bool
+    prediction: ClassPrediction, labels: list[str], return_scores: bool
 ) -> list[DocumentPostures]:
     """One ``DocumentPostures`` per document of the prediction, in order."""
     return [
@@ -30,6 +37,22 @@ def posture_results(
             scores=dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
         )
         for found, probs, windows in zip(
-            prediction.postures, prediction.probabilities, prediction.windows, strict=True
+            prediction.labels, prediction.probabilities, prediction.windows, strict=True
+        )
+    ]
+
+
+def classify_results(
+    prediction: ClassPrediction, labels: list[str], return_scores: bool
+) -> list[TextClasses]:
+    """One ``TextClasses`` per text of the prediction, in order."""
+    return [
+        TextClasses(
+            labels=[ClassOut(**vars(p)) for p in found],
+            windows=windows,
+            scores=dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
+        )
+        for found, probs, windows in zip(
+            prediction.labels, prediction.probabilities, prediction.windows, strict=True
         )
     ]

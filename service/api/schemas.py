@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 # "Exactly one of text / texts (non-empty)" in the JSON schema too, so clients and fuzzers see
@@ -62,6 +64,21 @@ class PosturesRequest(TextsRequest):
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
 
 
+class ClassifyRequest(TextsRequest):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "where is my order?", "return_scores": True}],
+            "oneOf": EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+        },
+    )
+
+    top_k: int | None = Field(
+        default=None, ge=1, le=1000, description="Return at most this many predicted classes."
+    )
+    return_scores: bool = Field(default=False, description="Also return every class's probability.")
+
+
 class EntityOut(BaseModel):
     label: str = Field(description="Entity type, e.g. FOOD.")
     start: int = Field(description="Offset of the first character (Python str index).")
@@ -107,6 +124,36 @@ class DocumentPostures(BaseModel):
 class PosturesResponse(BaseModel):
     model: ModelRef
     results: list[DocumentPostures] = Field(description="One entry per input document, in order.")
+
+
+class ClassOut(BaseModel):
+    label: str
+    probability: float = Field(ge=0.0, le=1.0)
+    threshold: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="Multi-label: the class's threshold, predicted when reached. Single-label: the "
+        "abstain threshold the top probability had to reach (0 when the bundle has none).",
+    )
+
+
+class TextClasses(BaseModel):
+    labels: list[ClassOut] = Field(
+        description="Predicted classes, most probable first. Multi-label: every class at or above "
+        "its threshold. Single-label: the most probable class, or none (abstained)."
+    )
+    windows: int = Field(description="Model windows the text was split into.")
+    scores: dict[str, float] | None = Field(
+        default=None, description="Every class's probability (with return_scores)."
+    )
+
+
+class ClassifyResponse(BaseModel):
+    model: ModelRef
+    head: Literal["multi-label", "single-label"] = Field(
+        description="multi-label: sigmoid per class + thresholds; single-label: softmax, argmax."
+    )
+    results: list[TextClasses] = Field(description="One entry per input text, in order.")
 
 
 class ModelCard(BaseModel):

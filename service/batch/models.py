@@ -7,15 +7,15 @@ annotation with its result. The runner, I/O, sharding and evaluation do not know
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from service.api.common import check_texts
-from service.api.results import entity_results, posture_results
+from service.api.results import classify_results, entity_results, posture_results
 from service.bundle import BundleError
 from service.errors import ServiceError
 from service.ner.pipeline import NerPipeline
-from service.postures.pipeline import PosturePipeline
 from service.registry import LoadedModel, ModelRegistry
 from service.runtime.batcher import Prepared
 from service.runtime.family import RequestOptions, Runtime
@@ -24,6 +24,14 @@ from service.text.tokenizer import words_of
 
 # One gold or predicted unit: (class, start, end); for documents start = end = 0.
 Unit = tuple[str, int, int]
+
+# Per task: the route's result objects for a runtime's predictions (labels, return_scores), and
+# the key of the predicted classes in them (None: entities).
+RESULTS: dict[str, tuple[Callable[[Any, list[str], bool], list[Any]], str | None]] = {
+    "ner": (lambda prediction, labels, scores: entity_results(prediction), None),
+    "postures": (posture_results, "postures"),
+    "classify": (classify_results, "labels"),
+}
 
 
 class BadRecord(ValueError):
@@ -68,16 +76,11 @@ class BatchModel:
 
     def run(self, items: list[Any]) -> list[dict[str, Any]]:
         """One runtime call for all items (each one text); the route's result object for each."""
-        runtime = self._runtime()
-        if isinstance(runtime, NerPipeline):
-            return [
-                entity_results(p)[0].model_dump(mode="json") for p in runtime.run_prepared(items)
-            ]
-        assert isinstance(runtime, PosturePipeline)
+        build, _ = RESULTS[self.task]
         labels = self.loaded.manifest.labels
         return [
-            posture_results(p, labels, self.return_scores)[0].model_dump(mode="json")
-            for p in runtime.run_prepared(items)
+            build(p, labels, self.return_scores)[0].model_dump(mode="json")
+            for p in self._runtime().run_prepared(items)
         ]
 
     def _runtime(self) -> Runtime[Any, Any]:
@@ -106,8 +109,9 @@ class BatchModel:
             if not isinstance(gold, list) or not all(isinstance(x, str) for x in gold):
                 raise BadRecord("labels must be a list of strings")
             known = set(self.loaded.manifest.labels)
+            key = RESULTS[self.task][1]
             return {(g, 0, 0) for g in gold if g in known}, {
-                (p["label"], 0, 0) for p in result["postures"]
+                (p["label"], 0, 0) for p in result[str(key)]
             }
         try:
             gold_spans = [(int(e["start"]), int(e["end"]), str(e["label"])) for e in gold]

@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from service.bundle import NerManifest, PostureManifest
+from service.bundle import AnyManifest
 from service.runtime.batcher import Prepared
 from service.runtime.session import InferenceSession
 from service.settings import Settings
-
-AnyManifest = NerManifest | PostureManifest
 
 
 @dataclass(frozen=True)

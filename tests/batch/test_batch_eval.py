@@ -87,7 +87,7 @@ def test_posture_eval_equals_the_posture_builds_figures(
 ) -> None:
     from export.calibration.cuts import micro_macro
     from service.bundle import PostureManifest, verify_bundle
-    from service.postures.pipeline import PosturePipeline
+    from service.classify.pipeline import ClassifierPipeline
     from service.runtime.session import OnnxSession
 
     manifest = verify_bundle(tiny_posture_bundle)
@@ -108,7 +108,7 @@ def test_posture_eval_equals_the_posture_builds_figures(
     assert main([*args, "--output", str(out), "--no-progress"]) == 0
     figures = json.loads((tmp_path / "scored.jsonl.eval.json").read_text())
     session = OnnxSession(tiny_posture_bundle / manifest.onnx.file, manifest.onnx.output, 2)
-    pipeline = PosturePipeline(manifest, tiny_posture_bundle, session)
+    pipeline = ClassifierPipeline(manifest, tiny_posture_bundle, session)
     probs = pipeline.probabilities(docs).probabilities
     truth = np.asarray([[lab in g for lab in manifest.labels] for g in gold])
     micro, macro = micro_macro(probs, truth, np.asarray(manifest.postures.thresholds))

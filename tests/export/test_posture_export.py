@@ -13,7 +13,7 @@ from export.calibration.options import OPTIONS, Settings
 from export.calibration.selection import select
 from export.cli import main
 from service.bundle import PostureManifest, read_manifest, verify_bundle
-from service.postures.pipeline import PosturePipeline
+from service.classify.pipeline import ClassifierPipeline
 from service.runtime.session import OnnxSession
 
 
@@ -98,7 +98,7 @@ def test_calibration_writes_thresholds_that_match_served_probabilities(calibrate
         for label in manifest.labels
     ]
     # Recompute from what the service serves: the same probabilities give the same choice.
-    pipeline = PosturePipeline(manifest, bundle, OnnxSession(bundle / "model.onnx", "logits", 1))
+    pipeline = ClassifierPipeline(manifest, bundle, OnnxSession(bundle / "model.onnx", "logits", 1))
     docs = [json.loads(line) for line in data.read_text().splitlines()]
     probs = pipeline.probabilities([d["text"] for d in docs]).probabilities
     truth = np.asarray([[label in d["labels"] for label in manifest.labels] for d in docs])

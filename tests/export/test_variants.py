@@ -22,7 +22,7 @@ from export.variants.graphs import (
 )
 from export.variants.sensitivity import rank_sensitive_nodes
 from service.bundle import BundleError, PostureManifest, read_manifest, verify_bundle
-from service.postures.pipeline import PosturePipeline
+from service.classify.pipeline import ClassifierPipeline
 from service.runtime.cpu_features import current_cpu
 from service.runtime.session import OnnxSession
 from tests.helpers import running_server
@@ -247,7 +247,7 @@ def test_optimized_int8_longformer_passes_both_gates_and_serves(
     ops = _ops(out / "model.onnx")
     assert "Gemm" not in ops and "MatMulInteger" in ops  # the linear layers were quantized too
     session = OnnxSession(out / "model.onnx", manifest.onnx.output, 1)
-    probs = PosturePipeline(manifest, out, session).probabilities(["a short motion to dismiss"])
+    probs = ClassifierPipeline(manifest, out, session).probabilities(["a short motion to dismiss"])
     assert probs.probabilities.shape == (1, len(manifest.labels))
 
 

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from service.bundle import PostureManifest, PostureSpec, read_manifest
 from service.errors import DeadlineExceeded, Overloaded
 from service.ner.pipeline import NerPipeline
-from service.postures.pipeline import PosturePipeline
+from service.classify.pipeline import ClassifierPipeline
 from service.runtime.batcher import Batcher, BatchLimits
 from service.runtime.family import RequestOptions
 from service.runtime.session import MeteredSession, OnnxSession
@@ -275,7 +275,7 @@ def test_merged_postures_equal_each_request_alone(tiny_bundle: Path, vocab_words
     manifest = PostureManifest.model_validate({**fields, "labels": labels, "postures": spec})
     rng = np.random.default_rng(seed)
     table = rng.integers(-2, 3, size=(30522, 5)).astype(np.float32)
-    pipeline = PosturePipeline(manifest, tiny_bundle, PostureTableSession(table), 4, 48, "mean")
+    pipeline = ClassifierPipeline(manifest, tiny_bundle, PostureTableSession(table), 4, 48, "mean")
     requests = [[t or "x" for t in r] for r in random_requests(rng, vocab_words, n)]
     top_ks = [None if rng.random() < 0.5 else int(rng.integers(1, 4)) for _ in requests]
     prepared = [
@@ -284,9 +284,9 @@ def test_merged_postures_equal_each_request_alone(tiny_bundle: Path, vocab_words
     merged = pipeline.run_prepared(prepared)
     for request, top_k, got in zip(requests, top_ks, merged, strict=True):
         alone = pipeline.predict(request, top_k)
-        assert got.postures == alone.postures and got.windows == alone.windows
+        assert got.labels == alone.labels and got.windows == alone.windows
         np.testing.assert_array_equal(got.probabilities, alone.probabilities)
-        assert top_k is None or all(len(p) <= top_k for p in got.postures)
+        assert top_k is None or all(len(p) <= top_k for p in got.labels)
 
 
 def test_concurrent_requests_on_the_real_tiny_model_match_unbatched(

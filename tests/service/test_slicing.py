@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from service.bundle import PostureManifest, PostureSpec, read_manifest
 from service.errors import DeadlineExceeded, NotReady, Overloaded
 from service.ner.pipeline import NerPipeline
-from service.postures.pipeline import PosturePipeline
+from service.classify.pipeline import ClassifierPipeline
 from service.runtime.batcher import Batcher, BatchLimits, plan_slices
 from service.runtime.cancel import CallScope, Cancelled, active, current
 from service.runtime.family import RequestOptions
@@ -346,14 +346,14 @@ def test_sliced_postures_equal_the_request_run_whole(tiny_bundle: Path, aggregat
             scores = self.table[inputs["input_ids"]] * inputs["attention_mask"][..., None]
             return scores.sum(axis=1).astype(np.float32) / 8
 
-    pipeline = PosturePipeline(manifest, tiny_bundle, Summed(table), 4, 48, aggregation)  # type: ignore[arg-type]
+    pipeline = ClassifierPipeline(manifest, tiny_bundle, Summed(table), 4, 48, aggregation)  # type: ignore[arg-type]
     texts = ["the motion to dismiss is denied " * 12, "on appeal", "habeas corpus " * 20]
     item = pipeline.prepare(texts, RequestOptions(top_k=2))
     parts = item.split(2, 10_000)
     assert len(parts) > 2
     merged = pipeline.merge(item, [pipeline.run_slice(p) for p in parts])
     whole = pipeline.predict(texts, top_k=2)
-    assert merged.postures == whole.postures and merged.windows == whole.windows
+    assert merged.labels == whole.labels and merged.windows == whole.windows
     np.testing.assert_allclose(merged.probabilities, whole.probabilities, rtol=0, atol=1e-12)
 
 

@@ -1,8 +1,9 @@
-"""The posture parity gate: ONNX (blocked attention) vs HF Longformer probabilities.
+"""The classifier parity gate: ONNX probabilities vs the PyTorch (HF eager) model's.
 
-HF runs with ``global_attention_mask`` on the CLS token, as the model was trained. Lengths include
-the window edges where sliding-window bugs show (511, 512, 513) and the maximum; each length runs
-at batch 1 and in a padded batch of 3 with shorter neighbours.
+The reference is HF's own module as trained (Longformer with ``global_attention_mask`` on CLS).
+Probabilities are the served ones (sigmoid for multi-label, softmax for single-label). Lengths
+include the window edges where sliding-window bugs show (511, 512, 513) and the maximum; each
+length runs at batch 1 and in a padded batch of 3 with shorter neighbours.
 """
 
 from __future__ import annotations
@@ -10,67 +11,62 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
-from transformers import LongformerForSequenceClassification
 
+from export.classify.model import Classifier
 from export.errors import ParityError
 from export.progress import Progress
 from service.bundle import ParityReport
-from service.postures.pipeline import sigmoid
+from service.classify.pipeline import probabilities_of
 from service.runtime.session import InferenceSession
+from service.text.tokenizer import TextTokenizer
 
 DEFAULT_LENGTHS = (1, 100, 511, 512, 513, 1500, 4095)
 
 
 def parity_lengths(max_length: int, requested: tuple[int, ...] | None = None) -> list[int]:
-    lengths = requested or (*DEFAULT_LENGTHS, max_length)
+    """The requested lengths, or the defaults and the max (plus two inside short windows)."""
+    lengths = set(requested or (*DEFAULT_LENGTHS, max_length))
+    if requested is None and len({n for n in lengths if n <= max_length}) < 4:
+        lengths |= {max_length // 2, max_length - 1}
     return sorted({n for n in lengths if 1 <= n <= max_length})
 
 
 def _batch(
-    lengths: list[int], vocab: int, cls_id: int, rng: np.random.Generator
+    lengths: list[int], vocab: int, tokenizer: TextTokenizer, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
+    """Random ids of each total length, CLS first and the tokenizer's end token last."""
     width = max(lengths)
     ids = np.zeros((len(lengths), width), dtype=np.int64)
     mask = np.zeros_like(ids)
     for row, n in enumerate(lengths):
         ids[row, :n] = rng.integers(5, vocab, size=n)
-        ids[row, 0] = cls_id
+        if n > 1 and tokenizer.suffix_ids:
+            ids[row, n - 1] = tokenizer.suffix_ids[-1]
+        ids[row, 0] = tokenizer.prefix_ids[0]
         mask[row, :n] = 1
-    return {"input_ids": ids, "attention_mask": mask}
-
-
-def _reference(
-    model: LongformerForSequenceClassification, inputs: dict[str, np.ndarray]
-) -> np.ndarray:
-    ids, mask = torch.from_numpy(inputs["input_ids"]), torch.from_numpy(inputs["attention_mask"])
-    global_mask = torch.zeros_like(ids)
-    global_mask[:, 0] = 1
-    with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=mask, global_attention_mask=global_mask).logits
-    return sigmoid(logits.double().numpy())
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
 
 
 def check_parity(
-    model: LongformerForSequenceClassification,
+    classifier: Classifier,
     session: InferenceSession,
+    tokenizer: TextTokenizer,
     lengths: list[int],
-    cls_id: int,
     atol: float,
     progress: Progress,
     seed: int = 0,
 ) -> ParityReport:
     rng = np.random.default_rng(seed)
-    vocab = int(model.config.vocab_size)
+    vocab = int(classifier.model.config.vocab_size)
     details: list[dict[str, float | int | str]] = []
     for n in lengths:
         for shape in ([n], [n, max(1, n // 2), 1]):
-            inputs = _batch(shape, vocab, cls_id, rng)
+            inputs = _batch(shape, vocab, tokenizer, rng)
             began = time.perf_counter()
-            expected = _reference(model, inputs)
+            expected = probabilities_of(classifier.reference_logits(inputs), classifier.head)
             torch_s = time.perf_counter() - began
             began = time.perf_counter()
-            got = sigmoid(session.run(inputs).astype(np.float64))
+            got = probabilities_of(session.run(inputs).astype(np.float64), classifier.head)
             onnx_s = time.perf_counter() - began
             diff = float(np.abs(expected - got).max())
             details.append(

@@ -26,11 +26,12 @@ from export.progress import Progress
 from service.bundle import (
     CalibrationOption,
     CalibrationSummary,
-    PostureManifest,
+    ClassifierManifest,
+    read_manifest,
     verify_bundle,
     write_manifest,
 )
-from service.postures.pipeline import PosturePipeline
+from service.classify.pipeline import ClassifierPipeline
 from service.runtime.cpus import available_cpus
 from service.runtime.session import OnnxSession
 
@@ -55,6 +56,7 @@ class CalibrationOptions:
     report: Path | None = None  # the JSON; Markdown and PNGs go beside it
     batch_size: int = 8
     plots: bool = True
+    target_precision: float = 0.9  # single-label bundles: precision among answered texts
 
 
 def read_documents(path: Path) -> list[LabelledDocument]:
@@ -147,53 +149,66 @@ def _print_report(report: dict[str, object]) -> None:
         )
 
 
+def load_classifier(
+    options: CalibrationOptions,
+) -> tuple[ClassifierManifest, list[LabelledDocument], ClassifierPipeline]:
+    """The bundle (a classifier), its validation documents, and the service's own pipeline."""
+    manifest = verify_bundle(options.bundle)
+    if manifest.task == "ner":
+        raise ExportError(
+            f"{options.bundle} is a {manifest.task} bundle; calibration needs a classifier "
+            "(classify or postures)"
+        )
+    classifier: ClassifierManifest = manifest  # type: ignore[assignment]  # narrowed by task
+    docs = read_documents(options.data)
+    minimum = 2 * options.settings.folds
+    if len(docs) < minimum:
+        raise ExportError(
+            f"{options.data}: {len(docs)} documents; {options.settings.folds}-fold "
+            f"cross-validation needs at least {minimum}"
+        )
+    session = OnnxSession(
+        options.bundle / manifest.onnx.file, manifest.onnx.output, available_cpus()
+    )
+    pipeline = ClassifierPipeline(
+        classifier, options.bundle, session, max_batch_size=options.batch_size
+    )
+    return classifier, docs, pipeline
+
+
+def score(pipeline: ClassifierPipeline, docs: list[LabelledDocument]) -> np.ndarray:
+    """Served (windowed, aggregated) probabilities of every document."""
+    return np.concatenate(
+        [
+            pipeline.probabilities([d.text for d in docs[i : i + 16]]).probabilities
+            for i in range(0, len(docs), 16)
+        ]
+    )
+
+
 def run_calibration(options: CalibrationOptions) -> dict[str, object]:
+    """Multi-label bundles: per-class threshold options; single-label: the abstain threshold."""
     print(TEST_SPLIT_WARNING, file=sys.stderr)
+    if read_manifest(options.bundle).head == "single-label":
+        from export.classify.abstain import run_abstain_calibration
+
+        return run_abstain_calibration(options)
     progress = Progress(total_steps=4)
     with progress.step(f"loading {options.bundle} and {options.data}"):
-        manifest = verify_bundle(options.bundle)
-        if not isinstance(manifest, PostureManifest):
-            raise ExportError(
-                f"{options.bundle} is a {manifest.task} bundle; calibration needs postures"
-            )
-        docs = read_documents(options.data)
-        minimum = 2 * options.settings.folds
-        if len(docs) < minimum:
-            raise ExportError(
-                f"{options.data}: {len(docs)} documents; {options.settings.folds}-fold "
-                f"cross-validation needs at least {minimum}"
-            )
+        manifest, docs, pipeline = load_classifier(options)
         truth, unknown = _truth(docs, manifest.labels)
-        session = OnnxSession(
-            options.bundle / manifest.onnx.file, manifest.onnx.output, available_cpus()
-        )
-        pipeline = PosturePipeline(
-            manifest, options.bundle, session, max_batch_size=options.batch_size
-        )
     with progress.step(f"scoring {len(docs)} documents with the bundle's ONNX graph"):
-        probs = np.concatenate(
-            [
-                pipeline.probabilities([d.text for d in docs[i : i + 16]]).probabilities
-                for i in range(0, len(docs), 16)
-            ]
-        )
+        probs = score(pipeline, docs)
     with progress.step(
         f"cross-validating {len(OPTIONS)} threshold options ({options.settings.folds} folds)"
     ):
         selection = select(probs, truth, options.settings)
         shipped = selection.shipped
-        updated = manifest.model_copy(
-            update={
-                "postures": manifest.postures.model_copy(
-                    update={
-                        "thresholds": [float(t) for t in shipped.thresholds],
-                        "global_threshold": float(selection.global_threshold),
-                        "calibration": summary_of(selection, options.data, len(docs)),
-                    }
-                )
-            }
+        updated = manifest.with_decisions(
+            thresholds=[float(t) for t in shipped.thresholds],
+            global_threshold=float(selection.global_threshold),
+            calibration=summary_of(selection, options.data, len(docs)),
         )
-        PostureManifest.model_validate(updated.model_dump())
     paths = report_paths(options.report or options.bundle / "calibration_report.json")
     with progress.step("writing the thresholds and the report"):
         report = build_report(

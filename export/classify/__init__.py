@@ -1,0 +1,1 @@
+"""Sequence classifiers on any encoder (multi-label, single-label), Longformer via its blocked form."""

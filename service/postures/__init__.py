@@ -1,1 +1,0 @@
-"""Multi-label posture classification of long documents: windows, aggregation, thresholds."""
