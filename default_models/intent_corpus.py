@@ -49,6 +49,16 @@ TEMPLATES: Mapping[str, tuple[str, ...]] = {
         "book {QTY} {FOOD} for lunch",
         "{FOOD} mangwa do jaldi",
         "we need {QTY} {FOOD} and {FOOD} at {LOC}",
+        "order karo {QTY} {FOOD}",
+        "i want to order {FOOD} from {STORE}",
+        "{QTY} {FOOD} {PREF} please",
+        "can you order {FOOD} for me",
+        "ek order {FOOD} ka laga do",
+        "let's get {FOOD} from {STORE} tonight",
+        "{FOOD} chahiye {LOC} mein",
+        "i'm hungry, order {QTY} {FOOD}",
+        "buy {QTY} {FOOD} from {STORE}",
+        "please deliver {FOOD} to {LOC}",
     ),
     "track": (
         "where is my order",
@@ -65,6 +75,16 @@ TEMPLATES: Mapping[str, tuple[str, ...]] = {
         "kitni der lagegi",
         "has my order from {STORE} been picked up",
         "live location of my delivery",
+        "why is my order taking so long",
+        "order kab tak aayega",
+        "track the {FOOD} i ordered",
+        "is my order from {STORE} ready",
+        "how many minutes more for delivery",
+        "where is the delivery boy",
+        "abhi tak khana nahi aaya, kahan hai",
+        "check my order status",
+        "is the rider near {LOC}",
+        "has my order been dispatched",
     ),
     "cancel": (
         "cancel my order",
@@ -81,6 +101,16 @@ TEMPLATES: Mapping[str, tuple[str, ...]] = {
         "{QTY} {FOOD} wala order hata do",
         "can i still cancel my order",
         "cancel karo jaldi",
+        "please cancel it",
+        "i want to cancel my order",
+        "cancel the {QTY} {FOOD}",
+        "order radd kar do",
+        "don't send the order, cancel it",
+        "cancellation chahiye",
+        "cancel my order from {STORE} right now",
+        "cancel kar do bhai, nahi chahiye",
+        "how do i cancel the {FOOD}",
+        "cancel the order i just placed",
     ),
     "modify": (
         "add {QTY} {FOOD} to my order",
@@ -97,6 +127,16 @@ TEMPLATES: Mapping[str, tuple[str, ...]] = {
         "{PREF} likh do order mein",
         "change the quantity to {QTY}",
         "swap my {FOOD} for {FOOD}",
+        "add {FOOD} to the same order",
+        "can i change my order",
+        "order change karna hai",
+        "{FOOD} hata ke {FOOD} daal do",
+        "make it {QTY} instead",
+        "add a note: {PREF}",
+        "change the delivery address to {LOC}",
+        "include {QTY} {FOOD} in my order too",
+        "edit my order, no {FOOD}",
+        "update the address, i'm at {LOC} now",
     ),
     "complain": (
         "the {FOOD} was cold",
@@ -113,6 +153,16 @@ TEMPLATES: Mapping[str, tuple[str, ...]] = {
         "you charged me twice",
         "{QTY} {FOOD} ordered but only one came",
         "khana kharab tha, paise wapas karo",
+        "the {FOOD} tasted bad",
+        "food was terrible",
+        "my order arrived late and cold",
+        "wrong item delivered, i ordered {FOOD}",
+        "{STORE} ne galat order bheja",
+        "i want my money back",
+        "the {FOOD} was undercooked",
+        "quality bahut kharab thi",
+        "i am not happy with the {FOOD}",
+        "my {FOOD} was spilled in the bag",
     ),
     "menu": (
         "show me the menu of {STORE}",
@@ -129,6 +179,16 @@ TEMPLATES: Mapping[str, tuple[str, ...]] = {
         "do you have any offers today",
         "which restaurants near {LOC} serve {FOOD}",
         "{LOC} mein {FOOD} milta hai kya",
+        "what's on the menu",
+        "price of {FOOD}",
+        "what are the timings of {STORE}",
+        "do you deliver to {LOC}",
+        "is there a {PREF} option for {FOOD}",
+        "{STORE} mein kya kya milta hai",
+        "what desserts do you have",
+        "how much does delivery cost",
+        "which {FOOD} is best at {STORE}",
+        "are there any discounts on {FOOD}",
     ),
     "greet": (
         "hi",
@@ -143,6 +203,14 @@ TEMPLATES: Mapping[str, tuple[str, ...]] = {
         "kaise ho",
         "hey, good afternoon",
         "hola",
+        "hi there",
+        "hello ji",
+        "hey",
+        "good night",
+        "hii",
+        "namaskar",
+        "hello, i need help",
+        "hey buddy",
     ),
     "thanks": (
         "thanks",
@@ -157,6 +225,14 @@ TEMPLATES: Mapping[str, tuple[str, ...]] = {
         "see you",
         "bas itna hi, thanks",
         "cheers",
+        "thank you",
+        "thanks bhai",
+        "bye bye",
+        "ok thanks",
+        "thanks for the help",
+        "alvida",
+        "shukriya, bas",
+        "that's all, thank you",
     ),
 }
 
@@ -177,6 +253,14 @@ OUT_OF_SCOPE: tuple[str, ...] = (
     "remind me to call mom",
     "how tall is mount everest",
     "flight status check karo",
+        "what's the time in london",
+        "send an email to my boss",
+        "book a movie ticket",
+        "how do i learn python",
+        "what is 25 times 4",
+        "mera bijli ka bill bharo",
+        "open youtube",
+        "find a hotel in goa",
 )
 
 # Filler words slipped in around training utterances (before or after), so that the model learns
@@ -202,6 +286,7 @@ _PUNCTUATION = ("", "", "", "?", "!", ".")
 class Utterance:
     text: str
     intent: str | None  # None: out of scope
+    template: str = ""  # what it was rendered from (empty when read back from JSON Lines)
 
 
 def _hold_out(
@@ -262,28 +347,33 @@ def generate_splits(
         values = pools[name].values
         examples = []
         for intent in (*INTENTS, *(("oos",) if oos else ())):
-            texts = [
-                render(template, values, rng, fillers=name == "train")
-                for template in rng.choices(templates[name][intent], k=size)
+            label = None if intent == "oos" else intent
+            drawn = [
+                Utterance(render(t, values, rng, fillers=name == "train"), label, t)
+                for t in rng.choices(templates[name][intent], k=size)
             ]
             if name != "train":
-                texts = list(dict.fromkeys(texts))
-            examples.extend(Utterance(text, None if intent == "oos" else intent) for text in texts)
+                first = {u.text: i for i, u in reversed(list(enumerate(drawn)))}
+                drawn = [u for i, u in enumerate(drawn) if first[u.text] == i]
+            examples.extend(drawn)
         rng.shuffle(examples)
         splits[name] = examples
     return splits
 
 
 def write_jsonl(examples: Iterable[Utterance], path: str | Path) -> None:
-    """One {"text", "label"} object per line (label null: out of scope), UTF-8."""
+    """One {"text", "labels"} object per line, UTF-8: ``labels`` is [intent], or [] for out of
+    scope (the format ``python -m export calibrate`` reads for single-label bundles)."""
     with Path(path).open("w", encoding="utf-8") as f:
         for ex in examples:
-            f.write(json.dumps({"text": ex.text, "label": ex.intent}, ensure_ascii=False) + "\n")
+            labels = [ex.intent] if ex.intent else []
+            f.write(json.dumps({"text": ex.text, "labels": labels}, ensure_ascii=False) + "\n")
 
 
 def read_jsonl(path: str | Path) -> list[Utterance]:
     """Read utterances written by :func:`write_jsonl`."""
     with Path(path).open(encoding="utf-8") as f:
         return [
-            Utterance(r["text"], r["label"]) for r in (json.loads(line) for line in f if line.strip())
+            Utterance(r["text"], r["labels"][0] if r["labels"] else None)
+            for r in (json.loads(line) for line in f if line.strip())
         ]

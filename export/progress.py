@@ -1,4 +1,4 @@
-"""Progress lines for the slow export and build steps, on stderr so stdout stays machine-readable."""
+"""Progress lines for slow export and build steps, on stderr so stdout stays machine-readable."""
 
 from __future__ import annotations
 
@@ -56,6 +56,10 @@ class Heartbeat:
     def phase(self, name: str) -> None:
         self._phase, self._phase_began = name, time.perf_counter()
         self._line(f"{name} ...")
+
+    def note(self, message: str) -> None:
+        """A line of the phase's own (it does not reset the phase's clock)."""
+        self._line(message)
 
     def _line(self, text: str) -> None:
         print(f"{self.prefix}{text}", file=self.stream, flush=True)
