@@ -23,13 +23,18 @@ def main() -> None:
         help="a posture checkpoint trained by this recipe: export, calibrate and evaluate it "
         "instead of training (e.g. after a calibration change)",
     )
+    parser.add_argument(
+        "--intent-checkpoint",
+        type=Path,
+        help="an intent checkpoint trained by this recipe: export, calibrate and evaluate it",
+    )
     args = parser.parse_args()
     if "ner" in args.models:
         build_ner(args.root, force=args.force, epochs=args.epochs)
     if "postures" in args.models:
         build_postures(args.root, force=args.force, checkpoint=args.posture_checkpoint)
     if "intent" in args.models:
-        build_intent(args.root, force=args.force)
+        build_intent(args.root, force=args.force, checkpoint=args.intent_checkpoint)
 
 
 main()

@@ -33,15 +33,17 @@ def build_ner(
     if (bundle / "bundle.json").is_file() and not force:
         print(f"default NER bundle already built: {bundle}")
         return bundle
-    from default_models.evaluation import evaluate_bundle
-    from default_models.ner_training import train
-    from export.cli import main as export_main
 
     work = root / "work" / NER_BUNDLE
     shutil.rmtree(work, ignore_errors=True)
     (work / "data").mkdir(parents=True)
     began = time.perf_counter()
     with Heartbeat() as beat:
+        beat.phase("loading torch, generating the corpus")
+        from default_models.evaluation import evaluate_bundle
+        from default_models.ner_training import train
+        from export.cli import main as export_main
+
         splits = generate_splits(n_train=NER_TRAIN_SIZE)
         for name, examples in splits.items():
             write_jsonl(examples, work / "data" / f"{name}.jsonl")

@@ -114,11 +114,6 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
     if _is_built(bundle) and not force:
         print(f"default posture bundle already built: {bundle}")
         return bundle
-    from default_models.legal_corpus import POSTURES, generate_splits, write_jsonl
-    from default_models.posture_training import MAX_LENGTH, STRIDE, train
-    from export.calibration.report import summary_table
-    from export.cli import main as export_main
-    from service.bundle import read_manifest
 
     work = root / "work" / POSTURE_BUNDLE
     staged = root / "work" / f".{POSTURE_BUNDLE}-checkpoint"
@@ -129,6 +124,13 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
     (work / "data").mkdir(parents=True)
     began = time.perf_counter()
     with Heartbeat() as beat:
+        beat.phase("loading torch, generating the corpus")
+        from default_models.legal_corpus import POSTURES, generate_splits, write_jsonl
+        from default_models.posture_training import MAX_LENGTH, STRIDE, train
+        from export.calibration.report import summary_table
+        from export.cli import main as export_main
+        from service.bundle import read_manifest
+
         splits = generate_splits(n_validation=VALIDATION_DOCS)
         for name, docs in splits.items():
             write_jsonl(docs, work / "data" / f"{name}.jsonl")
