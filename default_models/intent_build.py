@@ -54,34 +54,47 @@ def intent_probabilities(bundle: Path, texts: list[str]) -> tuple[list[str], np.
 
 
 def evaluate_intents(bundle: Path, utterances: list[Any]) -> dict[str, Any]:
-    """Accuracy and macro-F1 over in-scope utterances (argmax, no abstain), then the abstain
-    rule's coverage, precision and out-of-scope rejection as served."""
-    from sklearn.metrics import classification_report, f1_score
-
+    """:func:`intent_figures` of the bundle as served, at its calibrated abstain threshold."""
     from service.bundle import ClassifyManifest, read_manifest
 
     labels, probs = intent_probabilities(bundle, [u.text for u in utterances])
     manifest = read_manifest(bundle)
     assert isinstance(manifest, ClassifyManifest)
-    threshold = manifest.classify.abstain_threshold or 0.0
+    return intent_figures(labels, probs, manifest.classify.abstain_threshold, utterances)
+
+
+def intent_figures(
+    labels: list[str], probs: np.ndarray, threshold: float | None, utterances: list[Any]
+) -> dict[str, Any]:
+    """Accuracy and macro-F1 over in-scope utterances (argmax, no abstain), then the abstain
+    rule's coverage of them, precision among everything answered (an out-of-scope utterance
+    answered is wrong) and the share of out-of-scope utterances turned down."""
+    from sklearn.metrics import classification_report, f1_score
+
+    threshold = threshold or 0.0
     inside = np.asarray([u.intent is not None for u in utterances])
     gold = np.asarray([labels.index(u.intent) if u.intent else -1 for u in utterances])
     top, confidence = probs.argmax(1), probs.max(1)
     answered = confidence >= threshold
     right = top == gold
+    classes = list(range(len(labels)))
     return {
         "utterances": int(inside.sum()),
         "out_of_scope": int((~inside).sum()),
         "accuracy": round(float(right[inside].mean()), 4),
-        "macro_f1": round(float(f1_score(gold[inside], top[inside], average="macro")), 4),
+        "macro_f1": round(
+            float(f1_score(gold[inside], top[inside], labels=classes, average="macro")), 4
+        ),
         "abstain_threshold": round(float(threshold), 4),
         "in_scope_answered": round(float(answered[inside].mean()), 4),
         "precision_answered": round(float(right[answered].mean()) if answered.any() else 0.0, 4),
-        "out_of_scope_rejected": round(float((~answered[~inside]).mean()), 4),
+        "out_of_scope_rejected": (
+            round(float((~answered[~inside]).mean()), 4) if (~inside).any() else None
+        ),
         "report": classification_report(
             gold[inside],
             top[inside],
-            labels=list(range(len(labels))),
+            labels=classes,
             target_names=labels,
             digits=3,
             zero_division=0,
