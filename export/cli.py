@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from export.classify.family import ClassifyFamily
 from export.driver import export_bundle
 from export.errors import ExportError
-from export.classify.family import ClassifyFamily
 from export.family import ExportFamily
 from export.ner.family import NerFamily
 from export.postures.family import PostureFamily

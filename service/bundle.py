@@ -501,7 +501,7 @@ def schema_version_for(manifest: ManifestBase) -> SchemaVersion:
         sections = 3
     elif manifest.variant is not None:
         sections = 2
-    return max(sections, manifest.content_schema_version())  # type: ignore[return-value]
+    return max(sections, manifest.content_schema_version())
 
 
 def write_manifest(manifest: ManifestBase, bundle_dir: Path) -> None:

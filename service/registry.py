@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.bundle import MANIFEST_FILE, BundleError, verify_bundle
+from service.bundle import MANIFEST_FILE, AnyManifest, BundleError, verify_bundle
+from service.classify.pipeline import ClassifierPipeline
 from service.errors import InvalidInput, ModelNotFound, NotReady
 from service.metrics import MODEL_INFO, MODEL_LOAD_FAILURES, QUEUE_CAPACITY, READY
-from service.bundle import AnyManifest
-from service.classify.pipeline import ClassifierPipeline
 from service.ner.pipeline import NerPipeline
 from service.runtime.batcher import Batcher, BatchLimits
 from service.runtime.family import RequestOptions, Runtime, RuntimeFactory

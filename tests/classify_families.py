@@ -94,7 +94,9 @@ ENCODER_TYPES = ("longformer", "bert", "roberta", "xlm-roberta", "distilbert", "
 CASES = [
     Case(m, head, form)
     for i, m in enumerate(ENCODER_TYPES)
-    for head, form in ((("multi", "dir"), ("single", "pt")) if i % 2 else (("multi", "pt"), ("single", "dir")))
+    for head, form in (
+        (("multi", "dir"), ("single", "pt")) if i % 2 else (("multi", "pt"), ("single", "dir"))
+    )
 ]
 
 

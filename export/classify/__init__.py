@@ -1,1 +1,1 @@
-"""Sequence classifiers on any encoder (multi-label, single-label), Longformer via its blocked form."""
+"""Sequence classifiers on any encoder (multi- or single-label); Longformer in blocked form."""

@@ -15,8 +15,8 @@ import json
 import numpy as np
 
 from export.calibration.abstain import estimate_abstain
-from export.errors import ExportError
 from export.classify.calibrate import CalibrationOptions, load_classifier, score
+from export.errors import ExportError
 from export.progress import Progress
 from service.bundle import AbstainSummary, write_manifest
 
@@ -39,9 +39,7 @@ def run_abstain_calibration(options: CalibrationOptions) -> dict[str, object]:
         correct = probs.argmax(axis=1) == np.asarray(gold)
         confidence = probs.max(axis=1)
     with progress.step(f"choosing the abstain threshold ({options.settings.folds} folds)"):
-        estimate = estimate_abstain(
-            confidence, correct, options.target_precision, options.settings
-        )
+        estimate = estimate_abstain(confidence, correct, options.target_precision, options.settings)
         summary = AbstainSummary(
             data=options.data.name,
             documents=len(docs),

@@ -159,7 +159,7 @@ def load_classifier(
             f"{options.bundle} is a {manifest.task} bundle; calibration needs a classifier "
             "(classify or postures)"
         )
-    classifier: ClassifierManifest = manifest  # type: ignore[assignment]  # narrowed by task
+    classifier: ClassifierManifest = manifest
     docs = read_documents(options.data)
     minimum = 2 * options.settings.folds
     if len(docs) < minimum:

@@ -167,11 +167,11 @@ class ClassifyFamily(ExportFamily[Classifier]):
         multi = model.head == "multi-label"
         return ClassifySpec(
             head=model.head,
-            problem_type=PROBLEM_TYPES[model.head],  # type: ignore[arg-type]
+            problem_type=PROBLEM_TYPES[model.head],
             thresholds=[0.5] * len(model.labels) if multi else None,
             global_threshold=0.5 if multi else None,
             abstain_threshold=getattr(args, "abstain_threshold", None),
-            aggregation=self.aggregation(model, args),  # type: ignore[arg-type]
+            aggregation=self.aggregation(model, args),
             architecture=model.architecture,
             global_attention=model.longformer,
         )

@@ -42,7 +42,7 @@ class PostureFamily(ClassifyFamily):
     ) -> PostureManifest:
         spec = PostureSpec(
             thresholds=[0.5] * len(common["labels"]),
-            aggregation=self.aggregation(model, ctx.args),  # type: ignore[arg-type]
+            aggregation=self.aggregation(model, ctx.args),
         )
         draft = PostureManifest.model_construct(**common, postures=spec)
         return PostureManifest(**common, postures=spec, schema_version=schema_version_for(draft))

@@ -17,8 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from export.errors import ParityError
-from service.ner.decoding import WordDecoder
 from service.classify.pipeline import aggregate, probabilities_of
+from service.ner.decoding import WordDecoder
 from service.runtime.batch_loop import run_rows
 from service.runtime.cpu_features import current_cpu
 from service.runtime.session import InferenceSession

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Request
 from service.api.common import infer, registry_of
 from service.api.results import posture_results
 from service.api.schemas import ModelRef, PosturesRequest, PosturesResponse
-from service.errors import ERROR_RESPONSES
 from service.classify.pipeline import ClassPrediction
+from service.errors import ERROR_RESPONSES
 from service.runtime.family import RequestOptions
 
 router = APIRouter()

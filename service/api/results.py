@@ -14,8 +14,8 @@ from service.api.schemas import (
     TextClasses,
     TextEntities,
 )
-from service.ner.pipeline import NerPrediction
 from service.classify.pipeline import ClassPrediction
+from service.ner.pipeline import NerPrediction
 
 
 def entity_results(prediction: NerPrediction) -> list[TextEntities]:

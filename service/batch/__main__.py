@@ -32,8 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default="id", help="absent in a record: its line number")
     p.add_argument("--shard", default="0/1", help="INDEX/COUNT: this worker's share, by id hash")
-    p.add_argument("--top-k", type=int, help="postures, classify: at most this many (as the API's top_k)")
-    p.add_argument("--scores", action="store_true", help="postures, classify: as the API's return_scores")
+    p.add_argument(
+        "--top-k", type=int, help="postures, classify: at most this many (as the API's top_k)"
+    )
+    p.add_argument(
+        "--scores", action="store_true", help="postures, classify: as the API's return_scores"
+    )
     p.add_argument("--eval", action="store_true", help="F1 with bootstrap CIs against gold")
     p.add_argument("--eval-output", type=Path, help="default: OUTPUT.eval.json")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")

@@ -119,7 +119,9 @@ class ClassifierInputs:
     def split(self, max_windows: int, max_tokens: int) -> list[ClassifierSlice]:
         """Consecutive windows in groups within the budget (the batcher runs one per turn)."""
         widths = [len(r) + self.special_tokens for r in self.rows]
-        return [ClassifierSlice(self, part) for part in plan_slices(widths, max_windows, max_tokens)]
+        return [
+            ClassifierSlice(self, part) for part in plan_slices(widths, max_windows, max_tokens)
+        ]
 
 
 @dataclass
@@ -196,7 +198,7 @@ class ClassifierPipeline:
         if manifest.task == "ner":
             raise TypeError(f"{manifest.name} is an NER bundle, not a classifier")
         return cls(
-            manifest,  # type: ignore[arg-type]  # narrowed by task above
+            manifest,
             bundle_dir,
             session,
             settings.max_batch_size,
@@ -220,9 +222,7 @@ class ClassifierPipeline:
             "calibration": spec.calibration.model_dump() if spec.calibration else None,
         }
 
-    def prepare(
-        self, texts: list[str], options: RequestOptions | None = None
-    ) -> ClassifierInputs:
+    def prepare(self, texts: list[str], options: RequestOptions | None = None) -> ClassifierInputs:
         """Tokenize and cut windows: what the batcher needs to know a request's cost."""
         started = time.perf_counter()
         encoded = self.tokenizer.encode_batch(texts)
@@ -318,8 +318,10 @@ class ClassifierPipeline:
     def _select(self, result: DocumentProbabilities, top_k: int | None) -> ClassPrediction:
         """Decisions per text, at most ``top_k``, each with its probability and threshold."""
         labels = self.manifest.labels
-        threshold = np.full(len(labels), self.abstain or 0.0) if self.head == "single-label" else (
-            self.thresholds
+        threshold = (
+            np.full(len(labels), self.abstain or 0.0)
+            if self.head == "single-label"
+            else (self.thresholds)
         )
         chosen = [
             [

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from service.bundle import NerManifest
+from service.bundle import AnyManifest, NerManifest
 from service.ner.decoding import WordDecoder
 from service.runtime.batch_loop import run_rows
 from service.runtime.batcher import plan_slices
-from service.runtime.family import AnyManifest, RequestOptions
+from service.runtime.family import RequestOptions
 from service.runtime.session import InferenceSession
 from service.settings import Settings
 from service.text.tokenizer import (

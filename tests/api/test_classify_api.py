@@ -108,7 +108,11 @@ def test_posture_bundles_answer_on_both_routes_alike(client: TestClient) -> None
     ],
 )
 def test_bad_requests_get_clear_errors(
-    client: TestClient, body: dict, status: int, field: str | None, message: str  # type: ignore[type-arg]
+    client: TestClient,
+    body: dict,
+    status: int,
+    field: str | None,
+    message: str,  # type: ignore[type-arg]
 ) -> None:
     response = client.post("/v1/classify", json=body)
     assert response.status_code == status, response.text
@@ -132,4 +136,6 @@ def test_models_describe_the_classifier_heads(client: TestClient) -> None:
     assert cards["picky"]["details"]["abstain_threshold"] == 0.99
     assert cards["topics"]["details"]["architecture"] == "BertForSequenceClassification"
     assert cards["tiny-postures"]["details"]["global_attention"] is True
-    assert cards["tiny-postures"]["details"]["thresholds"] == {f"Posture {i}": 0.5 for i in range(5)}
+    assert cards["tiny-postures"]["details"]["thresholds"] == {
+        f"Posture {i}": 0.5 for i in range(5)
+    }

@@ -32,6 +32,7 @@ from tests.helpers import free_port
 OPERATIONS = {
     ("POST", "/v1/entities"),
     ("POST", "/v1/postures"),
+    ("POST", "/v1/classify"),
     ("GET", "/v1/models"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),

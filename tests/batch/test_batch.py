@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,26 @@ def test_posture_results_are_byte_for_byte_the_http_answers(
             response = client.post("/v1/postures", json=body)
             expected = f'{{"model":{head},"results":[{dumps(out[record["id"]])}]}}'
             assert response.content == expected.encode("utf-8")
+
+
+def test_classify_results_are_the_http_answers(
+    classifier_bundles: Callable[[str], Path], tmp_path: Path
+) -> None:
+    bundles = tmp_path / "bundles"
+    bundles.mkdir()
+    shutil.copytree(classifier_bundles("distilbert-single-dir"), bundles / "intents")
+    records = corpus(12, longest=90)  # 64-token windows: the longest texts take several
+    data = write_jsonl(tmp_path / "in.jsonl", records)
+    assert score(bundles, data, tmp_path / "o", "--scores") == 0
+    out = {r["id"]: r["result"] for r in lines_of(tmp_path / "o")}
+    assert max(r["windows"] for r in out.values()) > 1
+    assert all(len(r["labels"]) == 1 for r in out.values())  # single-label, no abstention
+    with client_for(bundles) as client:
+        for record in records:
+            body = {"text": record["text"], "return_scores": True}
+            answer = client.post("/v1/classify", json=body).json()
+            assert answer["head"] == "single-label"
+            assert answer["results"] == [out[record["id"]]]
 
 
 def test_bad_records_go_to_the_error_file_and_the_run_goes_on(

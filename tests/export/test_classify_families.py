@@ -15,7 +15,13 @@ import pytest
 from export.calibration.abstain import estimate_abstain
 from export.calibration.options import Settings
 from export.cli import main
-from service.bundle import AbstainSummary, ClassifyManifest, read_manifest, verify_bundle
+from service.bundle import (
+    AbstainSummary,
+    BundleError,
+    ClassifyManifest,
+    read_manifest,
+    verify_bundle,
+)
 from service.classify.pipeline import ClassifierPipeline
 from service.runtime.session import OnnxSession
 from tests.classify_families import (
@@ -70,6 +76,22 @@ def test_served_probabilities_equal_pytorch(classifier_bundles: Callable[[str], 
                     assert got == [(LABELS[c], probs[c]) for c in order if probs[c] >= 0.5]
 
 
+def test_a_classify_bundle_below_schema_4_is_refused(
+    classifier_bundles: Callable[[str], Path], tmp_path: Path
+) -> None:
+    bundle = tmp_path / "old"
+    shutil.copytree(classifier_bundles("bert-single-pt"), bundle)
+    raw = json.loads((bundle / "bundle.json").read_text())
+    raw["schema_version"] = 3
+    (bundle / "bundle.json").write_text(json.dumps(raw))
+    with pytest.raises(BundleError, match="needs schema_version 4"):
+        verify_bundle(bundle)
+    raw.update(schema_version=4, classify={**raw["classify"], "aggregation": "max"})
+    (bundle / "bundle.json").write_text(json.dumps(raw))
+    with pytest.raises(BundleError, match="aggregates windows by their mean"):
+        verify_bundle(bundle)
+
+
 def test_problem_type_flag_overrides_the_config(
     classifier_bundles: Callable[[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -103,7 +125,11 @@ def test_single_label_calibration_sets_an_abstain_threshold_the_service_applies(
         for i, (t, ok) in enumerate(zip(top, confident, strict=True))
     ]
     data = tmp_path / "val.jsonl"
-    data.write_text("".join(json.dumps({"text": t, "labels": g}) + "\n" for t, g in zip(texts, gold, strict=True)))
+    data.write_text(
+        "".join(
+            json.dumps({"text": t, "labels": g}) + "\n" for t, g in zip(texts, gold, strict=True)
+        )
+    )
     argv = ["calibrate", "--bundle", str(bundle), "--data", str(data), "--bootstrap", "200"]
     assert main([*argv, "--target-precision", "0.85"]) == 0
     assert "abstain threshold" in capsys.readouterr().out

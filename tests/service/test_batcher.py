@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from service.bundle import PostureManifest, PostureSpec, read_manifest
+from service.classify.pipeline import ClassifierPipeline
 from service.errors import DeadlineExceeded, Overloaded
 from service.ner.pipeline import NerPipeline
-from service.classify.pipeline import ClassifierPipeline
 from service.runtime.batcher import Batcher, BatchLimits
 from service.runtime.family import RequestOptions
 from service.runtime.session import MeteredSession, OnnxSession
