@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from default_models.food_corpus import generate_splits, write_jsonl
+from export.progress import Heartbeat
 
 DEFAULT_ROOT = Path(".cache")
 NER_BUNDLE = "ner-food"
@@ -32,53 +33,58 @@ def build_ner(
     if (bundle / "bundle.json").is_file() and not force:
         print(f"default NER bundle already built: {bundle}")
         return bundle
-    from default_models.evaluation import evaluate_bundle
-    from default_models.ner_training import train
-    from export.cli import main as export_main
 
     work = root / "work" / NER_BUNDLE
     shutil.rmtree(work, ignore_errors=True)
     (work / "data").mkdir(parents=True)
     began = time.perf_counter()
-    splits = generate_splits(n_train=NER_TRAIN_SIZE)
-    for name, examples in splits.items():
-        write_jsonl(examples, work / "data" / f"{name}.jsonl")
-    print(f"training the default NER model on {len(splits['train'])} utterances", flush=True)
-    train(
-        splits["train"],
-        work / "checkpoint",
-        epochs=epochs,
-        batch_size=32,
-        encoder_lr=5e-5,
-        head_lr=5e-3,
-        crf_lr=5e-2,
-        freeze_embeddings=True,
-        max_length=64,
-    )
-    code = export_main(
-        [
-            "ner",
-            "--checkpoint",
-            str(work / "checkpoint"),
-            "--out",
-            str(bundle),
-            "--name",
-            NER_BUNDLE,
-            "--max-length",
-            "128",
-            "--stride",
-            "32",
-            "--force",
-            *(
-                ["--quantize", quantize, "--validation", str(work / "data" / "dev.jsonl")]
-                if quantize
-                else []
-            ),
-        ]
-    )
-    if code != 0:
-        raise SystemExit(code)
-    report = {split: evaluate_bundle(bundle, splits[split]) for split in ("dev", "test")}
+    with Heartbeat() as beat:
+        beat.phase("loading torch, generating the corpus")
+        from default_models.evaluation import evaluate_bundle
+        from default_models.ner_training import train
+        from export.cli import main as export_main
+
+        splits = generate_splits(n_train=NER_TRAIN_SIZE)
+        for name, examples in splits.items():
+            write_jsonl(examples, work / "data" / f"{name}.jsonl")
+        beat.phase(f"training the default NER model on {len(splits['train'])} utterances")
+        train(
+            splits["train"],
+            work / "checkpoint",
+            epochs=epochs,
+            batch_size=32,
+            encoder_lr=5e-5,
+            head_lr=5e-3,
+            crf_lr=5e-2,
+            freeze_embeddings=True,
+            max_length=64,
+        )
+        beat.phase("python -m export ner")
+        code = export_main(
+            [
+                "ner",
+                "--checkpoint",
+                str(work / "checkpoint"),
+                "--out",
+                str(bundle),
+                "--name",
+                NER_BUNDLE,
+                "--max-length",
+                "128",
+                "--stride",
+                "32",
+                "--force",
+                *(
+                    ["--quantize", quantize, "--validation", str(work / "data" / "dev.jsonl")]
+                    if quantize
+                    else []
+                ),
+            ]
+        )
+        if code != 0:
+            raise SystemExit(code)
+        beat.phase("scoring the dev and test splits through the bundle")
+        report = {split: evaluate_bundle(bundle, splits[split]) for split in ("dev", "test")}
     (work / "evaluation.json").write_text(json.dumps(report, indent=2))
     for split, figures in report.items():
         print(

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from export.progress import Heartbeat
+
 POSTURE_BUNDLE = "postures-legal"
 # Validation documents the thresholds are cross-validated and tuned on. 150 was too few for
 # per-class cuts to generalise (they made test micro-F1 worse); scoring this many costs ~1 min.
@@ -112,11 +114,6 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
     if _is_built(bundle) and not force:
         print(f"default posture bundle already built: {bundle}")
         return bundle
-    from default_models.legal_corpus import POSTURES, generate_splits, write_jsonl
-    from default_models.posture_training import MAX_LENGTH, STRIDE, train
-    from export.calibration.report import summary_table
-    from export.cli import main as export_main
-    from service.bundle import read_manifest
 
     work = root / "work" / POSTURE_BUNDLE
     staged = root / "work" / f".{POSTURE_BUNDLE}-checkpoint"
@@ -126,45 +123,61 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
     shutil.rmtree(work, ignore_errors=True)
     (work / "data").mkdir(parents=True)
     began = time.perf_counter()
-    splits = generate_splits(n_validation=VALIDATION_DOCS)
-    for name, docs in splits.items():
-        write_jsonl(docs, work / "data" / f"{name}.jsonl")
-    if checkpoint is None:
-        print(f"training the default posture model on {len(splits['train'])} documents", flush=True)
-        train(splits["train"], work / "checkpoint")
-    else:
-        print(f"not training: exporting the trained checkpoint {checkpoint}", flush=True)
-        staged.rename(work / "checkpoint")
-    for command in (
-        [
-            "postures",
-            "--checkpoint",
-            str(work / "checkpoint"),
-            "--out",
-            str(bundle),
-            "--name",
-            POSTURE_BUNDLE,
-            "--max-length",
-            str(MAX_LENGTH),
-            "--stride",
-            str(STRIDE),
-            "--force",
-        ],
-        ["calibrate", "--bundle", str(bundle), "--data", str(work / "data" / "validation.jsonl")],
-    ):
-        if export_main(command) != 0:
-            raise SystemExit(f"python -m export {command[0]} failed")
-    labels = list(POSTURES)
-    assert labels == read_manifest(bundle).labels
-    calibration = json.loads((bundle / "calibration_report.json").read_text())
-    options = evaluate_options(bundle, calibration, splits["test"])
-    shipped = next(name for name, figures in options.items() if figures["shipped"])
-    report = {
-        "validation_documents": len(splits["validation"]),
-        "test_documents": len(splits["test"]),
-        "shipped": shipped,
-        "options": options,
-    }
+    with Heartbeat() as beat:
+        beat.phase("loading torch, generating the corpus")
+        from default_models.legal_corpus import POSTURES, generate_splits, write_jsonl
+        from default_models.posture_training import MAX_LENGTH, STRIDE, train
+        from export.calibration.report import summary_table
+        from export.cli import main as export_main
+        from service.bundle import read_manifest
+
+        splits = generate_splits(n_validation=VALIDATION_DOCS)
+        for name, docs in splits.items():
+            write_jsonl(docs, work / "data" / f"{name}.jsonl")
+        if checkpoint is None:
+            beat.phase(f"training the default posture model on {len(splits['train'])} documents")
+            train(splits["train"], work / "checkpoint")
+        else:
+            beat.note(f"not training: exporting the trained checkpoint {checkpoint}")
+            staged.rename(work / "checkpoint")
+        for command in (
+            [
+                "postures",
+                "--checkpoint",
+                str(work / "checkpoint"),
+                "--out",
+                str(bundle),
+                "--name",
+                POSTURE_BUNDLE,
+                "--max-length",
+                str(MAX_LENGTH),
+                "--stride",
+                str(STRIDE),
+                "--force",
+            ],
+            [
+                "calibrate",
+                "--bundle",
+                str(bundle),
+                "--data",
+                str(work / "data" / "validation.jsonl"),
+            ],
+        ):
+            beat.phase(f"python -m export {command[0]}")
+            if export_main(command) != 0:
+                raise SystemExit(f"python -m export {command[0]} failed")
+        labels = list(POSTURES)
+        assert labels == read_manifest(bundle).labels
+        calibration = json.loads((bundle / "calibration_report.json").read_text())
+        beat.phase("scoring the test split with every calibration option")
+        options = evaluate_options(bundle, calibration, splits["test"])
+        shipped = next(name for name, figures in options.items() if figures["shipped"])
+        report = {
+            "validation_documents": len(splits["validation"]),
+            "test_documents": len(splits["test"]),
+            "shipped": shipped,
+            "options": options,
+        }
     (work / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n")
     test = {name: figures["test_micro_f1"] for name, figures in options.items()}
     print(summary_table(calibration, test, len(splits["test"])))
