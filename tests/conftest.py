@@ -30,12 +30,14 @@ def tiny_bundle(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="session")
 def default_bundles_dir() -> Path:
-    """The built-in default bundles (NER and postures), built once and cached under .cache like
-    `make run` does."""
+    """The built-in default bundles (NER, postures, intents), built once and cached under .cache
+    like `make run` does."""
     from default_models.build import build_ner
+    from default_models.intent_build import build_intent
     from default_models.posture_build import build_postures
 
     build_postures(ROOT / ".cache")
+    build_intent(ROOT / ".cache")
     return build_ner(ROOT / ".cache").parent
 
 

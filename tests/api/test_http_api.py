@@ -174,3 +174,18 @@ def test_default_posture_model_serves_calibrated_postures(server: str) -> None:
             fn + len(gold - predicted),
         )
     assert 2 * tp / (2 * tp + fp + fn) >= 0.55
+
+
+def test_default_intent_and_ner_models_parse_a_chat_order(server: str) -> None:
+    """`make run`'s /v1/parse: the intent model and the NER model on one utterance."""
+    text = "order 2 masala dosa from saravana bhavan"
+    response = httpx.post(f"{server}/v1/parse", json={"text": text}, timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["intent_model"]["name"] == "intent-food"
+    assert body["ner_model"]["name"] == "ner-food"
+    result = body["results"][0]
+    assert result["ranking"][0]["name"] == "order"
+    assert result["intent"] is None or result["intent"]["name"] == "order"
+    found = {(e["label"], e["text"]) for e in result["entities"]}
+    assert {("QTY", "2"), ("FOOD", "masala dosa"), ("STORE", "saravana bhavan")} <= found
