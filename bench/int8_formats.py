@@ -23,18 +23,16 @@ from export.ner.parity import SAMPLE_TEXTS
 from export.variants.gate import ner_agreement
 from export.variants.graphs import INT8_SCHEMES, exact_integer_reference, quantize_int8
 from service.bundle import NerManifest, read_manifest
-from service.ner.crf import CrfParams
-from service.ner.tagging import BioScheme
+from service.ner.decoding import WordDecoder
 from service.runtime.cpu_features import current_cpu
 from service.runtime.cpus import available_cpus
 from service.runtime.session import OnnxSession
 from service.text.tokenizer import TextTokenizer
 
 
-def _crf(manifest: NerManifest) -> CrfParams:
-    crf = manifest.ner.crf
-    params = CrfParams.from_lists(crf.start, crf.end, crf.transitions)
-    return params.with_penalties(*BioScheme.parse(manifest.labels).penalties())
+def _decoder(manifest: NerManifest) -> WordDecoder:
+    """The served decoder (CRF or softmax head, the bundle's tag scheme)."""
+    return WordDecoder.from_spec(manifest.ner, manifest.labels)
 
 
 def _timings(sessions: dict[str, OnnxSession], repeats: int) -> dict[str, dict[str, float]]:
@@ -75,7 +73,7 @@ def compare(bundle: Path, texts: list[str], repeats: int) -> None:
                 fp32,
                 sessions[name],
                 tokenizer,
-                _crf(manifest),
+                _decoder(manifest),
                 texts,
                 capacity,
                 manifest.tokenizer.pad_token_id,
@@ -92,10 +90,10 @@ def compare(bundle: Path, texts: list[str], repeats: int) -> None:
     print("| fp32 | every CPU | 1 | 1 | 0 | " + " | ".join(f"{base[s]:.1f}" for s in shapes) + " |")
     for name, agreement in rows.items():
         scheme = INT8_SCHEMES[name]
-        exact = " or ".join(scheme.requires_any) or "every CPU"
+        exact_on = " or ".join(scheme.requires_any) or "every CPU"
         cells = [f"{latency[name][s]:.1f} ({base[s] / latency[name][s]:.2f}x)" for s in shapes]
         print(
-            f"| {name} | {exact} | {deviation[name]:.3g} | {agreement.agreement:.4f} "
+            f"| {name} | {exact_on} | {deviation[name]:.3g} | {agreement.agreement:.4f} "
             f"| {agreement.exact_match:.4f} "
             f"| {agreement.max_abs_diff:.3g} | " + " | ".join(cells) + " |"
         )

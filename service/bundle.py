@@ -19,7 +19,7 @@ from service.runtime.cpu_features import INT8_DOT_PRODUCT, CpuInfo
 # plain fp32 BIO BERT-CRF or posture bundle, 2 with a graph variant, 3 with a self-check sample
 # (every bundle exported now) or an NER head, tag scheme or layout beyond the first round's (older
 # services then refuse them by version).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MANIFEST_FILE = "bundle.json"
 
 
@@ -126,6 +126,16 @@ class ParityReport(_Strict):
     details: list[dict[str, float | int | str]] = []
 
 
+class CalibrationInfo(_Strict):
+    """Static INT8's activation ranges: from which texts and how they were cut."""
+
+    method: Literal["minmax", "percentile", "entropy"]
+    percentile: float | None = Field(default=None, description="percentile method only")
+    texts: int = Field(ge=1, description="calibration texts, each run alone (no padding)")
+    tokens: int = Field(ge=1, description="real tokens they hold")
+    source: str = Field(description="where the texts came from")
+
+
 class VariantInfo(_Strict):
     """How the shipped graph differs from the plain fp32 export, and the accuracy gate it passed.
 
@@ -136,7 +146,18 @@ class VariantInfo(_Strict):
     optimized: bool = Field(default=False, description="transformer fusions applied")
     optimizer: str | None = Field(default=None, description="what ran, or why it was skipped")
     fusions: dict[str, int] = Field(default_factory=dict, description="fused operator counts")
-    quantization: Literal["int8-dynamic"] | None = None
+    quantization: Literal["int8-dynamic", "int8-static"] | None = Field(
+        default=None,
+        description="int8-static: calibrated activation ranges, answers independent of "
+        "batch-mates; int8-dynamic: activation scales per call (per batch)",
+    )
+    calibration: CalibrationInfo | None = Field(
+        default=None, description="how int8-static's activation ranges were measured"
+    )
+    quantization_refused: str | None = Field(
+        default=None,
+        description="why INT8 was asked for but fp32 ships (the accuracy gate's message)",
+    )
     int8_format: Literal["u8s8-reduced", "u8u8", "u8s8"] | None = Field(
         default=None, description="activation x weight types; absent before schema 3 (u8s8)"
     )
@@ -173,6 +194,15 @@ class VariantInfo(_Strict):
             return list(INT8_DOT_PRODUCT)
         return self.requires_cpu_features
 
+    @property
+    def needs_v4(self) -> bool:
+        """Fields a schema-3 service does not know."""
+        return (
+            self.quantization == "int8-static"
+            or self.calibration is not None
+            or self.quantization_refused is not None
+        )
+
 
 class SelfCheck(_Strict):
     """A small sample with the shipped graph's outputs on the export CPU, re-run at start-up."""
@@ -192,7 +222,7 @@ class SelfCheck(_Strict):
 
 
 class ManifestBase(_Strict):
-    schema_version: Literal[1, 2, 3] = 1
+    schema_version: Literal[1, 2, 3, 4] = 1
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     version: str
     labels: list[str] = Field(min_length=1)
@@ -209,6 +239,8 @@ class ManifestBase(_Strict):
             raise ValueError("a manifest with a variant section must have schema_version 2")
         if self.selfcheck is not None and self.schema_version < 3:
             raise ValueError("a manifest with a selfcheck section must have schema_version 3")
+        if self.variant is not None and self.variant.needs_v4 and self.schema_version < 4:
+            raise ValueError("static INT8, calibration or a refused quantization needs schema 4")
         return self
 
 
@@ -347,8 +379,10 @@ def verify_bundle(bundle_dir: Path) -> NerManifest | PostureManifest:
     return manifest
 
 
-def schema_version_for(manifest: ManifestBase) -> Literal[1, 2, 3]:
+def schema_version_for(manifest: ManifestBase) -> Literal[1, 2, 3, 4]:
     """The lowest schema version that describes ``manifest`` (older services keep loading it)."""
+    if manifest.variant is not None and manifest.variant.needs_v4:
+        return 4
     if manifest.selfcheck is not None:
         return 3
     if isinstance(manifest, NerManifest) and manifest.ner.needs_v3:
