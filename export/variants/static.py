@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import onnx
@@ -23,11 +22,15 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from export.variants.graphs import _gemm_to_matmul
-from export.variants.request import Int8Format
+from export.variants.request import (
+    DEFAULT_CALIBRATION,
+    DEFAULT_PERCENTILE,
+    CalibrationMethod,
+    Int8Format,
+)
 
 FloatArray = NDArray[np.float32]
 IntArray = NDArray[np.int64]
-CalibrationMethod = Literal["minmax", "percentile", "entropy"]
 Ranges = dict[str, tuple[float, float]]
 # Values kept per activation tensor for the histogram methods: enough for a 1e-5 tail.
 _MAX_SAMPLES = 2_000_000
@@ -35,8 +38,8 @@ _MAX_SAMPLES = 2_000_000
 
 @dataclass(frozen=True)
 class Calibration:
-    method: CalibrationMethod = "percentile"
-    percentile: float = 99.999  # percentile method: the share of values inside the range
+    method: CalibrationMethod = DEFAULT_CALIBRATION
+    percentile: float = DEFAULT_PERCENTILE  # percentile method: share of values inside the range
 
     def describe(self) -> str:
         return f"percentile {self.percentile:g}" if self.method == "percentile" else self.method
