@@ -52,7 +52,8 @@ def weight_products(model: onnx.ModelProto) -> list[onnx.NodeProto]:
 
 
 def collect_activations(graph: Path, feeds: Sequence[dict[str, IntArray]]) -> dict[str, FloatArray]:
-    """Every weight product's input over all real tokens of ``feeds`` (flattened, fp32 graph)."""
+    """Every weight product's input over all real tokens of ``feeds`` (flattened, fp32 graph);
+    each feed is one text without padding."""
     model = onnx.load(str(graph))
     _gemm_to_matmul(model.graph)
     wanted = sorted({n.input[0] for n in weight_products(model)})
@@ -66,10 +67,16 @@ def collect_activations(graph: Path, feeds: Sequence[dict[str, IntArray]]) -> di
     inputs = {i.name for i in session.get_inputs()}
     chunks: dict[str, list[FloatArray]] = {name: [] for name in wanted}
     for feed in feeds:
-        real = feed["attention_mask"].astype(bool)  # padding never widens a range
+        if feed["input_ids"].shape[0] != 1 or not feed["attention_mask"].all():
+            raise ValueError("calibration runs one unpadded text per call")
+        real = feed["input_ids"].shape[1]
         outputs = session.run(wanted, {k: v for k, v in feed.items() if k in inputs})
         for name, value in zip(wanted, outputs, strict=True):
-            chunks[name].append(np.asarray(value, dtype=np.float32)[real].ravel())
+            rows = np.asarray(value, dtype=np.float32)
+            rows = rows[0] if rows.ndim == 3 else rows  # [positions, features]
+            # A graph that pads inside (Longformer, to whole attention blocks) pads at the end:
+            # only the text's own positions count, so padding never widens a range.
+            chunks[name].append(rows[:real].ravel())
     return {name: np.concatenate(parts) for name, parts in chunks.items()}
 
 

@@ -487,3 +487,20 @@ def test_the_static_search_keeps_sensitive_products_fp32(
     graph = onnx.load(str(out / "model.onnx")).graph
     kept = [n for n in graph.node if n.name == variant.kept_fp32_sensitive[0]]
     assert kept[0].op_type == "MatMul" and not kept[0].input[1].endswith(".dq")  # fp32 weight
+
+
+def test_static_int8_longformer_passes_both_gates(tiny_longformer: Path, tmp_path: Path) -> None:
+    out = tmp_path / "postures-static"
+    args = ["postures", "--checkpoint", str(tiny_longformer / "dir"), "--out", str(out)]
+    options = ["--max-length", "600", "--parity-lengths", "1,513", "--quantize", "int8-static"]
+    assert main([*args, *options]) == 0
+    manifest = verify_bundle(out)
+    assert isinstance(manifest, PostureManifest) and manifest.variant is not None
+    variant = manifest.variant
+    assert variant.quantization == "int8-static" and variant.calibration is not None
+    assert variant.agreement is not None and variant.agreement >= 0.99
+    ops = _ops(out / "model.onnx")
+    assert "Gemm" not in ops and {"QuantizeLinear", "DequantizeLinear"} <= ops
+    session = OnnxSession(out / "model.onnx", manifest.onnx.output, 1)
+    probs = PosturePipeline(manifest, out, session).probabilities(["a short motion to dismiss"])
+    assert probs.probabilities.shape == (1, len(manifest.labels))
