@@ -129,7 +129,11 @@ def compare(
     )
     print("|---" * (6 + len(shapes)) + "|")
     base = latency["fp32"]
-    print("| fp32 | every CPU | – | 1 | 1 | 0 | " + " | ".join(f"{base[s]:.1f}" for s in shapes) + " |")
+    print(
+        "| fp32 | every CPU | – | 1 | 1 | 0 | "
+        + " | ".join(f"{base[s]:.1f}" for s in shapes)
+        + " |"
+    )
     for name, agreement in rows.items():
         scheme = INT8_SCHEMES[name.removeprefix("static ").split(",")[0]]
         exact_on = " or ".join(scheme.requires_any) or "every CPU"
