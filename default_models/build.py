@@ -85,7 +85,9 @@ def build_ner(
     if quantize:
         began_int8 = time.perf_counter()
         variant = ["--quantize", quantize, "--validation", str(work / "data" / "dev.jsonl")]
-        variant += ["--fallback-fp32", "--calibration-percentile", NER_CALIBRATION_PERCENTILE]
+        variant += ["--fallback-fp32"]
+        if quantize == "int8-static":
+            variant += ["--calibration-percentile", NER_CALIBRATION_PERCENTILE]
         chosen, quantization = _gated_int8(
             chosen, export(work / "bundle-int8", *variant), splits["test"]
         )
