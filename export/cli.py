@@ -21,7 +21,12 @@ from export.family import ExportFamily
 from export.ner.family import NerFamily
 from export.postures.family import PostureFamily
 from export.variants.graphs import INT8_SCHEMES
-from export.variants.request import DEFAULT_INT8_FORMAT, DEFAULT_MIN_AGREEMENT
+from export.variants.request import (
+    DEFAULT_CALIBRATION,
+    DEFAULT_INT8_FORMAT,
+    DEFAULT_MIN_AGREEMENT,
+    DEFAULT_PERCENTILE,
+)
 
 # Export commands, one per model family. A new family adds one line here.
 FAMILIES: dict[str, ExportFamily[Any]] = {
@@ -59,8 +64,31 @@ def _add_variant_arguments(p: argparse.ArgumentParser, unit: str) -> None:
     )
     p.add_argument(
         "--quantize",
-        choices=["int8"],
-        help="ship a dynamic INT8 graph if it passes the gate (format: --int8-format)",
+        choices=["int8", "int8-static"],
+        help="ship an INT8 graph if it passes the gate (format: --int8-format). int8: dynamic "
+        "activation scales, computed per call, so a text's answer can depend on its batch-mates; "
+        "int8-static: activation ranges calibrated at export on the --validation texts, so it "
+        "cannot",
+    )
+    p.add_argument(
+        "--calibration",
+        choices=["minmax", "percentile", "entropy"],
+        default=DEFAULT_CALIBRATION,
+        help=f"int8-static: how activation ranges are cut (default: {DEFAULT_CALIBRATION})",
+    )
+    p.add_argument(
+        "--calibration-percentile",
+        dest="percentile",
+        type=float,
+        default=DEFAULT_PERCENTILE,
+        help="int8-static with --calibration percentile: share of activation values inside the "
+        f"range, in percent (default: {DEFAULT_PERCENTILE:g})",
+    )
+    p.add_argument(
+        "--fallback-fp32",
+        action="store_true",
+        help="when INT8 fails the accuracy gate, ship the fp32 graph and record the reason in "
+        "bundle.json (variant.quantization_refused) instead of failing the export",
     )
     p.add_argument(
         "--int8-format",
@@ -100,7 +128,8 @@ def _add_variant_arguments(p: argparse.ArgumentParser, unit: str) -> None:
     p.add_argument(
         "--validation",
         type=Path,
-        help='extra gate texts, JSON lines {"text": ...} (e.g. the dev split)',
+        help='extra gate texts, JSON lines {"text": ...} (e.g. the dev split); int8-static '
+        "also calibrates on them",
     )
 
 

@@ -44,6 +44,9 @@ def variant_request(args: argparse.Namespace) -> VariantRequest:
         keep_fp32=tuple(args.keep_fp32),
         min_agreement=args.min_agreement,
         validation=args.validation,
+        calibration=args.calibration,
+        percentile=args.percentile,
+        fallback_fp32=args.fallback_fp32,
     )
 
 
@@ -106,6 +109,7 @@ def export_bundle(family: ExportFamily[Any], args: argparse.Namespace) -> Manife
             progress,
             f"checking parity against PyTorch (atol {args.atol:g})",
             SampleSpec(staging / "tokenizer.json", family.output, max_length, pad_id),
+            validation,
         )
         with progress.step("writing bundle.json"):
             common: dict[str, Any] = {

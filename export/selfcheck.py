@@ -9,6 +9,7 @@ so it is caught; exact integer kernels on another CPU differ by rounding only).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,15 +49,17 @@ class SampleSpec:
     max_length: int
     pad_id: int
 
-    def feeds(self) -> list[dict[str, IntArray]]:
-        """The sample as model inputs, one text per call (as the self-check runs them)."""
+    def feeds(self, texts: Sequence[str] = SELF_CHECK_TEXTS) -> list[dict[str, IntArray]]:
+        """``texts`` (the sample by default) as model inputs, one text per call, each cut to one
+        window: no padding (as the self-check runs them, and as calibration needs)."""
         tokenizer = TextTokenizer(self.tokenizer)
         capacity = self.max_length - tokenizer.num_special_tokens
         return [
             build_inputs(
                 [e.ids[:capacity]], tokenizer.prefix_ids, tokenizer.suffix_ids, self.pad_id
             )
-            for e in tokenizer.encode_batch(list(SELF_CHECK_TEXTS))
+            for e in tokenizer.encode_batch(list(texts))
+            if len(e.ids)
         ]
 
     def outputs(self, graph: Path) -> list[FloatArray]:

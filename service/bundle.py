@@ -18,8 +18,9 @@ from service.runtime.cpu_features import INT8_DOT_PRODUCT, CpuInfo
 # Newest understood. Bundles are written with the lowest version that describes them: 1 for a
 # plain fp32 BIO BERT-CRF or posture bundle, 2 with a graph variant, 3 with a self-check sample
 # (every bundle exported now) or an NER head, tag scheme or layout beyond the first round's, 4 for
-# a classifier bundle (task "classify": any encoder, multi- or single-label). Older services then
-# refuse them by version.
+# a classifier bundle (task "classify": any encoder, multi- or single-label) or a variant with
+# static INT8, its calibration or a refused quantization. Older services then refuse them by
+# version.
 SCHEMA_VERSION = 4
 SchemaVersion = Literal[1, 2, 3, 4]
 MANIFEST_FILE = "bundle.json"
@@ -128,6 +129,16 @@ class ParityReport(_Strict):
     details: list[dict[str, float | int | str]] = []
 
 
+class CalibrationInfo(_Strict):
+    """Static INT8's activation ranges: from which texts and how they were cut."""
+
+    method: Literal["minmax", "percentile", "entropy"]
+    percentile: float | None = Field(default=None, description="percentile method only")
+    texts: int = Field(ge=1, description="calibration texts, each run alone (no padding)")
+    tokens: int = Field(ge=1, description="real tokens they hold")
+    source: str = Field(description="where the texts came from")
+
+
 class VariantInfo(_Strict):
     """How the shipped graph differs from the plain fp32 export, and the accuracy gate it passed.
 
@@ -138,7 +149,18 @@ class VariantInfo(_Strict):
     optimized: bool = Field(default=False, description="transformer fusions applied")
     optimizer: str | None = Field(default=None, description="what ran, or why it was skipped")
     fusions: dict[str, int] = Field(default_factory=dict, description="fused operator counts")
-    quantization: Literal["int8-dynamic"] | None = None
+    quantization: Literal["int8-dynamic", "int8-static"] | None = Field(
+        default=None,
+        description="int8-static: calibrated activation ranges, answers independent of "
+        "batch-mates; int8-dynamic: activation scales per call (per batch)",
+    )
+    calibration: CalibrationInfo | None = Field(
+        default=None, description="how int8-static's activation ranges were measured"
+    )
+    quantization_refused: str | None = Field(
+        default=None,
+        description="why INT8 was asked for but fp32 ships (the accuracy gate's message)",
+    )
     int8_format: Literal["u8s8-reduced", "u8u8", "u8s8"] | None = Field(
         default=None, description="activation x weight types; absent before schema 3 (u8s8)"
     )
@@ -174,6 +196,15 @@ class VariantInfo(_Strict):
         if self.quantization is not None and self.int8_format is None:
             return list(INT8_DOT_PRODUCT)
         return self.requires_cpu_features
+
+    @property
+    def needs_v4(self) -> bool:
+        """Fields a schema-3 service does not know."""
+        return (
+            self.quantization == "int8-static"
+            or self.calibration is not None
+            or self.quantization_refused is not None
+        )
 
 
 class SelfCheck(_Strict):
@@ -215,6 +246,8 @@ class ManifestBase(_Strict):
             raise ValueError(
                 f"this manifest's content needs schema_version {self.content_schema_version()}"
             )
+        if self.variant is not None and self.variant.needs_v4 and self.schema_version < 4:
+            raise ValueError("static INT8, calibration or a refused quantization needs schema 4")
         return self
 
     def content_schema_version(self) -> SchemaVersion:
@@ -496,6 +529,8 @@ def verify_bundle(bundle_dir: Path) -> AnyManifest:
 
 def schema_version_for(manifest: ManifestBase) -> SchemaVersion:
     """The lowest schema version that describes ``manifest`` (older services keep loading it)."""
+    if manifest.variant is not None and manifest.variant.needs_v4:
+        return 4
     sections: SchemaVersion = 1
     if manifest.selfcheck is not None:
         sections = 3

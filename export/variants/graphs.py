@@ -203,25 +203,31 @@ def quantize_int8(
 
 
 def exact_integer_reference(src: Path, dst: Path) -> int:
-    """Rewrite every ``MatMulInteger`` with s8 weights as the same product with u8 weights.
+    """Rewrite every s8 weight of an integer product as the same product with u8 weights.
 
     ``(a - za)(b - zb)`` is unchanged when both ``b`` and ``zb`` move by +128, and ONNX Runtime's
     u8 x u8 kernels sum exactly on every CPU: the rewritten graph computes what a u8 x s8 graph
     computes on a CPU without saturation (VNNI/AMX). Comparing a graph with its reference on the
-    host proves (or disproves) that its INT8 answers do not depend on the CPU. Returns the number
-    of rewritten products.
+    host proves (or disproves) that its INT8 answers do not depend on the CPU. Covers dynamic
+    graphs (``MatMulInteger``: weight and zero point in slots 1 and 3) and static QDQ graphs (a
+    ``DequantizeLinear`` of a constant s8 weight: slots 0 and 2, fused by ONNX Runtime into the
+    integer product). Returns the number of rewritten products.
     """
     model = onnx.load(str(src))
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     rewritten = 0
     for node in graph.node:
-        if node.op_type != "MatMulInteger" or len(node.input) < 4:
+        if node.op_type == "MatMulInteger" and len(node.input) >= 4:
+            slots = (1, 3)
+        elif node.op_type == "DequantizeLinear" and len(node.input) >= 3:
+            slots = (0, 2)
+        else:
             continue
-        weight, zero = inits.get(node.input[1]), inits.get(node.input[3])
+        weight, zero = inits.get(node.input[slots[0]]), inits.get(node.input[slots[1]])
         if weight is None or zero is None or weight.data_type != onnx.TensorProto.INT8:
             continue
-        for slot, init in ((1, weight), (3, zero)):
+        for slot, init in zip(slots, (weight, zero), strict=True):
             shifted = onnx.numpy_helper.to_array(init).astype("int16") + 128
             name = f"{init.name}.u8"
             if name not in inits:

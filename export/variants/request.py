@@ -10,7 +10,13 @@ from typing import Literal
 
 from export.errors import ExportError
 
-Quantization = Literal["int8"]
+# int8: dynamic activation scales (per call, so per batch); int8-static: calibrated ranges.
+Quantization = Literal["int8", "int8-static"]
+CalibrationMethod = Literal["minmax", "percentile", "entropy"]
+# Best measured on the default NER model (README, "INT8"): minmax lets rare outliers stretch the
+# scales, 99.9 clips too much.
+DEFAULT_CALIBRATION: CalibrationMethod = "percentile"
+DEFAULT_PERCENTILE = 99.99
 Int8Format = Literal["u8s8-reduced", "u8u8", "u8s8"]
 DEFAULT_MIN_AGREEMENT = 0.99
 # Exact on every CPU (no VNNI needed) and as fast as u8s8 where it runs: README, "INT8 formats".
@@ -29,6 +35,10 @@ class VariantRequest:
     keep_sensitive: bool = True
     min_agreement: float = DEFAULT_MIN_AGREEMENT
     validation: Path | None = None
+    calibration: CalibrationMethod = DEFAULT_CALIBRATION
+    percentile: float = DEFAULT_PERCENTILE
+    # When the gate refuses INT8, ship the fp32 graph and record why (default bundles).
+    fallback_fp32: bool = False
 
     @property
     def plain(self) -> bool:
@@ -42,6 +52,10 @@ class VariantRequest:
             args += ["--quantize", self.quantize, "--min-agreement", repr(self.min_agreement)]
             args += [] if self.per_channel else ["--per-tensor"]
             args += [a for pattern in self.keep_fp32 for a in ("--keep-fp32", pattern)]
+            if self.quantize == "int8-static":
+                args += ["--calibration", self.calibration]
+                args += ["--calibration-percentile", repr(self.percentile)]
+            args += ["--fallback-fp32"] if self.fallback_fp32 else []
         if self.validation is not None:
             args += ["--validation", str(self.validation)]
         return args
@@ -59,6 +73,20 @@ class VariantRequest:
             raise ExportError(
                 "--per-tensor, --keep-fp32 and --int8-format only apply with --quantize int8"
             )
+        static_options = (
+            self.calibration != DEFAULT_CALIBRATION or self.percentile != DEFAULT_PERCENTILE
+        )
+        if self.quantize != "int8-static" and static_options:
+            raise ExportError(
+                "--calibration and --calibration-percentile only apply with --quantize int8-static"
+            )
+        if not 90.0 <= self.percentile <= 100.0:
+            raise ExportError(
+                f"--calibration-percentile {self.percentile:g} must be in [90, 100] (the share "
+                "of activation values inside the calibrated range, in percent)"
+            )
+        if self.fallback_fp32 and self.quantize is None:
+            raise ExportError("--fallback-fp32 only applies with --quantize")
         for pattern in self.keep_fp32:
             try:
                 re.compile(pattern)
@@ -68,7 +96,7 @@ class VariantRequest:
                 ) from exc
         if self.validation is not None:
             if self.quantize is None:
-                raise ExportError("--validation only applies with --quantize int8")
+                raise ExportError("--validation only applies with --quantize")
             if not self.validation.is_file():
                 raise ExportError(f"--validation {self.validation}: no such file")
 

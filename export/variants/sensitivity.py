@@ -10,7 +10,7 @@ does (per output channel or per tensor), and the score is the root mean over out
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +25,12 @@ from export.variants.request import Int8Format
 FloatArray = NDArray[np.float32]
 
 
-def _fake_quantize_activations(x: FloatArray) -> FloatArray:
-    """u8 with one asymmetric scale over the whole tensor, as DynamicQuantizeLinear does."""
-    low, high = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+def _fake_quantize_activations(
+    x: FloatArray, fixed: tuple[float, float] | None = None
+) -> FloatArray:
+    """u8 with one asymmetric scale: over the whole tensor, as DynamicQuantizeLinear does, or
+    the calibrated ``fixed`` range of static INT8 (values outside it clip)."""
+    low, high = fixed or (min(float(x.min()), 0.0), max(float(x.max()), 0.0))
     scale = (high - low) / 255 or 1.0
     zero = np.round(-low / scale)
     return ((np.clip(np.round(x / scale) + zero, 0, 255) - zero) * scale).astype(np.float32)
@@ -54,8 +57,12 @@ def rank_sensitive_nodes(
     per_channel: bool,
     fmt: Int8Format,
     skip: Sequence[str] = (),
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> list[tuple[str, float]]:
-    """(node name, relative error) of every constant-weight MatMul, worst first."""
+    """(node name, relative error) of every constant-weight MatMul, worst first.
+
+    ``ranges``: static INT8's calibrated activation ranges (by tensor name); dynamic otherwise.
+    """
     model = onnx.load(str(graph))
     _gemm_to_matmul(model.graph)
     weights = {
@@ -85,7 +92,10 @@ def rank_sensitive_nodes(
             x = values[node.input[0]].astype(np.float32)
             w = weights[node.input[1]].astype(np.float32)
             exact = (x @ w).reshape(-1, w.shape[1])
-            approx = _fake_quantize_activations(x) @ _fake_quantize_weights(w, per_channel, fmt)
+            fixed = ranges[node.input[0]] if ranges is not None else None
+            approx = _fake_quantize_activations(x, fixed) @ _fake_quantize_weights(
+                w, per_channel, fmt
+            )
             error[node.name] += np.square(approx.reshape(exact.shape) - exact).sum(axis=0)
             norm[node.name] += np.square(exact).sum(axis=0)
     scores = {}

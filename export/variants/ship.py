@@ -3,14 +3,16 @@
 1. ``--optimize``: fuse, then the fp32 parity gate against PyTorch runs on the fused graph. If the
    fused graph fails it while the unfused one passes, the fusion is skipped with a message.
 2. Without ``--optimize`` the parity gate runs on the exported graph, as before variants existed.
-3. ``--quantize int8``: quantize the gated fp32 graph, then the accuracy gate compares the two;
-   below ``--min-agreement`` the export stops and the staging directory is discarded.
+3. ``--quantize int8`` (dynamic) or ``int8-static`` (calibrated activation ranges): quantize the
+   gated fp32 graph, then the accuracy gate compares the two; below ``--min-agreement`` the most
+   sensitive products are kept fp32 until it passes, else the export stops and the staging
+   directory is discarded (or, with ``--fallback-fp32``, the fp32 graph ships with the reason).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,24 @@ from typing import Any
 from export.errors import ParityError
 from export.progress import Progress
 from export.selfcheck import SampleSpec, build_selfcheck
-from export.variants.gate import Agreement
-from export.variants.graphs import INT8_SCHEMES, Family, optimize_graph, quantize_int8
+from export.variants.gate import AccuracyGateError, Agreement
+from export.variants.graphs import (
+    INT8_SCHEMES,
+    Family,
+    matching_nodes,
+    optimize_graph,
+    quantize_int8,
+)
 from export.variants.request import VariantRequest
 from export.variants.sensitivity import rank_sensitive_nodes
-from service.bundle import ParityReport, SelfCheck, VariantInfo, sha256_of
+from export.variants.static import (
+    Calibration,
+    Ranges,
+    collect_activations,
+    compute_ranges,
+    quantize_static_int8,
+)
+from service.bundle import CalibrationInfo, ParityReport, SelfCheck, VariantInfo, sha256_of
 from service.runtime.cpu_features import current_cpu
 
 
@@ -92,10 +107,62 @@ def _gate(
     return agreement
 
 
+class _Quantizer:
+    """Writes the INT8 graph of ``graph`` with some products kept fp32: dynamic, or static with
+    activation ranges calibrated once (on the validation texts, else the self-check sample)."""
+
+    def __init__(
+        self,
+        graph: Path,
+        request: VariantRequest,
+        sample: SampleSpec,
+        texts: Sequence[str],
+        progress: Progress,
+    ) -> None:
+        self.graph, self.request = graph, request
+        self.ranges: Ranges | None = None
+        self.calibration: CalibrationInfo | None = None
+        if request.quantize != "int8-static":
+            return
+        calibration = Calibration(request.calibration, request.percentile)
+        source = "--validation texts" if texts else "the self-check sample"
+        feeds = sample.feeds(texts) if texts else sample.feeds()
+        activations = collect_activations(graph, feeds)
+        self.ranges = compute_ranges(activations, calibration)
+        tokens = int(sum(int(f["attention_mask"].sum()) for f in feeds))
+        self.calibration = CalibrationInfo(
+            method=request.calibration,
+            percentile=request.percentile if request.calibration == "percentile" else None,
+            texts=len(feeds),
+            tokens=tokens,
+            source=source,
+        )
+        progress.note(
+            f"activation ranges of {len(self.ranges)} tensors calibrated ({calibration.describe()})"
+            f" on {len(feeds)} {source}, each run alone ({tokens} tokens)"
+        )
+
+    def write(self, dst: Path, keep_nodes: tuple[str, ...] = ()) -> list[str]:
+        """Quantize to ``dst``; return every product left fp32."""
+        request = self.request
+        if self.ranges is None:
+            return quantize_int8(
+                self.graph,
+                dst,
+                request.per_channel,
+                request.keep_fp32,
+                request.int8_format,
+                keep_nodes,
+            )
+        keep = [*matching_nodes(self.graph, request.keep_fp32), *keep_nodes]
+        return quantize_static_int8(
+            self.graph, dst, self.ranges, request.per_channel, request.int8_format, keep
+        )
+
+
 def _search_fp32_nodes(
-    graph: Path,
+    quantizer: _Quantizer,
     quantized: Path,
-    request: VariantRequest,
     agreement_of: Callable[[Path, Path], Agreement],
     progress: Progress,
     sample: SampleSpec,
@@ -103,17 +170,17 @@ def _search_fp32_nodes(
 ) -> tuple[Agreement, list[str]]:
     """Keep the most sensitive products fp32 (1, 2, 4, ... of them, up to half) until the gate
     passes; raise the first failure's error if even half of them in fp32 is not enough."""
-    ranking = rank_sensitive_nodes(graph, sample.feeds(), request.per_channel, request.int8_format)
+    graph, request = quantizer.graph, quantizer.request
+    ranking = rank_sensitive_nodes(
+        graph, sample.feeds(), request.per_channel, request.int8_format, ranges=quantizer.ranges
+    )
     progress.note(
         "the whole graph fails the gate; most sensitive products (relative error): "
         + ", ".join(f"{name} {error:.3f}" for name, error in ranking[:4])
     )
     count, best = 1, (failed.agreement, 0)
     while count <= len(ranking) // 2:
-        keep = tuple(name for name, _ in ranking[:count])
-        kept = quantize_int8(
-            graph, quantized, request.per_channel, request.keep_fp32, request.int8_format, keep
-        )
+        kept = quantizer.write(quantized, tuple(name for name, _ in ranking[:count]))
         progress.note(f"{count} of {len(ranking)} products kept fp32:")
         agreement = _gate(graph, quantized, request, agreement_of, progress)
         if agreement.agreement >= request.min_agreement:
@@ -128,23 +195,31 @@ def _search_fp32_nodes(
     raise AssertionError("unreachable: the failed agreement was below the gate")
 
 
+@dataclass(frozen=True)
+class _Quantized:
+    agreement: Agreement
+    kept: list[str]  # every product left fp32
+    searched: list[str]  # those the sensitivity search added
+    calibration: CalibrationInfo | None
+
+
 def _quantize(
     graph: Path,
     request: VariantRequest,
     agreement_of: Callable[[Path, Path], Agreement],
     progress: Progress,
     sample: SampleSpec,
-) -> tuple[Agreement, list[str], list[str]]:
-    """Quantize, gate against the fp32 graph, and only then replace it.
-
-    Returns the agreement, every node kept fp32, and those the sensitivity search added.
-    """
+    texts: Sequence[str],
+) -> _Quantized:
+    """Quantize, gate against the fp32 graph, and only then replace it."""
     quantized = graph.with_suffix(".int8.onnx")
     scales = "per-channel" if request.per_channel else "per-tensor"
     fmt = request.int8_format
-    with progress.step(f"quantizing to dynamic INT8 ({fmt}, {scales} weight scales)"):
+    kind = "static" if request.quantize == "int8-static" else "dynamic"
+    with progress.step(f"quantizing to {kind} INT8 ({fmt}, {scales} weight scales)"):
         progress.note(INT8_SCHEMES[fmt].summary)
-        kept = quantize_int8(graph, quantized, request.per_channel, request.keep_fp32, fmt)
+        quantizer = _Quantizer(graph, request, sample, texts, progress)
+        kept = quantizer.write(quantized)
         if request.keep_fp32:
             progress.note(
                 f"{len(kept)} nodes kept fp32 (--keep-fp32 {' '.join(request.keep_fp32)})"
@@ -156,18 +231,22 @@ def _quantize(
         f"accuracy gate: INT8 vs fp32 ONNX (min agreement {request.min_agreement:g}) on "
         f"{current_cpu().describe()}"
     ):
-        agreement = _gate(graph, quantized, request, agreement_of, progress)
-        searched: list[str] = []
-        if agreement.agreement < request.min_agreement:
-            if not request.keep_sensitive:
-                agreement.enforce(request.min_agreement)  # the staging dir is discarded
-            agreement, all_kept = _search_fp32_nodes(
-                graph, quantized, request, agreement_of, progress, sample, agreement
-            )
-            searched = [n for n in all_kept if n not in kept]
-            kept = all_kept
+        try:
+            agreement = _gate(graph, quantized, request, agreement_of, progress)
+            searched: list[str] = []
+            if agreement.agreement < request.min_agreement:
+                if not request.keep_sensitive:
+                    agreement.enforce(request.min_agreement)  # the staging dir is discarded
+                agreement, all_kept = _search_fp32_nodes(
+                    quantizer, quantized, agreement_of, progress, sample, agreement
+                )
+                searched = [n for n in all_kept if n not in kept]
+                kept = all_kept
+        except AccuracyGateError:
+            quantized.unlink(missing_ok=True)
+            raise
         os.replace(quantized, graph)
-    return agreement, kept, searched
+    return _Quantized(agreement, kept, searched, quantizer.calibration)
 
 
 def ship_graph(
@@ -179,9 +258,11 @@ def ship_graph(
     progress: Progress,
     parity_title: str,
     sample: SampleSpec,
+    texts: Sequence[str] = (),
 ) -> tuple[ParityReport, VariantInfo | None, SelfCheck]:
     """Leave the graph to ship at ``graph``; return its parity report, the variant record and
-    the self-check sample the service re-runs at start-up."""
+    the self-check sample the service re-runs at start-up. ``texts``: the --validation texts
+    (static INT8 calibrates on them)."""
     fp32_sha = sha256_of(graph)
     if request.optimize:
         parity, fusions, optimizer = _fuse(graph, spec, parity_of, progress, parity_title)
@@ -200,20 +281,34 @@ def ship_graph(
     )
     if request.quantize is None:
         return parity, base, build_selfcheck(fp32_outputs, None, parity.atol)
-    agreement, kept, searched = _quantize(graph, request, agreement_of, progress, sample)
+    try:
+        result = _quantize(graph, request, agreement_of, progress, sample, texts)
+    except AccuracyGateError as exc:
+        if not request.fallback_fp32:
+            raise
+        progress.note(f"shipping the fp32 graph (--fallback-fp32): {exc}")
+        refused = str(exc).removesuffix("; the bundle was not written")
+        return (
+            parity,
+            base.model_copy(update={"quantization_refused": refused}),
+            build_selfcheck(fp32_outputs, None, parity.atol),
+        )
+    agreement, kept = result.agreement, result.kept
     selfcheck = build_selfcheck(sample.outputs(graph), fp32_outputs, parity.atol)
+    static = request.quantize == "int8-static"
     return (
         parity,
         base.model_copy(
             update={
-                "quantization": "int8-dynamic",
+                "quantization": "int8-static" if static else "int8-dynamic",
+                "calibration": result.calibration,
                 "int8_format": request.int8_format,
                 "requires_cpu_features": list(INT8_SCHEMES[request.int8_format].requires_any),
                 "validated_on": current_cpu(),
                 "per_channel": request.per_channel,
                 "kept_fp32": list(request.keep_fp32),
                 "kept_fp32_nodes": len(kept),
-                "kept_fp32_sensitive": searched,
+                "kept_fp32_sensitive": result.searched,
                 "min_agreement": request.min_agreement,
                 "agreement": round(agreement.agreement, 6),
                 "exact_match": round(agreement.exact_match, 6),

@@ -21,6 +21,13 @@ from export.variants.graphs import (
     quantize_int8,
 )
 from export.variants.sensitivity import rank_sensitive_nodes
+from export.variants.static import (
+    Calibration,
+    collect_activations,
+    compute_ranges,
+    quantize_static_int8,
+    weight_products,
+)
 from service.bundle import BundleError, PostureManifest, read_manifest, verify_bundle
 from service.classify.pipeline import ClassifierPipeline
 from service.runtime.cpu_features import current_cpu
@@ -63,6 +70,8 @@ def int8_bundles(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
     validation.write_text("".join(json.dumps({"text": t, "spans": []}) + "\n" for t in VALIDATION))
     extra = ["--quantize", "int8", "--validation", str(validation), "--keep-fp32", KEEP]
     assert _ner(tiny_checkpoint, root / "tiny-int8", *extra) == 0
+    static = ["--quantize", "int8-static", "--validation", str(validation)]
+    assert _ner(tiny_checkpoint, root / "tiny-int8-static", *static) == 0
     return root
 
 
@@ -101,17 +110,22 @@ def test_int8_bundle_records_the_variant_and_its_gate(int8_bundles: Path) -> Non
 def test_service_serves_the_int8_bundle_and_shows_the_variant(int8_bundles: Path) -> None:
     with running_server(int8_bundles) as base:
         text = "do samose bhejo"
-        answer = httpx.post(f"{base}/v1/entities", json={"text": text}, timeout=30)
+        answer = httpx.post(
+            f"{base}/v1/entities", json={"text": text, "model": "tiny-int8"}, timeout=30
+        )
         cards = httpx.get(f"{base}/v1/models", timeout=10).json()["models"]
         metrics = httpx.get(f"{base}/metrics", timeout=10).text
     assert answer.status_code == 200
     body = answer.json()
     assert body["model"]["name"] == "tiny-int8"
     assert all(text[e["start"] : e["end"]] == e["text"] for e in body["results"][0]["entities"])
-    assert cards[0]["variant"]["quantization"] == "int8-dynamic"
-    assert cards[0]["variant"]["agreement"] >= 0.99
+    variants = {card["name"]: card["variant"] for card in cards}
+    assert variants["tiny-int8"]["quantization"] == "int8-dynamic"
+    assert variants["tiny-int8"]["agreement"] >= 0.99
+    assert variants["tiny-int8-static"]["quantization"] == "int8-static"
+    assert variants["tiny-int8-static"]["calibration"]["method"] == "percentile"
     info = [line for line in metrics.splitlines() if line.startswith("infer_model_info{")]
-    assert len(info) == 1 and 'quantized="int8-dynamic"' in info[0]
+    assert len(info) == 2 and any('quantized="int8-static"' in line for line in info)
 
 
 def test_plain_bundles_have_no_variant_key(tiny_bundle: Path) -> None:
@@ -159,6 +173,10 @@ def test_a_variant_in_a_schema_1_manifest_is_rejected(int8_bundles: Path, tmp_pa
         (["--int8-format", "u8u8"], "--per-tensor, --keep-fp32 and --int8-format only apply"),
         (["--quantize", "int8", "--keep-fp32", "layer.(1"], "not a regular expression"),
         (["--quantize", "int8", "--validation", "/nonexistent.jsonl"], "no such file"),
+        (["--calibration", "entropy"], "only apply with --quantize int8-static"),
+        (["--quantize", "int8", "--calibration", "minmax"], "only apply with --quantize int8-s"),
+        (["--quantize", "int8-static", "--calibration-percentile", "50"], "must be in [90, 100]"),
+        (["--fallback-fp32"], "--fallback-fp32 only applies with --quantize"),
     ],
 )
 def test_invalid_variant_arguments_fail_before_exporting(
@@ -324,3 +342,198 @@ def test_the_product_with_an_outlier_weight_ranks_most_sensitive(
     assert ranking[0][0] == target.name and ranking[0][1] > 0.5
     assert ranking[-1][1] < 0.1
     assert len(ranking) == len({name for name, _ in ranking}) > 10  # every weight product
+
+
+def _random_feed(rows: int, width: int, seed: int = 0) -> dict[str, np.ndarray]:
+    ids = np.random.default_rng(seed).integers(1000, 20000, size=(rows, width))
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": 0 * ids}
+
+
+@pytest.mark.parametrize("int8_format", list(INT8_SCHEMES))
+def test_static_int8_formats_are_exact_where_they_claim_to_be(
+    tiny_bundle: Path, tmp_path: Path, int8_format: str
+) -> None:
+    """The static QDQ graph (fused by ONNX Runtime into integer products) obeys the same rule
+    as dynamic INT8: portable formats equal the exact u8 x u8 reference to the bit here."""
+    source = tiny_bundle / "model.onnx"
+    ranges = compute_ranges(
+        collect_activations(source, [_random_feed(1, 12, s) for s in range(4)]),
+        Calibration("minmax"),
+    )
+    graph, reference = tmp_path / "static.onnx", tmp_path / "reference.onnx"
+    quantize_static_int8(source, graph, ranges, True, int8_format)  # type: ignore[arg-type]
+    rewritten = exact_integer_reference(graph, reference)
+    products = len(weight_products(onnx.load(str(source))))
+    assert rewritten == (0 if int8_format == "u8u8" else products)  # every s8 weight moved
+    inputs = _random_feed(8, 32, 9)
+    got = OnnxSession(graph, "emissions", 1).run(inputs)
+    exact = OnnxSession(reference, "emissions", 1).run(inputs)
+    deviation = float(np.abs(got - exact).max())
+    if current_cpu().has_any(list(INT8_SCHEMES[int8_format].requires_any)):
+        assert deviation <= 1e-5
+    else:  # u8s8 without VNNI: saturated 16-bit sums
+        assert deviation > 1e-3
+
+
+def test_static_int8_bundle_records_its_calibration(int8_bundles: Path) -> None:
+    bundle = int8_bundles / "tiny-int8-static"
+    manifest = verify_bundle(bundle)
+    variant = manifest.variant
+    assert manifest.schema_version == 4 and variant is not None
+    assert variant.quantization == "int8-static" and variant.int8_format == "u8s8-reduced"
+    calibration = variant.calibration
+    assert calibration is not None and calibration.method == "percentile"
+    assert calibration.percentile == 99.99 and calibration.texts == len(VALIDATION)
+    assert calibration.tokens >= len(VALIDATION) * 5 and calibration.source == "--validation texts"
+    assert variant.agreement is not None and variant.agreement >= 0.99
+    ops = _ops(bundle / "model.onnx")
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and "DynamicQuantizeLinear" not in ops
+
+
+def _alone_and_batched(session: OnnxSession, text_rows: list[np.ndarray]) -> tuple[Any, Any]:
+    """Row 0 alone, and inside a batch of 32 padded to the longest row."""
+    from service.text.inputs import build_inputs
+
+    alone = session.run(build_inputs(text_rows[:1], [101], [102], 0))
+    batched = session.run(build_inputs(text_rows, [101], [102], 0))
+    n = len(text_rows[0]) + 2
+    return alone[0, :n], batched[0, :n]
+
+
+def test_static_int8_answers_ignore_batch_mates_and_dynamic_ones_do_not(
+    int8_bundles: Path,
+) -> None:
+    """A text alone vs inside a batch of 32 longer texts: the static graph's scores are the same
+    up to fp32 rounding (fixed activation scales), the dynamic graph's move by a quantization
+    step (its scales come from the whole batch)."""
+    rng = np.random.default_rng(3)
+    rows = [rng.integers(1000, 20000, size=6)]
+    rows += [rng.integers(1000, 20000, size=int(n)) for n in rng.integers(4, 14, size=31)]
+    static = OnnxSession(int8_bundles / "tiny-int8-static" / "model.onnx", "emissions", 1)
+    dynamic = OnnxSession(int8_bundles / "tiny-int8" / "model.onnx", "emissions", 1)
+    alone, batched = _alone_and_batched(static, rows)
+    assert np.abs(alone - batched).max() <= 1e-4
+    alone, batched = _alone_and_batched(dynamic, rows)
+    assert np.abs(alone - batched).max() > 1e-3
+
+
+def test_static_int8_entities_are_the_same_alone_and_in_a_batch_of_32(int8_bundles: Path) -> None:
+    texts = [
+        "order 2 masala dosa from saravana bhavan",
+        "Priya wants paneer butter masala delivered to Koramangala at 8 pm tonight please",
+        "ek chai aur do samose bhejo",
+        "Sud u Beogradu je odbio žalbu",
+    ] * 8
+    with running_server(int8_bundles) as base:
+
+        def entities(batch: list[str]) -> list[Any]:
+            body = {"texts": batch, "model": "tiny-int8-static"}
+            answer = httpx.post(f"{base}/v1/entities", json=body, timeout=60)
+            assert answer.status_code == 200
+            return [r["entities"] for r in answer.json()["results"]]
+
+        batched = entities(texts)
+        alone = [entities([t])[0] for t in texts[:4]]
+    assert len(batched) == 32 and batched[:4] == alone
+
+
+def test_a_refused_quantization_ships_fp32_with_the_reason_when_asked(
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(src: Path, dst: Path, *args: Any, **kwargs: Any) -> list[str]:
+        kept = quantize_static_int8(src, dst, *args, **kwargs)
+        _scramble_classifier_bias(dst)
+        return kept
+
+    monkeypatch.setattr(ship, "quantize_static_int8", broken)
+    out = tmp_path / "fallback"
+    args = ("--quantize", "int8-static", "--no-keep-sensitive", "--fallback-fp32")
+    assert _ner(tiny_checkpoint, out, *args) == 0
+    manifest = verify_bundle(out)
+    variant = manifest.variant
+    assert manifest.schema_version == 4 and variant is not None
+    assert variant.quantization is None and variant.quantization_refused is not None
+    assert variant.quantization_refused.startswith("accuracy gate failed")
+    assert "(required 0.99)" in variant.quantization_refused
+    ops = _ops(out / "model.onnx")
+    assert "QuantizeLinear" not in ops and "MatMulInteger" not in ops  # the fp32 graph ships
+    assert sorted(p.name for p in out.iterdir()) == ["bundle.json", "model.onnx", "tokenizer.json"]
+
+
+def test_the_static_search_keeps_sensitive_products_fp32(
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def wrong_unless_one_is_kept(
+        src: Path, dst: Path, ranges: Any, per_channel: bool, fmt: Any, keep: Any = ()
+    ) -> list[str]:
+        kept = quantize_static_int8(src, dst, ranges, per_channel, fmt, keep)
+        if not keep:
+            _scramble_classifier_bias(dst)
+        return kept
+
+    monkeypatch.setattr(ship, "quantize_static_int8", wrong_unless_one_is_kept)
+    out = tmp_path / "static-searched"
+    assert _ner(tiny_checkpoint, out, "--quantize", "int8-static") == 0
+    assert "the whole graph fails the gate" in capsys.readouterr().err
+    variant = verify_bundle(out).variant
+    assert variant is not None and variant.quantization == "int8-static"
+    assert len(variant.kept_fp32_sensitive) == 1 and variant.kept_fp32_nodes == 1
+    assert variant.calibration is not None and variant.calibration.source.startswith("the self")
+    graph = onnx.load(str(out / "model.onnx")).graph
+    kept = [n for n in graph.node if n.name == variant.kept_fp32_sensitive[0]]
+    assert kept[0].op_type == "MatMul" and not kept[0].input[1].endswith(".dq")  # fp32 weight
+
+
+def test_static_int8_longformer_passes_both_gates(tiny_longformer: Path, tmp_path: Path) -> None:
+    out = tmp_path / "postures-static"
+    args = ["postures", "--checkpoint", str(tiny_longformer / "dir"), "--out", str(out)]
+    options = ["--max-length", "600", "--parity-lengths", "1,513", "--quantize", "int8-static"]
+    assert main([*args, *options]) == 0
+    manifest = verify_bundle(out)
+    assert isinstance(manifest, PostureManifest) and manifest.variant is not None
+    variant = manifest.variant
+    assert variant.quantization == "int8-static" and variant.calibration is not None
+    assert variant.agreement is not None and variant.agreement >= 0.99
+    ops = _ops(out / "model.onnx")
+    assert "Gemm" not in ops and {"QuantizeLinear", "DequantizeLinear"} <= ops
+    session = OnnxSession(out / "model.onnx", manifest.onnx.output, 1)
+    probs = ClassifierPipeline(manifest, out, session).probabilities(["a short motion to dismiss"])
+    assert probs.probabilities.shape == (1, len(manifest.labels))
+
+
+@pytest.mark.parametrize(("f1_int8", "ships_int8"), [(0.846, True), (0.844, False)])
+def test_the_default_build_ships_int8_only_within_half_a_point_of_fp32(
+    int8_bundles: Path,
+    tiny_bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    f1_int8: float,
+    ships_int8: bool,
+) -> None:
+    """The held-out half of the gate: test F1 within 0.5 point, else fp32 with the reason."""
+    import shutil
+
+    import default_models.evaluation as evaluation
+    from default_models.build import _gated_int8
+
+    fp32, int8 = tmp_path / "fp32", tmp_path / "int8"
+    shutil.copytree(tiny_bundle, fp32)
+    shutil.copytree(int8_bundles / "tiny-int8-static", int8)
+    scores = {fp32: 0.850, int8: f1_int8}
+    monkeypatch.setattr(evaluation, "evaluate_bundle", lambda b, _: {"entity_micro_f1": scores[b]})
+    chosen, figures = _gated_int8(fp32, int8, [])
+    assert chosen == (int8 if ships_int8 else fp32)
+    variant = verify_bundle(chosen).variant
+    assert variant is not None
+    if ships_int8:
+        assert variant.quantization == "int8-static" and figures["shipped"] == "int8-static"
+    else:
+        assert variant.quantization is None and figures["shipped"] == "fp32"
+        reason = variant.quantization_refused
+        assert reason is not None and "0.8440 vs fp32 0.8500" in reason
+        assert read_manifest(chosen).schema_version == 4
