@@ -106,12 +106,12 @@ def test_malformed_json_and_huge_bodies(server: str) -> None:
 
 
 def test_models_health_metrics(server: str) -> None:
-    models = httpx.get(f"{server}/v1/models").json()["models"]
-    assert models[0]["name"] == "ner-food" and "B-FOOD" in models[0]["labels"]
-    assert (
-        models[0]["parity"]["tag_agreement"] == 1.0
-        and models[0]["provider"] == "CPUExecutionProvider"
-    )
+    models = {m["name"]: m for m in httpx.get(f"{server}/v1/models").json()["models"]}
+    assert set(models) == {"ner-food", "postures-legal", "intent-food"}
+    ner = models["ner-food"]
+    assert "B-FOOD" in ner["labels"]
+    assert ner["parity"]["tag_agreement"] == 1.0 and ner["provider"] == "CPUExecutionProvider"
+    assert models["intent-food"]["details"]["head"] == "single-label"
     assert httpx.get(f"{server}/healthz").json() == {"status": "ok", "detail": None}
     post(server, {"text": "tushar se misal"})
     metrics = httpx.get(f"{server}/metrics").text
