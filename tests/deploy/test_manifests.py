@@ -250,7 +250,7 @@ def test_split_overlay_serves_each_task_from_its_own_deployment() -> None:
         (c,) = deploy["spec"]["template"]["spec"]["containers"]
         models[deploy["metadata"]["name"]] = json.loads(config_of(docs, c)["INFER_MODELS"])
     assert models == {
-        "nlp-inference-ner": ["ner-food"],
+        "nlp-inference-ner": ["ner-food", "intent-food"],  # /v1/parse needs both in one pod
         "nlp-inference-postures": ["postures-legal"],
     }
     assert len(of_kind(docs, "Service")) == 2
