@@ -9,13 +9,13 @@ split through the service's own classifier pipeline on the bundle's ONNX graph.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from default_models.workdir import fresh_work_dir
 from export.progress import Heartbeat
 
 INTENT_BUNDLE = "intent-food"
@@ -112,13 +112,7 @@ def build_intent(
         print(f"default intent bundle already built: {bundle}")
         return bundle
 
-    work = root / "work" / INTENT_BUNDLE
-    staged = root / "work" / f".{INTENT_BUNDLE}-checkpoint"
-    if checkpoint is not None:  # copied aside first: it may live in the work dir cleared below
-        shutil.rmtree(staged, ignore_errors=True)
-        shutil.copytree(checkpoint, staged)
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "data").mkdir(parents=True)
+    work, staged = fresh_work_dir(root, INTENT_BUNDLE, checkpoint)
     began = time.perf_counter()
     with Heartbeat() as beat:
         beat.phase("loading torch, generating the corpus")
@@ -134,6 +128,7 @@ def build_intent(
             train(splits["train"], work / "checkpoint", epochs=epochs, log=beat.note)
         else:
             beat.note(f"not training: exporting the trained checkpoint {checkpoint}")
+            assert staged is not None
             staged.rename(work / "checkpoint")
         for command in (
             [

@@ -9,12 +9,12 @@ calibration option's thresholds beside their validation and out-of-fold figures.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
+from default_models.workdir import fresh_work_dir
 from export.progress import Heartbeat
 
 POSTURE_BUNDLE = "postures-legal"
@@ -115,13 +115,7 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
         print(f"default posture bundle already built: {bundle}")
         return bundle
 
-    work = root / "work" / POSTURE_BUNDLE
-    staged = root / "work" / f".{POSTURE_BUNDLE}-checkpoint"
-    if checkpoint is not None:  # copied aside first: it may live in the work dir cleared below
-        shutil.rmtree(staged, ignore_errors=True)
-        shutil.copytree(checkpoint, staged)
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "data").mkdir(parents=True)
+    work, staged = fresh_work_dir(root, POSTURE_BUNDLE, checkpoint)
     began = time.perf_counter()
     with Heartbeat() as beat:
         beat.phase("loading torch, generating the corpus")
@@ -139,6 +133,7 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
             train(splits["train"], work / "checkpoint")
         else:
             beat.note(f"not training: exporting the trained checkpoint {checkpoint}")
+            assert staged is not None
             staged.rename(work / "checkpoint")
         for command in (
             [

@@ -130,3 +130,26 @@ def save_serving_tokenizer(tokenizer: PreTrainedTokenizerFast, path: Path) -> No
     backend.no_truncation()
     backend.no_padding()
     backend.save(str(path))
+
+
+# Buffers HF recreates itself: their absence or presence in a checkpoint means nothing.
+_IGNORABLE = ("position_ids",)
+
+
+def load_checked(
+    module: torch.nn.Module, weights: dict[str, torch.Tensor], source: Path | str, what: str
+) -> None:
+    """Load ``weights`` into ``module``; any missing or unexpected key is an ExportError naming
+    ``what`` the weights should have been, before any slow step runs."""
+    try:
+        result = module.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:
+        raise ExportError(f"{source}: weights do not fit the config: {exc}") from exc
+    missing = [k for k in result.missing_keys if not k.endswith(_IGNORABLE)]
+    unexpected = [k for k in result.unexpected_keys if not k.endswith(_IGNORABLE)]
+    if missing or unexpected:
+        raise ExportError(
+            f"{source}: weights do not match the {what}: "
+            f"missing {missing[:5]}{' …' if len(missing) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{' …' if len(unexpected) > 5 else ''}"
+        )

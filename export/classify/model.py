@@ -19,13 +19,12 @@ from numpy.typing import NDArray
 from torch import nn
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
-from export.checkpoint import RawCheckpoint
+from export.checkpoint import RawCheckpoint, load_checked
 from export.errors import ExportError
 from export.ner.model import find_encoder_prefix, model_inputs, position_limit
 from export.postures.blocked_longformer import ExportableLongformer
 from service.bundle import ClassifierHead
 
-_IGNORABLE = ("position_ids",)
 _CONFIG_HEADS: dict[str | None, ClassifierHead] = {
     "multi_label_classification": "multi-label",
     "single_label_classification": "single-label",
@@ -142,16 +141,5 @@ def build_classifier(
     except ValueError as exc:
         raise ExportError(f"{raw.source}: no sequence classifier for this config ({exc})") from exc
     prefix = find_encoder_prefix(raw.state_dict, model, encoder_prefix)
-    try:
-        result = model.load_state_dict(_weights(raw, model, prefix), strict=False)
-    except RuntimeError as exc:
-        raise ExportError(f"{raw.source}: weights do not fit the config: {exc}") from exc
-    missing = [k for k in result.missing_keys if not k.endswith(_IGNORABLE)]
-    unexpected = [k for k in result.unexpected_keys if not k.endswith(_IGNORABLE)]
-    if missing or unexpected:
-        raise ExportError(
-            f"{raw.source}: weights do not match the {config.model_type} classifier: "
-            f"missing {missing[:5]}{' …' if len(missing) > 5 else ''}, "
-            f"unexpected {unexpected[:5]}{' …' if len(unexpected) > 5 else ''}"
-        )
+    load_checked(model, _weights(raw, model, prefix), raw.source, f"{config.model_type} classifier")
     return Classifier(model.eval(), chosen, labels, prefix)

@@ -19,14 +19,13 @@ from torch import nn
 from torchcrf import CRF
 from transformers import AutoModelForTokenClassification, PreTrainedModel
 
-from export.checkpoint import RawCheckpoint, StateDict
+from export.checkpoint import RawCheckpoint, StateDict, load_checked
 from export.errors import ExportError
 from service.ner.tagging import SchemeName, TagSchemeError, detect_scheme
 
 CRF_KEYS = ("crf.start_transitions", "crf.end_transitions", "crf.transitions")
 HEAD_KEYS = ("classifier.weight", "classifier.bias")
 COMMON_PREFIXES = ("bert", "encoder", "model", "transformer", "backbone")
-_IGNORABLE = ("position_ids",)
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 Head = Literal["crf", "softmax"]
 
@@ -149,18 +148,7 @@ def _load_model(raw: RawCheckpoint, prefix_flag: str | None) -> tuple[PreTrained
                 weights[f"{own}.{key[len(lead) :]}"] = value
         else:
             weights[key] = value  # reported below as unexpected
-    try:
-        result = model.load_state_dict(weights, strict=False)
-    except RuntimeError as exc:
-        raise ExportError(f"{raw.source}: weights do not fit the config: {exc}") from exc
-    missing = [k for k in result.missing_keys if not k.endswith(_IGNORABLE)]
-    unexpected = [k for k in result.unexpected_keys if not k.endswith(_IGNORABLE)]
-    if missing or unexpected:
-        raise ExportError(
-            f"{raw.source}: weights do not match the encoder config: "
-            f"missing {missing[:5]}{' …' if len(missing) > 5 else ''}, "
-            f"unexpected {unexpected[:5]}{' …' if len(unexpected) > 5 else ''}"
-        )
+    load_checked(model, weights, raw.source, "encoder config")
     return model.eval(), prefix
 
 
