@@ -246,6 +246,8 @@ def measure(
     window = window[0] if isinstance(window, list) else window
     result: Result = {"size": size, "threads": threads, "repeats": repeats, "clock": clock}
     result["num_labels"] = model.config.num_labels
+    keys = ("hidden_size", "intermediate_size", "num_hidden_layers", "attention_window")
+    result["config"] = {k: getattr(model.config, k) for k in keys}  # for the FLOP counts
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         path = export_onnx(ExportableLongformer(model), Path(tmp) / "longformer_blocked.onnx")
