@@ -4,8 +4,9 @@
 the summaries. Kinds: ``ner-torch`` (PyTorch eager + pytorch-crf decode), ``ner-optimum``
 (``ORTModelForTokenClassification`` + transformers pipeline), ``ner-ort`` (the raw session on
 pre-tokenized, padded input), ``postures-torch`` (HF Longformer, windowed like the service) and
-``gemm`` (the measured matmul peaks) and ``ner-buckets`` (the raw session through the
-service's batch loop, length buckets vs one padded call).
+``gemm`` (the measured matmul peaks), ``ner-buckets`` (the raw session through the
+service's batch loop, length buckets vs one padded call) and ``longformer-speed`` (HF eager vs
+the blocked graph fp32 vs INT8, ``bench.longformer_speed``).
 """
 
 from __future__ import annotations
@@ -208,6 +209,20 @@ def _ner_buckets(spec: Spec) -> dict[str, Any]:
     )
 
 
+def _longformer_speed(spec: Spec) -> dict[str, Any]:
+    """HF eager vs the blocked graph fp32 vs INT8, as ``python -m bench.longformer_speed``."""
+    from bench.longformer_speed import measure
+
+    return measure(
+        spec["lengths"],
+        spec["repeats"],
+        spec["threads"],
+        spec["int8"],
+        spec["size"],
+        log=lambda line: print(f"    {line}", flush=True),
+    )
+
+
 KINDS: dict[str, Callable[[Spec], dict[str, Any]]] = {
     "ner-torch": _ner_torch,
     "ner-optimum": _ner_optimum,
@@ -215,6 +230,7 @@ KINDS: dict[str, Callable[[Spec], dict[str, Any]]] = {
     "postures-torch": _postures_torch,
     "gemm": _gemm,
     "ner-buckets": _ner_buckets,
+    "longformer-speed": _longformer_speed,
 }
 
 
