@@ -62,7 +62,8 @@ def _ner_torch(spec: Spec) -> dict[str, Any]:
     torch.set_num_threads(spec["threads"])
     raw = load_checkpoint(Path(spec["checkpoint"]))
     model = build_tagger(raw)
-    assert model.crf is not None, "the benchmark compares CRF taggers"
+    crf = model.crf
+    assert crf is not None, "the benchmark compares CRF taggers"
     tokenizer = raw.tokenizer
 
     def run(texts: list[str]) -> list[list[int]]:
@@ -76,7 +77,7 @@ def _ner_torch(spec: Spec) -> dict[str, Any]:
             emissions = model.model(**enc).logits
             index = starts.clamp(min=0)[:, :, None].expand(-1, -1, emissions.shape[-1])
             words = emissions.gather(1, index)
-            tags: list[list[int]] = model.crf.decode(words, mask=starts >= 0)
+            tags: list[list[int]] = crf.decode(words, mask=starts >= 0)
         return tags
 
     return _per_batch_size(run, spec)
