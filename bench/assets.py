@@ -107,6 +107,8 @@ def ner_bundle(assets: Assets, variant: str) -> tuple[Path, Path]:
             command += ["--quantize", "int8-static", "--fallback-fp32"]
             command += ["--validation", str(validation_file(assets, checkpoint))]
             command += ["--calibration-percentile", NER_CALIBRATION_PERCENTILE]
+            if assets.size == "tiny":  # CI smoke: the tiny random model misses 0.99 (~0.98);
+                command += ["--min-agreement", "0.9"]  # a lower gate makes CI serve real INT8
         _run(command, assets.root / "logs" / f"export-{name}.log")
     return checkpoint, bundle
 

@@ -118,40 +118,43 @@ def _ner_http(server: Server, texts: list[str], preset: Preset) -> Result:
     return {"levels": levels, "rss_kib": server.rss_kib()}
 
 
-def _entities(response: httpx.Response) -> list[list[tuple[str, int, int]]]:
-    response.raise_for_status()
-    results = response.json()["results"]
-    return [[(e["label"], e["start"], e["end"]) for e in r["entities"]] for r in results]
+def compare_entities(alone: list[Result], batch: list[Result]) -> Result:
+    """``results`` entries of /v1/entities for the same texts, each sent alone vs all in one
+    request: texts whose entities (label, start, end) are identical, and the largest score
+    difference when all are."""
 
+    def spans(result: Result) -> list[tuple[str, int, int]]:
+        return [(e["label"], e["start"], e["end"]) for e in result["entities"]]
 
-def _scores(response: httpx.Response) -> list[float]:
-    return [e["score"] for r in response.json()["results"] for e in r["entities"]]
+    same = sum(spans(a) == spans(b) for a, b in zip(alone, batch, strict=True))
+    diffs = [
+        abs(x["score"] - y["score"])
+        for a, b in zip(alone, batch, strict=True)
+        for x, y in zip(a["entities"], b["entities"], strict=False)
+    ]
+    identical = same == len(alone)
+    return {
+        "texts": len(alone),
+        "identical_texts": same,
+        "identical": identical,
+        "entities": sum(len(a["entities"]) for a in alone),
+        "max_score_diff": max(diffs, default=0.0) if identical else None,
+    }
 
 
 def _batch_identity(server: Server, texts: list[str]) -> Result:
     """The same texts sent one per request (each runs alone) and as one request of all of them
     (one batch, cut into length buckets with padding): are the entities identical?"""
     url = f"{server.base}/v1/entities"
+    alone: list[Result] = []
     with httpx.Client(timeout=300) as client:
-        alone = [client.post(url, json={"text": t}) for t in texts]
+        for text in texts:
+            response = client.post(url, json={"text": text})
+            response.raise_for_status()
+            alone += response.json()["results"]
         batch = client.post(url, json={"texts": texts})
-    single = [_entities(r)[0] for r in alone]
-    together = _entities(batch)
-    same = sum(a == b for a, b in zip(single, together, strict=True))
-    scores_alone = [s for r in alone for s in _scores(r)]
-    scores_batch = _scores(batch)
-    score_diff = (
-        max((abs(a - b) for a, b in zip(scores_alone, scores_batch, strict=True)), default=0.0)
-        if same == len(texts)
-        else None
-    )
-    return {
-        "texts": len(texts),
-        "identical_texts": same,
-        "identical": same == len(texts),
-        "entities": sum(len(e) for e in single),
-        "max_score_diff": score_diff,
-    }
+        batch.raise_for_status()
+    return compare_entities(alone, batch.json()["results"])
 
 
 def _ner_variant(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bench.report import render
+from bench.run import compare_entities
 
 Result = dict[str, Any]
 GIGA = 1e9
@@ -256,3 +257,18 @@ def test_one_variant_only_renders_its_own_rows() -> None:
     verdicts = _verdicts(report)
     assert not any("INT8 bundle" in k for k in verdicts)
     assert _find(verdicts, "fp32 bundle", "80% of the host's fp32 peak") == "met"
+
+
+def _entities(*spans: tuple[str, int, int, float]) -> Result:
+    return {"entities": [{"label": la, "start": s, "end": e, "score": p} for la, s, e, p in spans]}
+
+
+def test_alone_vs_batch_comparison_counts_texts_whose_entities_differ() -> None:
+    alone = [_entities(("FOOD", 0, 5, 0.9)), _entities(), _entities(("FOOD", 3, 8, 0.5))]
+    same = [_entities(("FOOD", 0, 5, 0.9)), _entities(), _entities(("FOOD", 3, 8, 0.52))]
+    result = compare_entities(alone, same)
+    assert result["identical"] and result["identical_texts"] == 3 and result["entities"] == 2
+    assert result["max_score_diff"] == pytest.approx(0.02)
+    moved = [_entities(("FOOD", 0, 5, 0.9)), _entities(), _entities(("FOOD", 3, 9, 0.5))]
+    result = compare_entities(alone, moved)
+    assert not result["identical"] and result["identical_texts"] == 2
