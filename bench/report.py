@@ -205,7 +205,7 @@ def _ner_targets(report: Result) -> list[str]:
             f"| {p50:.1f} ms vs {floor:.1f} + 2 ms | {_met(p50 <= floor + 2)} "
             f"| raw session b=1 {floor:.1f} ms; service overhead {p50 - floor:.1f} ms "
             f"(PyTorch eager b=1: {ner['torch']['1']['p50_ms']:.1f} ms, "
-            f"{ner['torch']['1']['p50_ms'] / p50:.2f}× slower) |"
+            f"{ner['torch']['1']['p50_ms'] / p50:.2f}× the service's p50) |"
         )
     if "int8" in variants:
         lines.append(_identity_row(variants))
