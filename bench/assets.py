@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+VALIDATION_TEXTS = 300  # like the default NER build's dev split
 NER_CONFIG_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
 
 
@@ -31,7 +32,9 @@ class Assets:
         return self.root / "ckpt" / f"{family}-{self.size}"
 
     def ner_name(self, variant: str) -> str:
-        return f"ner-{self.size}-{variant}"
+        """``int8`` is static INT8, the kind the default ``ner-food`` ships (named so that an
+        older cached dynamic-INT8 bundle is never reused for it)."""
+        return f"ner-{self.size}-{'int8-static' if variant == 'int8' else variant}"
 
     @property
     def posture_name(self) -> str:
@@ -47,17 +50,6 @@ def _run(command: list[str], log: Path) -> None:
     if code != 0:
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise RuntimeError(f"{command[2:4]} failed ({code}):\n{tail}")
-
-
-def export_supports_quantize() -> bool:
-    """Whether ``python -m export ner`` has ``--quantize`` (added by a parallel change)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "export", "ner", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return "--quantize" in out.stdout
 
 
 def _checkpoint(assets: Assets, family: str) -> Path:
@@ -80,8 +72,29 @@ def _checkpoint(assets: Assets, family: str) -> Path:
     return out / "dir"
 
 
+def validation_file(assets: Assets, checkpoint: Path) -> Path:
+    """Calibration and gate texts for static INT8: bench-style utterances (8-40 tokens) from
+    another seed than the timed ones, as many as the default build's dev split (300)."""
+    from bench.inputs import utterances
+
+    out = assets.root / "data" / "validation.jsonl"
+    if not out.is_file():
+        count = VALIDATION_TEXTS if assets.size == "base" else 64
+        texts = utterances(checkpoint / "tokenizer.json", count, seed=1)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    return out
+
+
 def ner_bundle(assets: Assets, variant: str) -> tuple[Path, Path]:
-    """(checkpoint dir, bundle dir) of the BERT-CRF, exported as ``variant`` if not cached."""
+    """(checkpoint dir, bundle dir) of the BERT-CRF, exported as ``variant`` if not cached.
+
+    ``int8`` is exported the way ``default_models/build.py`` exports ``ner-food``: static INT8
+    calibrated on validation texts, with its percentile, and ``--fallback-fp32``. A random model
+    may fail the agreement gate even after the sensitivity search; then the bundle holds the fp32
+    graph and its ``variant.quantization_refused`` says why (the table reports it)."""
+    from default_models.build import NER_CALIBRATION_PERCENTILE
+
     checkpoint = _checkpoint(assets, "bert-crf")
     name = assets.ner_name(variant)
     bundle = assets.bundles / name
@@ -89,11 +102,29 @@ def ner_bundle(assets: Assets, variant: str) -> tuple[Path, Path]:
         command = [sys.executable, "-m", "export", "ner", "--checkpoint", str(checkpoint)]
         command += ["--out", str(bundle), "--force"]
         if assets.size == "base":
-            command += ["--max-length", "128"]  # utterances are <= 40 tokens
-        if variant == "int8":  # per-channel dynamic INT8 of the unfused graph: with the fused
-            command += ["--quantize", "int8"]  # attention, INT8 ran slower at 32x32 here
+            command += ["--max-length", "128", "--stride", "32"]  # utterances are <= 40 tokens
+        if variant == "int8":
+            command += ["--quantize", "int8-static", "--fallback-fp32"]
+            command += ["--validation", str(validation_file(assets, checkpoint))]
+            command += ["--calibration-percentile", NER_CALIBRATION_PERCENTILE]
+            if assets.size == "tiny":  # CI smoke: the tiny random model misses 0.99 (~0.98);
+                command += ["--min-agreement", "0.9"]  # a lower gate makes CI serve real INT8
         _run(command, assets.root / "logs" / f"export-{name}.log")
     return checkpoint, bundle
+
+
+def graph_of(bundle: Path) -> dict[str, object]:
+    """What the bundle's graph is, from its manifest: INT8 kind and gate figures, or why the
+    export refused INT8 and shipped fp32."""
+    variant = json.loads((bundle / "bundle.json").read_text()).get("variant") or {}
+    return {
+        "quantization": variant.get("quantization"),
+        "refused": variant.get("quantization_refused"),
+        "agreement": variant.get("agreement"),
+        "min_agreement": variant.get("min_agreement"),
+        "kept_fp32_nodes": variant.get("kept_fp32_nodes"),
+        "calibration": variant.get("calibration"),
+    }
 
 
 def posture_bundle(assets: Assets) -> tuple[Path, Path]:

@@ -1,4 +1,4 @@
-"""How much the benchmark runs: ``full`` (base-sized models, ~15 min) or ``quick`` (CI smoke)."""
+"""How much the benchmark runs: ``full`` (base-sized models, ~25 min) or ``quick`` (CI smoke)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ class Preset:
     under_load_requests: int  # NER requests at c=1 while a posture document runs
     gemm_n: int
     gemm_repeats: int
+    longformer_lengths: tuple[int, ...]  # bench.longformer_speed: eager vs ONNX fp32 vs INT8
+    longformer_repeats: int
 
 
 FULL = Preset(
@@ -38,6 +40,8 @@ FULL = Preset(
     under_load_requests=60,
     gemm_n=2048,
     gemm_repeats=5,
+    longformer_lengths=(512, 4096),  # ~4.5 min on 2 AVX2 cores, 4,096 being ~3 of them
+    longformer_repeats=3,
 )
 
 QUICK = Preset(
@@ -55,4 +59,6 @@ QUICK = Preset(
     under_load_requests=8,
     gemm_n=512,
     gemm_repeats=3,
+    longformer_lengths=(256,),
+    longformer_repeats=1,
 )

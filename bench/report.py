@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench.host import describe, fast_isa
+from bench.longformer_speed import table as longformer_table
+from bench.longformer_speed import targets as longformer_targets
 
 Result = dict[str, Any]
 GIB = 2**20  # KiB per GiB
@@ -18,11 +20,42 @@ def _row(name: str, setting: str, s: Result, unit: str = "ms") -> str:
     )
 
 
+VARIANT_NAMES = {"fp32": "fp32 bundle", "int8": "INT8 bundle"}
+
+
+def graph_note(graph: Result) -> str:
+    """What a NER bundle's graph is: INT8 with its gate figures, or the export's refusal."""
+    if graph.get("quantization"):
+        calibration = graph.get("calibration") or {}
+        how = (
+            f", calibrated {calibration.get('method')} {calibration.get('percentile') or ''} "
+            f"on {calibration.get('texts')} texts"
+            if calibration
+            else ""
+        )
+        return (
+            f"{graph['quantization']} (gate: agreement {graph['agreement']:.4f} ≥ "
+            f"{graph['min_agreement']:g}, {graph['kept_fp32_nodes']} products kept fp32{how})"
+        )
+    if graph.get("refused"):
+        return f"**fp32 graph served**: the export refused INT8 ({graph['refused']})"
+    return "fp32"
+
+
+def _serves_int8(ner: Result) -> bool:
+    return "int8" in ner["variants"] and bool(ner["variants"]["int8"]["graph"]["quantization"])
+
+
 def _ner_table(report: Result) -> list[str]:
     ner = report["ner"]
     lines = [
-        f"### NER: BERT-{report['size']}-sized BERT-CRF (random weights), graph "
-        f"{report['variant_note']}; {report['utterances']} utterances of 8-40 tokens",
+        f"### NER: BERT-{report['size']}-sized BERT-CRF (random weights); "
+        f"{report['utterances']} utterances of 8-40 tokens",
+        "",
+    ]
+    for variant, v in ner["variants"].items():
+        lines.append(f"- {VARIANT_NAMES[variant]} `{v['bundle']}`: {graph_note(v['graph'])}")
+    lines += [
         "",
         "Service rows: one utterance per HTTP request, `c` clients in a closed loop. Other rows: "
         "in-process batches of `b` utterances (latency = one batch). Per CPU-s: utterances per "
@@ -32,15 +65,17 @@ def _ner_table(report: Result) -> list[str]:
         "| contender | setting | p50 ms | p95 ms | p99 ms | utterances/s | per CPU-s |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    for c, s in ner["service"]["levels"].items():
-        lines.append(_row("service over HTTP", f"c={c}", s))
-    names = {
-        "torch": "PyTorch eager fp32 + pytorch-crf",
-        "optimum": f"optimum ORTModel + pipeline ({report['variant']})",
-        "ort": f"raw ORT session ({report['variant']}, pre-tokenized)",
-    }
-    for key, name in names.items():
-        for b, s in ner[key].items():
+    for variant, v in ner["variants"].items():
+        for c, s in v["service"]["levels"].items():
+            lines.append(_row(f"service over HTTP, {VARIANT_NAMES[variant]}", f"c={c}", s))
+    contenders = [
+        ("PyTorch eager fp32 + pytorch-crf", ner["torch"]),
+        (f"optimum ORTModel + pipeline ({VARIANT_NAMES[ner['optimum_variant']]})", ner["optimum"]),
+    ]
+    for variant, v in ner["variants"].items():
+        contenders.append((f"raw ORT session ({VARIANT_NAMES[variant]}, pre-tokenized)", v["ort"]))
+    for name, results in contenders:
+        for b, s in results.items():
             if b.isdigit():
                 lines.append(_row(name, f"b={b}", s))
     return lines
@@ -61,7 +96,6 @@ def _fast_isa(report: Result) -> bool:
 def _padding_table(report: Result) -> list[str]:
     """Useful vs padded tokens: the service (its own metrics) and the raw session's two plans."""
     ner = report["ner"]
-    top = max(ner["service"]["levels"], key=int)
     lines = [
         "",
         "### Padding: useful vs padded token positions computed",
@@ -70,25 +104,28 @@ def _padding_table(report: Result) -> list[str]:
         "| utterances/s |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for c, level in ner["service"]["levels"].items():
-        tokens = level.get("call_tokens")
-        if tokens:
-            total = tokens["useful"] + tokens["padding"]
-            lines.append(
-                f"| service c={c} (`infer_call_tokens_total`) | {tokens['useful']:,.0f} "
-                f"| {tokens['padding']:,.0f} | {_ratio(tokens['padding'], total):.1%} | — "
-                f"| {level['per_s']:.1f} |"
+    for variant, v in ner["variants"].items():
+        name = VARIANT_NAMES[variant]
+        for c, level in v["service"]["levels"].items():
+            tokens = level.get("call_tokens")
+            if tokens:
+                total = tokens["useful"] + tokens["padding"]
+                lines.append(
+                    f"| service c={c}, {name} (`infer_call_tokens_total`) "
+                    f"| {tokens['useful']:,.0f} | {tokens['padding']:,.0f} "
+                    f"| {_ratio(tokens['padding'], total):.1%} | — | {level['per_s']:.1f} |"
+                )
+        big = max((b for b in v["ort"] if b.isdigit()), key=int)
+        for plan, r in v.get("buckets", {}).items():
+            if not isinstance(r, dict):
+                continue
+            how = (
+                "one padded call" if not plan.isdigit() else f"length buckets ({plan} tokens/call)"
             )
-    for name, r in ner.get("buckets", {}).items():
-        if not isinstance(r, dict):
-            continue
-        plan = "one padded call" if not name.isdigit() else f"length buckets ({name} tokens/call)"
-        lines.append(
-            f"| raw ORT b={max(ner['ort'], key=lambda b: int(b) if b.isdigit() else 0)} through "
-            f"`run_rows`, {plan} | — | — | {r['padded_fraction']:.1%} "
-            f"| {r['calls_per_batch']:.1f} | {r['per_s']:.1f} |"
-        )
-    lines.append(f"\n(service c={top} is the level the targets use.)")
+            lines.append(
+                f"| raw ORT b={big}, {name}, through `run_rows`, {how} | — | — "
+                f"| {r['padded_fraction']:.1%} | {r['calls_per_batch']:.1f} | {r['per_s']:.1f} |"
+            )
     return lines
 
 
@@ -104,63 +141,101 @@ def _targets(report: Result) -> list[str]:
         lines += _ner_targets(report)
     if "postures" in report:
         lines += _posture_targets(report["postures"], _fast_isa(report))
+    if "longformer" in report:
+        lines += _longformer_targets(report)
     return lines
+
+
+def _best_raw(v: Result) -> float:
+    """The variant's fastest raw session throughput: one padded call or length buckets."""
+    buckets = [r["per_s"] for r in v.get("buckets", {}).values() if isinstance(r, dict)]
+    big = max((b for b in v["ort"] if b.isdigit()), key=int)
+    return float(max([v["ort"][big]["per_s"], *buckets]))
 
 
 def _ner_targets(report: Result) -> list[str]:
     ner, flops, lines = report["ner"], report["flops"], []
-    top = max(ner["service"]["levels"], key=int)
-    big = max((b for b in ner["ort"] if b.isdigit()), key=int)
-    svc = ner["service"]["levels"][top]
-    torch, ort = ner["torch"][big], ner["ort"][big]
-    bucketed = flops.get(f"raw ORT b={big}, length buckets")
-    service_flops = flops[f"service c={top}"]
-    if report["variant"] == "fp32":
+    variants = ner["variants"]
+    big = max((b for b in ner["torch"] if b.isdigit()), key=int)
+    torch = ner["torch"][big]
+    if "fp32" in variants:
+        v = variants["fp32"]
+        top = max(v["service"]["levels"], key=int)
+        service = flops[f"service c={top} (fp32)"]
+        bucketed = flops.get(f"raw ORT b={big}, length buckets (fp32)")
         ceiling = (
-            f"raw session b={big} in length buckets: {bucketed['fraction']:.0%} of the peak"
+            f"raw fp32 session b={big} in length buckets: {bucketed['fraction']:.0%} of the peak"
             if bucketed
             else "—"
         )
         lines.append(
-            f"| NER c={top}: useful-token matmul rate ≥ 80% of the host's fp32 peak "
-            f"| {service_flops['fraction']:.0%} ({service_flops['ops_per_s'] / 1e9:.0f} of "
-            f"{service_flops['peak'] / 1e9:.0f} GFLOP/s) "
-            f"| {_met(service_flops['fraction'] >= 0.8)} | {ceiling} |"
+            f"| NER c={top}, fp32 bundle: useful-token matmul rate ≥ 80% of the host's fp32 peak "
+            f"| {service['fraction']:.0%} ({service['ops_per_s'] / 1e9:.0f} of "
+            f"{service['peak'] / 1e9:.0f} GFLOP/s) | {_met(service['fraction'] >= 0.8)} "
+            f"| {ceiling} |"
         )
-    else:
+    if "int8" in variants:
+        v = variants["int8"]
+        top = max(v["service"]["levels"], key=int)
+        svc, ort = v["service"]["levels"][top], v["ort"][big]
         vs_ort = svc["per_s"] / ort["per_s"]
+        served = "" if v["graph"]["quantization"] else " (fp32 graph served: INT8 refused)"
         lines.append(
-            f"| NER c={top}: ≥ 90% of the raw INT8 session b={big} | {vs_ort:.0%} "
-            f"| {_met(vs_ort >= 0.9)} | — |"
+            f"| NER c={top}, INT8 bundle: ≥ 90% of the raw INT8 session b={big}{served} "
+            f"| {vs_ort:.0%} (per CPU-s {_ratio(svc['per_cpu_s'], ort['per_cpu_s']):.0%}) "
+            f"| {_met(vs_ort >= 0.9)} | raw INT8 session b={big}: {ort['per_s']:.1f}/s one padded "
+            f"call, {_best_raw(v):.1f}/s best (service {svc['per_s'] / _best_raw(v):.0%} of it) |"
         )
     need = 5.0 if _fast_isa(report) else 2.0
-    vs_torch = svc["per_s"] / torch["per_s"]
-    best_raw = max(
-        [ort["per_s"]]
-        + [r["per_s"] for r in ner.get("buckets", {}).values() if isinstance(r, dict)]
-    )
-    lines.append(
-        f"| NER c={top} throughput ≥ {need:.0f}× PyTorch eager b={big} "
-        f"({'AVX-512/VNNI/AMX' if need == 5 else 'AVX2-only'} host) | {vs_torch:.2f}× "
-        f"(per CPU-s {_ratio(svc['per_cpu_s'], torch['per_cpu_s']):.2f}×) "
-        f"| {_met(vs_torch >= need)} | best raw session {best_raw / torch['per_s']:.2f}× |"
-    )
-    lines.append(
-        f"| NER c={top} service vs raw session b={big} (one padded call; info) "
-        f"| {svc['per_s'] / ort['per_s']:.0%} (per CPU-s "
-        f"{_ratio(svc['per_cpu_s'], ort['per_cpu_s']):.0%}) | — | — |"
-    )
-    p50, floor = ner["service"]["levels"]["1"]["p50_ms"], ner["ort"]["1"]["p50_ms"]
-    lines.append(
-        f"| NER c=1 p50 ≤ raw session b=1 + 2 ms | {p50:.1f} ms vs {floor:.1f} + 2 ms "
-        f"| {_met(p50 <= floor + 2)} | raw session b=1 {floor:.1f} ms; service overhead "
-        f"{p50 - floor:.1f} ms |"
-    )
-    lines.append(
-        f"| NER c=1 p50 vs PyTorch eager b=1 (info) | "
-        f"{ner['torch']['1']['p50_ms'] / p50:.2f}× faster | — | — |"
-    )
+    host = "AVX-512/VNNI/AMX" if need == 5 else "AVX2-only"
+    for variant, v in variants.items():
+        top = max(v["service"]["levels"], key=int)
+        svc = v["service"]["levels"][top]
+        vs_torch = svc["per_s"] / torch["per_s"]
+        lines.append(
+            f"| NER c={top}, {VARIANT_NAMES[variant]}: ≥ {need:.0f}× PyTorch eager b={big} "
+            f"({host} host) | {vs_torch:.2f}× (per CPU-s "
+            f"{_ratio(svc['per_cpu_s'], torch['per_cpu_s']):.2f}×) | {_met(vs_torch >= need)} "
+            f"| best raw {variant} session {_best_raw(v) / torch['per_s']:.2f}× |"
+        )
+    for variant, v in variants.items():
+        p50, floor = v["service"]["levels"]["1"]["p50_ms"], v["ort"]["1"]["p50_ms"]
+        lines.append(
+            f"| NER c=1, {VARIANT_NAMES[variant]}: p50 ≤ raw session b=1 + 2 ms "
+            f"| {p50:.1f} ms vs {floor:.1f} + 2 ms | {_met(p50 <= floor + 2)} "
+            f"| raw session b=1 {floor:.1f} ms; service overhead {p50 - floor:.1f} ms "
+            f"(PyTorch eager b=1: {ner['torch']['1']['p50_ms']:.1f} ms, "
+            f"{ner['torch']['1']['p50_ms'] / p50:.2f}× the service's p50) |"
+        )
+    if "int8" in variants:
+        lines.append(_identity_row(variants))
     return lines
+
+
+def _identity_text(identity: Result) -> str:
+    diff = identity.get("max_score_diff")
+    scores = f", entity scores within {diff:.1e}" if diff is not None else ""
+    return (
+        f"{identity['identical_texts']} of {identity['texts']} texts identical "
+        f"({identity['entities']} entities alone{scores})"
+    )
+
+
+def _identity_row(variants: Result) -> str:
+    """INT8 answers alone vs in one batch of 32 (sent to the INT8 bundle in this run)."""
+    v = variants["int8"]
+    identity = v["identity"]
+    served = "" if v["graph"]["quantization"] else " (fp32 graph served: INT8 refused)"
+    reference = (
+        f"fp32 bundle, same texts: {_identity_text(variants['fp32']['identity'])}"
+        if "fp32" in variants
+        else "—"
+    )
+    return (
+        f"| INT8 bundle: entities identical for a text alone and in a batch of "
+        f"{identity['texts']}{served} | {_identity_text(identity)} "
+        f"| {_met(identity['identical'])} | {reference} |"
+    )
 
 
 def _posture_targets(postures: Result, fast_isa: bool) -> list[str]:
@@ -185,6 +260,71 @@ def _posture_targets(postures: Result, fast_isa: bool) -> list[str]:
         f"| service RSS with both bundles loaded < 2 GiB | {rss:.2f} GiB | {_met(rss < 2)} | — |"
     )
     return lines
+
+
+def _longformer_targets(report: Result) -> list[str]:
+    """fp32 and static INT8 speed-ups over HF eager at the longest length, with the GEMM
+    fractions of the same run as the ceiling; dynamic INT8 as information."""
+    longformer, flops, lines = report["longformer"], report["flops"], []
+    row = max(longformer["rows"], key=lambda r: int(r["tokens"]))
+    tokens = int(row["tokens"])
+    rates = {k: flops.get(f"Longformer {k} {tokens} tokens") for k in ("PyTorch eager", "ORT fp32")}
+    rates["INT8"] = flops.get(f"Longformer ORT static INT8 {tokens} tokens")
+    gemm = report["gemm"]
+    fp32_peak = max(gemm["fp32"]["ops_per_s"], gemm["numpy_fp32"]["ops_per_s"])
+    for name, speedup, need in longformer_targets(report["host"], longformer):
+        if name == "fp32":
+            eager, ort = rates["PyTorch eager"], rates["ORT fp32"]
+            ceiling = (
+                f"matmul rate: ORT fp32 {ort['fraction']:.0%} of the fp32 peak, PyTorch eager "
+                f"{eager['fraction']:.0%}"
+                if eager and ort
+                else "—"
+            )
+            parity = f"parity {row['diff']:.1e}"
+        else:
+            int8 = rates["INT8"]
+            ratio = gemm["int8"]["ops_per_s"] / fp32_peak
+            ceiling = (
+                f"static INT8 at {int8['fraction']:.0%} of the INT8 peak; INT8/fp32 matmul peak "
+                f"ratio {ratio:.2f}× (fp32 speed-up × that ratio: "
+                f"{row['hf_s'] / row['ort_s'] * ratio:.1f}× if all GEMM)"
+                if int8
+                else "—"
+            )
+            q = row["int8"]["static"]
+            parity = f"max abs prob diff {q['diff']:.1e}, {q['flips']} labels flipped"
+        lines.append(
+            f"| Longformer {tokens} tokens, {name} ≥ {need:g}× PyTorch eager "
+            f"| {speedup:.2f}× ({parity}) | {_met(speedup >= need)} | {ceiling} |"
+        )
+    if "dynamic" in row["int8"]:
+        q = row["int8"]["dynamic"]
+        lines.append(
+            f"| Longformer {tokens} tokens, dynamic INT8 vs PyTorch eager (info; its answers "
+            f"depend on batch-mates) | {row['hf_s'] / q['s']:.2f}× (max abs prob diff "
+            f"{q['diff']:.1e}, {q['flips']} labels flipped) | — | — |"
+        )
+    return lines
+
+
+def _longformer_table(report: Result) -> list[str]:
+    longformer = report["longformer"]
+    config = longformer["config"]
+    static = longformer["int8"].get("static", {})
+    return [
+        "",
+        f"### Longformer: {longformer['size']}-sized classifier (random weights, hidden "
+        f"{config['hidden_size']}, {config['num_hidden_layers']} layers, "
+        f"{longformer['num_labels']} labels), HF eager vs the blocked graph in ORT",
+        "",
+        f"`bench.longformer_speed`: batch 1, {longformer['threads']} threads, median of "
+        f"{longformer['repeats']} after a warm-up; static INT8 calibrated "
+        f"{static.get('calibration', '—')} ({static.get('kept_fp32_nodes', '—')} products kept "
+        "fp32), dynamic INT8 the export's per-call quantizer; differences are against HF eager.",
+        "",
+        *longformer_table(longformer),
+    ]
 
 
 def _posture_table(postures: Result, size: str) -> list[str]:
@@ -264,5 +404,7 @@ def render(report: Result) -> str:
     lines += _targets(report)
     if "postures" in report:
         lines += _posture_table(report["postures"], report["size"])
+    if "longformer" in report:
+        lines += _longformer_table(report)
     lines += _gemm_table(report)
     return "\n".join(lines)

@@ -1,9 +1,12 @@
 """``python -m bench``: the service against PyTorch eager, optimum and raw ONNX Runtime, one run.
 
-Order: build/cached assets → NER over HTTP (service with the NER bundle only) → in-process NER
-contenders and the GEMM peak (one subprocess each) → postures over HTTP (service with both
-bundles: posture latency, NER latency with and without a long document in flight, RSS) → PyTorch
-postures. Prints a Markdown table and writes everything to JSON.
+Order: build/cached assets → for each NER bundle (fp32, static INT8): NER over HTTP (service with
+that bundle only; then the same texts alone and as one batch of 32), its raw session and length
+buckets → PyTorch eager and optimum once → postures over HTTP (service with both bundles: posture
+latency, NER latency with and without a long document in flight, RSS) → PyTorch postures →
+Longformer eager vs ONNX fp32 vs INT8 (``bench.longformer_speed``) → the GEMM peak again. Every
+in-process contender runs in its own subprocess. Prints a Markdown table and writes everything to
+JSON.
 """
 
 from __future__ import annotations
@@ -39,12 +42,19 @@ GEMM = ("fp32", "int8", "numpy_fp32")
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI smoke: tiny models, few requests")
-    parser.add_argument("--only", choices=["all", "ner", "postures"], default="all")
+    parser.add_argument(
+        "--only",
+        choices=["all", "ner", "postures", "longformer"],
+        default="all",
+        help="one part only (postures: the service's posture rows; longformer: eager vs ONNX "
+        "fp32 vs INT8)",
+    )
     parser.add_argument(
         "--variant",
-        choices=["auto", "fp32", "int8"],
-        default="auto",
-        help="NER graph to export and serve (auto: int8 if `export ner` has --quantize)",
+        choices=["both", "fp32", "int8"],
+        default="both",
+        help="NER bundles to export and serve: fp32, static INT8 (as the default ner-food "
+        "ships), or both (default)",
     )
     parser.add_argument(
         "--out",
@@ -55,24 +65,17 @@ def _parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _variant(requested: str) -> tuple[str, str]:
-    """(variant, note for the table)."""
-    supported = build.export_supports_quantize()
-    if requested == "int8" and not supported:
-        sys.exit("--variant int8: `python -m export ner` has no --quantize option yet")
-    if requested != "auto":
-        return requested, f"{requested} (requested)"
-    if supported:
-        return "int8", "int8 (export supports --quantize)"
-    return "fp32", "fp32: `python -m export ner` has no --quantize yet, so no INT8 graph"
+def _variants(requested: str) -> list[str]:
+    return ["fp32", "int8"] if requested == "both" else [requested]
 
 
-def _worker(spec: Result, workdir: Path) -> Result:
+def _worker(spec: Result, workdir: Path, tag: str = "") -> Result:
     """One contender in its own process: own threads, own peak RSS."""
-    spec_file = workdir / f"{spec['kind']}.spec.json"
-    out_file = workdir / f"{spec['kind']}.out.json"
+    name = f"{spec['kind']}-{tag}" if tag else spec["kind"]
+    spec_file = workdir / f"{name}.spec.json"
+    out_file = workdir / f"{name}.out.json"
     spec_file.write_text(json.dumps(spec))
-    print(f"  {spec['kind']} ...", flush=True)
+    print(f"  {name} ...", flush=True)
     # Idle OpenMP threads spin by default and starve the other process on a shared 2-core box;
     # the service's ORT sessions do not spin either (same setting as `make test`).
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
@@ -115,27 +118,66 @@ def _ner_http(server: Server, texts: list[str], preset: Preset) -> Result:
     return {"levels": levels, "rss_kib": server.rss_kib()}
 
 
-def _ner_section(
-    assets: build.Assets, variant: str, preset: Preset, texts: list[str], workdir: Path
+def compare_entities(alone: list[Result], batch: list[Result]) -> Result:
+    """``results`` entries of /v1/entities for the same texts, each sent alone vs all in one
+    request: texts whose entities (label, start, end) are identical, and the largest score
+    difference when all are."""
+
+    def spans(result: Result) -> list[tuple[str, int, int]]:
+        return [(e["label"], e["start"], e["end"]) for e in result["entities"]]
+
+    same = sum(spans(a) == spans(b) for a, b in zip(alone, batch, strict=True))
+    diffs = [
+        abs(x["score"] - y["score"])
+        for a, b in zip(alone, batch, strict=True)
+        for x, y in zip(a["entities"], b["entities"], strict=False)
+    ]
+    identical = same == len(alone)
+    return {
+        "texts": len(alone),
+        "identical_texts": same,
+        "identical": identical,
+        "entities": sum(len(a["entities"]) for a in alone),
+        "max_score_diff": max(diffs, default=0.0) if identical else None,
+    }
+
+
+def _batch_identity(server: Server, texts: list[str]) -> Result:
+    """The same texts sent one per request (each runs alone) and as one request of all of them
+    (one batch, cut into length buckets with padding): are the entities identical?"""
+    url = f"{server.base}/v1/entities"
+    alone: list[Result] = []
+    with httpx.Client(timeout=300) as client:
+        for text in texts:
+            response = client.post(url, json={"text": text})
+            response.raise_for_status()
+            alone += response.json()["results"]
+        batch = client.post(url, json={"texts": texts})
+        batch.raise_for_status()
+    return compare_entities(alone, batch.json()["results"])
+
+
+def _ner_variant(
+    assets: build.Assets,
+    variant: str,
+    preset: Preset,
+    texts: list[str],
+    common: Result,
+    workdir: Path,
 ) -> Result:
-    checkpoint, bundle = build.ner_bundle(assets, variant)
-    optimum = build.optimum_dir(assets, checkpoint, bundle)
-    log = assets.root / "logs" / "service-ner.log"
+    """One NER bundle: the service over HTTP, alone vs batched, its raw session and buckets."""
+    _, bundle = build.ner_bundle(assets, variant)
+    log = assets.root / "logs" / f"service-ner-{variant}.log"
+    print(f"NER bundle {bundle.name}", flush=True)
     with running_service(assets.bundles, [bundle.name], log) as server:
         service = _ner_http(server, texts, preset)
-    common = {
-        "texts": texts,
-        "batch_sizes": list(preset.batch_sizes),
-        "budget_s": preset.batch_budget_s,
-        "min_calls": preset.min_calls,
-        "warmup": preset.warmup_calls,
-    }
+        identity = _batch_identity(server, texts[: max(preset.batch_sizes)])
     return {
         "bundle": bundle.name,
+        "graph": build.graph_of(bundle),
         "service": service,
-        "ort": _worker({"kind": "ner-ort", "bundle": str(bundle), **common}, workdir),
-        "torch": _worker({"kind": "ner-torch", "checkpoint": str(checkpoint), **common}, workdir),
-        "optimum": _worker({"kind": "ner-optimum", "model_dir": str(optimum), **common}, workdir),
+        "identity": identity,
+        "ort": _worker({"kind": "ner-ort", "bundle": str(bundle), **common}, workdir, variant),
         "buckets": _worker(
             {
                 "kind": "ner-buckets",
@@ -145,8 +187,36 @@ def _ner_section(
                 "budget_s": preset.batch_budget_s / 2,
             },
             workdir,
+            variant,
         ),
     }
+
+
+def _ner_section(
+    assets: build.Assets, variants: list[str], preset: Preset, texts: list[str], workdir: Path
+) -> Result:
+    """Every requested bundle; PyTorch eager and optimum (the expensive ones) once each, optimum
+    on the fp32 graph when it is in the run."""
+    common = {
+        "texts": texts,
+        "batch_sizes": list(preset.batch_sizes),
+        "budget_s": preset.batch_budget_s,
+        "min_calls": preset.min_calls,
+        "warmup": preset.warmup_calls,
+    }
+    section: Result = {
+        "variants": {v: _ner_variant(assets, v, preset, texts, common, workdir) for v in variants}
+    }
+    checkpoint, bundle = build.ner_bundle(assets, variants[0])
+    optimum = build.optimum_dir(assets, checkpoint, bundle)
+    section["torch"] = _worker(
+        {"kind": "ner-torch", "checkpoint": str(checkpoint), **common}, workdir
+    )
+    section["optimum"] = _worker(
+        {"kind": "ner-optimum", "model_dir": str(optimum), **common}, workdir
+    )
+    section["optimum_variant"] = variants[0]
+    return section
 
 
 def _posture_http(server: Server, docs: dict[int, str], preset: Preset) -> Result:
@@ -239,7 +309,8 @@ def _posture_section(
 
 
 def _ner_flops(assets: build.Assets, texts: list[str], ner: Result, gemm: Result) -> Result:
-    """Achieved matmul rate at the largest batch / concurrency, as a fraction of the peak."""
+    """Achieved matmul rate at the largest batch / concurrency, as a fraction of the peak: the
+    INT8 peak for a bundle that serves INT8, else the fp32 peak."""
     from tokenizers import Tokenizer
 
     config = json.loads((assets.ckpt("bert-crf") / "dir" / "config.json").read_text())
@@ -248,26 +319,30 @@ def _ner_flops(assets: build.Assets, texts: list[str], ner: Result, gemm: Result
     tokenizer.no_padding()  # this tokenizer.json pads to 128 unless told not to
     lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
     per_text = [bert_matmul_flops(n, config, len(config["id2label"])) for n in lengths]
+    mean_flops = sum(per_text) / len(per_text)
     fp32_peak = max(gemm["fp32"]["ops_per_s"], gemm["numpy_fp32"]["ops_per_s"])
-    peak = gemm["int8"]["ops_per_s"] if ner["bundle"].endswith("int8") else fp32_peak
-    largest = str(max(int(b) for b in ner["ort"] if b.isdigit()))
-    concurrency = str(max(int(c) for c in ner["service"]["levels"]))
 
     def rate(summary: Result) -> float:
         flops = sum(per_text[i % len(per_text)] for i in range(summary["items"]))
         return flops / summary["seconds"]
 
-    mean_flops = sum(per_text) / len(per_text)
-    rates = {
-        f"raw ORT b={largest}": (rate(ner["ort"][largest]), peak),
-        f"raw ORT b={largest}, length buckets": (
-            ner["buckets"][next(k for k in ner["buckets"] if k.isdigit())]["per_s"] * mean_flops,
+    largest = str(max(int(b) for b in ner["torch"] if b.isdigit()))
+    rates = {f"PyTorch eager b={largest}": (rate(ner["torch"][largest]), fp32_peak, "fp32")}
+    for variant, v in ner["variants"].items():
+        peak = gemm["int8"]["ops_per_s"] if v["graph"]["quantization"] else fp32_peak
+        top = str(max(int(c) for c in v["service"]["levels"]))
+        bucketed = v["buckets"][next(k for k in v["buckets"] if k.isdigit())]["per_s"]
+        rates[f"raw ORT b={largest} ({variant})"] = (rate(v["ort"][largest]), peak, variant)
+        rates[f"raw ORT b={largest}, length buckets ({variant})"] = (
+            bucketed * mean_flops,
             peak,
-        ),
-        f"service c={concurrency}": (rate(ner["service"]["levels"][concurrency]), peak),
-        f"PyTorch eager b={largest}": (rate(ner["torch"][largest]), fp32_peak),
+            variant,
+        )
+        rates[f"service c={top} ({variant})"] = (rate(v["service"]["levels"][top]), peak, variant)
+    return {
+        name: {"ops_per_s": r, "peak": p, "fraction": r / p, "variant": v}
+        for name, (r, p, v) in rates.items()
     }
-    return {name: {"ops_per_s": r, "peak": p, "fraction": r / p} for name, (r, p) in rates.items()}
 
 
 def _posture_flops(assets: build.Assets, postures: Result, gemm: Result) -> Result:
@@ -287,14 +362,49 @@ def _posture_flops(assets: build.Assets, postures: Result, gemm: Result) -> Resu
     return out
 
 
-def _build_assets(assets: build.Assets, variant: str, with_postures: bool) -> Path:
+def _longformer_flops(longformer: Result, gemm: Result) -> Result:
+    """Matmul rate at the longest length: HF eager and ORT fp32 vs the fp32 peak, static INT8
+    vs the INT8 peak (a GEMM-bound graph cannot beat its peak: the ceiling of the speed-ups)."""
+    row = max(longformer["rows"], key=lambda r: int(r["tokens"]))
+    tokens = int(row["tokens"])
+    flops = longformer_matmul_flops(tokens, longformer["config"], longformer["num_labels"])
+    fp32_peak = max(gemm["fp32"]["ops_per_s"], gemm["numpy_fp32"]["ops_per_s"])
+    timed = {"PyTorch eager": (row["hf_s"], fp32_peak), "ORT fp32": (row["ort_s"], fp32_peak)}
+    if "static" in row["int8"]:
+        timed["ORT static INT8"] = (row["int8"]["static"]["s"], gemm["int8"]["ops_per_s"])
+    out = {}
+    for name, (seconds, peak) in timed.items():
+        rate = flops / seconds
+        out[f"Longformer {name} {tokens} tokens"] = {
+            "ops_per_s": rate,
+            "peak": peak,
+            "fraction": rate / peak,
+        }
+    return out
+
+
+def _build_assets(assets: build.Assets, variants: list[str], with_postures: bool) -> Path:
     """Build (or find cached) both models side by side; returns the NER checkpoint dir."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         postures = pool.submit(build.posture_bundle, assets) if with_postures else None
-        checkpoint, _ = build.ner_bundle(assets, variant)
+        checkpoint = build.ner_bundle(assets, variants[0])[0]
+        for variant in variants[1:]:
+            build.ner_bundle(assets, variant)
         if postures is not None:
             postures.result()
     return checkpoint
+
+
+def _longformer_section(preset: Preset, workdir: Path) -> Result:
+    """HF eager vs the blocked graph fp32 vs static and dynamic INT8 (bench.longformer_speed)."""
+    spec = {
+        "kind": "longformer-speed",
+        "lengths": list(preset.longformer_lengths),
+        "repeats": preset.longformer_repeats,
+        "size": preset.size,
+        "int8": ["static", "dynamic"],
+    }
+    return _worker(spec, workdir)
 
 
 def main() -> None:
@@ -303,35 +413,43 @@ def main() -> None:
     preset = QUICK if args.quick else FULL
     root = args.cache / "quick" if args.quick else args.cache
     assets = build.Assets(root, preset.size)
-    variant, variant_note = _variant(args.variant)
+    variants = _variants(args.variant)
+    parts = {"ner", "postures", "longformer"} if args.only == "all" else {args.only}
     started = time.perf_counter()
     report: Result = {
         "mode": "quick" if args.quick else "full",
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "variant": variant,
+        "variants": variants,
         "size": preset.size,
         "utterances": preset.utterances,
-        "variant_note": variant_note,
         "load_average_start": load_average(),
         "host": host(),
     }
-    print(f"bench ({report['mode']}, NER variant {variant_note})", flush=True)
+    print(f"bench ({report['mode']}, NER bundles: {', '.join(variants)})", flush=True)
     print(describe(report["host"]), flush=True)
-    checkpoint = _build_assets(assets, variant, with_postures=args.only != "ner")
-    texts = utterances(checkpoint / "tokenizer.json", preset.utterances)
+    texts: list[str] = []
+    if parts & {"ner", "postures"}:
+        checkpoint = _build_assets(assets, variants, with_postures="postures" in parts)
+        texts = utterances(checkpoint / "tokenizer.json", preset.utterances)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         gemm_spec = {"kind": "gemm", "n": preset.gemm_n, "repeats": preset.gemm_repeats}
-        gemm_runs = [_worker(gemm_spec, workdir)]
-        if args.only in ("all", "ner"):
+        gemm_runs = [_worker(gemm_spec, workdir, "start")]
+        if "ner" in parts:
             t0 = time.perf_counter()
-            report["ner"] = _ner_section(assets, variant, preset, texts, workdir)
+            report["ner"] = _ner_section(assets, variants, preset, texts, workdir)
             report["ner"]["wall_s"] = time.perf_counter() - t0
-        if args.only in ("all", "postures"):
+        if "postures" in parts:
             t0 = time.perf_counter()
-            report["postures"] = _posture_section(assets, variant, preset, texts, workdir)
+            served = "int8" if "int8" in variants else variants[0]  # as ner-food ships
+            report["postures"] = _posture_section(assets, served, preset, texts, workdir)
+            report["postures"]["ner_variant"] = served
             report["postures"]["wall_s"] = time.perf_counter() - t0
-        gemm_runs.append(_worker(gemm_spec, workdir))  # the peak: best of start and end
+        if "longformer" in parts:
+            t0 = time.perf_counter()
+            report["longformer"] = _longformer_section(preset, workdir)
+            report["longformer"]["wall_s"] = time.perf_counter() - t0
+        gemm_runs.append(_worker(gemm_spec, workdir, "end"))  # the peak: best of start and end
     gemm = {k: max((r[k] for r in gemm_runs), key=lambda g: g["ops_per_s"]) for k in GEMM}
     report["gemm"] = {**gemm, "runs": gemm_runs}
     report["host"] = host(gemm)
@@ -341,6 +459,8 @@ def main() -> None:
         report["flops"].update(_ner_flops(assets, texts, report["ner"], gemm))
     if "postures" in report:
         report["flops"].update(_posture_flops(assets, report["postures"], gemm))
+    if "longformer" in report:
+        report["flops"].update(_longformer_flops(report["longformer"], gemm))
     report["load_average_end"] = load_average()
     report["wall_s"] = time.perf_counter() - started
     table = render(report)

@@ -4,8 +4,9 @@
 the summaries. Kinds: ``ner-torch`` (PyTorch eager + pytorch-crf decode), ``ner-optimum``
 (``ORTModelForTokenClassification`` + transformers pipeline), ``ner-ort`` (the raw session on
 pre-tokenized, padded input), ``postures-torch`` (HF Longformer, windowed like the service) and
-``gemm`` (the measured matmul peaks) and ``ner-buckets`` (the raw session through the
-service's batch loop, length buckets vs one padded call).
+``gemm`` (the measured matmul peaks), ``ner-buckets`` (the raw session through the
+service's batch loop, length buckets vs one padded call) and ``longformer-speed`` (HF eager vs
+the blocked graph fp32 vs INT8, ``bench.longformer_speed``).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def _ner_torch(spec: Spec) -> dict[str, Any]:
     torch.set_num_threads(spec["threads"])
     raw = load_checkpoint(Path(spec["checkpoint"]))
     model = build_tagger(raw)
-    assert model.crf is not None, "the benchmark compares CRF taggers"
+    crf = model.crf
+    assert crf is not None, "the benchmark compares CRF taggers"
     tokenizer = raw.tokenizer
 
     def run(texts: list[str]) -> list[list[int]]:
@@ -75,7 +77,7 @@ def _ner_torch(spec: Spec) -> dict[str, Any]:
             emissions = model.model(**enc).logits
             index = starts.clamp(min=0)[:, :, None].expand(-1, -1, emissions.shape[-1])
             words = emissions.gather(1, index)
-            tags: list[list[int]] = model.crf.decode(words, mask=starts >= 0)
+            tags: list[list[int]] = crf.decode(words, mask=starts >= 0)
         return tags
 
     return _per_batch_size(run, spec)
@@ -208,6 +210,20 @@ def _ner_buckets(spec: Spec) -> dict[str, Any]:
     )
 
 
+def _longformer_speed(spec: Spec) -> dict[str, Any]:
+    """HF eager vs the blocked graph fp32 vs INT8, as ``python -m bench.longformer_speed``."""
+    from bench.longformer_speed import measure
+
+    return measure(
+        spec["lengths"],
+        spec["repeats"],
+        spec["threads"],
+        spec["int8"],
+        spec["size"],
+        log=lambda line: print(f"    {line}", flush=True),
+    )
+
+
 KINDS: dict[str, Callable[[Spec], dict[str, Any]]] = {
     "ner-torch": _ner_torch,
     "ner-optimum": _ner_optimum,
@@ -215,6 +231,7 @@ KINDS: dict[str, Callable[[Spec], dict[str, Any]]] = {
     "postures-torch": _postures_torch,
     "gemm": _gemm,
     "ner-buckets": _ner_buckets,
+    "longformer-speed": _longformer_speed,
 }
 
 
