@@ -10,17 +10,12 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from default_models.food_corpus import Example, generate_splits, write_jsonl
+from default_models.int8_gate import ship_int8_if_gated
 from export.progress import Heartbeat
-from service.bundle import (
-    VariantInfo,
-    read_manifest,
-    schema_version_for,
-    verify_bundle,
-    write_manifest,
-)
 
 DEFAULT_ROOT = Path(".cache")
 NER_BUNDLE = "ner-food"
@@ -28,16 +23,16 @@ NER_BUNDLE = "ner-food"
 NER_TRAIN_SIZE = 3000
 # "int8-static": ship static INT8 (activation ranges calibrated on the dev split) when it passes
 # both gates: word agreement with fp32 on the dev split (the export's gate) and held-out test
-# entity F1 within MAX_F1_DROP of the fp32 bundle's; otherwise the fp32 graph ships and its
-# bundle.json says why (variant.quantization_refused). "int8": dynamic INT8 (its answers depend on
-# batch-mates; on this model it fails the gate). None: fp32, no INT8 attempt. Figures: README.
+# entity F1 within half a point of the fp32 bundle's (default_models.int8_gate); otherwise the
+# fp32 graph ships and its bundle.json says why (variant.quantization_refused). "int8": dynamic
+# INT8 (its answers depend on batch-mates; on this model it fails the gate). None: fp32, no INT8
+# attempt. Figures: README.
 NER_QUANTIZE: str | None = "int8-static"
 # Percentile of the static activation ranges: measured on this model (README, "Static INT8"),
 # 99.995 passes the agreement gate with every weight product INT8 (99.99 needs 8 kept fp32, 1.3x
 # slower). If a retrained model fails the gate, the export's sensitivity search keeps products
 # fp32 (at most five gate runs) and the build still finishes with INT8 or a recorded refusal.
 NER_CALIBRATION_PERCENTILE = "99.995"
-MAX_F1_DROP = 0.005
 
 
 def build_ner(
@@ -94,8 +89,9 @@ def build_ner(
             variant += ["--fallback-fp32"]
             if quantize == "int8-static":
                 variant += ["--calibration-percentile", NER_CALIBRATION_PERCENTILE]
-            chosen, quantization = _gated_int8(
-                chosen, export(work / "bundle-int8", *variant), splits["test"]
+            int8 = export(work / "bundle-int8", *variant)
+            chosen, quantization = ship_int8_if_gated(
+                chosen, int8, _ner_f1(splits["test"]), "entity micro-F1"
             )
             quantization["seconds"] = round(time.perf_counter() - began_int8, 1)
             print(f"INT8: {quantization}", flush=True)
@@ -122,34 +118,8 @@ def build_ner(
     return bundle
 
 
-def _gated_int8(fp32: Path, int8: Path, test: list[Example]) -> tuple[Path, dict[str, object]]:
-    """The INT8 bundle if its held-out F1 is within MAX_F1_DROP of fp32's, else the fp32 bundle
-    with the reason recorded in its bundle.json (and so in ``/v1/models``)."""
+def _ner_f1(test: list[Example]) -> Callable[[Path], float]:
+    """Held-out entity micro-F1 of a bundle as served."""
     from default_models.evaluation import evaluate_bundle
 
-    variant = read_manifest(int8).variant
-    if variant is None or variant.quantization is None:  # the export's agreement gate refused
-        refused = variant.quantization_refused if variant else "no variant recorded"
-        return int8, {"shipped": "fp32", "refused": refused}
-    f1_fp32 = float(evaluate_bundle(fp32, test)["entity_micro_f1"])  # type: ignore[arg-type]
-    f1_int8 = float(evaluate_bundle(int8, test)["entity_micro_f1"])  # type: ignore[arg-type]
-    figures: dict[str, object] = {
-        "agreement": variant.agreement,
-        "kept_fp32_nodes": variant.kept_fp32_nodes,
-        "test_f1_fp32": f1_fp32,
-        "test_f1_int8": f1_int8,
-    }
-    if f1_int8 >= f1_fp32 - MAX_F1_DROP:
-        return int8, {"shipped": variant.quantization, **figures}
-    reason = (
-        f"held-out gate failed: {variant.quantization} test entity micro-F1 {f1_int8:.4f} vs "
-        f"fp32 {f1_fp32:.4f} (more than {100 * MAX_F1_DROP:g} point lower); word agreement "
-        f"{variant.agreement} passed"
-    )
-    manifest = read_manifest(fp32)
-    record = VariantInfo(quantization_refused=reason, fp32_sha256=manifest.onnx.sha256)
-    manifest = manifest.model_copy(update={"variant": record})
-    manifest = manifest.model_copy(update={"schema_version": schema_version_for(manifest)})
-    write_manifest(manifest, fp32)
-    verify_bundle(fp32)
-    return fp32, {"shipped": "fp32", "refused": reason, **figures}
+    return lambda bundle: float(evaluate_bundle(bundle, test)["entity_micro_f1"])  # type: ignore[arg-type]

@@ -9,12 +9,15 @@ split through the service's own classifier pipeline on the bundle's ONNX graph.
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from default_models.int8_gate import ship_int8_if_gated
 from default_models.workdir import fresh_work_dir
 from export.progress import Heartbeat
 
@@ -24,6 +27,10 @@ INTENT_EPOCHS = 3
 # Precision among answered dev utterances the abstain threshold must reach (out-of-scope ones
 # count as wrong whatever the model answers).
 INTENT_TARGET_PRECISION = 0.9
+# Static INT8 (ranges calibrated on the dev split) when it passes both gates
+# (default_models.int8_gate; each bundle gets its own abstain threshold), else fp32 with the
+# reason in bundle.json; None: fp32 without trying.
+INTENT_QUANTIZE: str | None = "int8-static"
 
 
 def _is_built(bundle: Path) -> bool:
@@ -102,6 +109,25 @@ def intent_figures(
     }
 
 
+def _export_and_calibrate(
+    beat: Heartbeat, checkpoint: Path, out: Path, dev: Path, variant: Sequence[str] = ()
+) -> Path:
+    """``python -m export classify`` then ``python -m export calibrate`` (abstain threshold)."""
+    from default_models.intent_training import MAX_LENGTH
+    from export.cli import main as export_main
+
+    export = ["classify", "--checkpoint", str(checkpoint), "--out", str(out)]
+    export += ["--name", INTENT_BUNDLE, "--max-length", str(2 * MAX_LENGTH)]
+    export += ["--stride", str(MAX_LENGTH // 2), "--force", *variant]
+    calibrate = ["calibrate", "--bundle", str(out), "--data", str(dev)]
+    calibrate += ["--target-precision", str(INTENT_TARGET_PRECISION)]
+    for command in (export, calibrate):
+        beat.phase(f"python -m export {command[0]} ({' '.join(variant[:2]) or 'fp32'})")
+        if export_main(command) != 0:
+            raise SystemExit(f"python -m export {command[0]} failed")
+    return out
+
+
 def build_intent(
     root: Path, force: bool = False, epochs: int = INTENT_EPOCHS, checkpoint: Path | None = None
 ) -> Path:
@@ -117,8 +143,7 @@ def build_intent(
     with Heartbeat() as beat:
         beat.phase("loading torch, generating the corpus")
         from default_models.intent_corpus import generate_splits, write_jsonl
-        from default_models.intent_training import MAX_LENGTH, train
-        from export.cli import main as export_main
+        from default_models.intent_training import train
 
         splits = generate_splits(per_intent={"train": INTENT_TRAIN_PER_INTENT})
         for name, utterances in splits.items():
@@ -130,37 +155,29 @@ def build_intent(
             beat.note(f"not training: exporting the trained checkpoint {checkpoint}")
             assert staged is not None
             staged.rename(work / "checkpoint")
-        for command in (
-            [
-                "classify",
-                "--checkpoint",
-                str(work / "checkpoint"),
-                "--out",
-                str(bundle),
-                "--name",
-                INTENT_BUNDLE,
-                "--max-length",
-                str(2 * MAX_LENGTH),
-                "--stride",
-                str(MAX_LENGTH // 2),
-                "--force",
-            ],
-            [
-                "calibrate",
-                "--bundle",
-                str(bundle),
-                "--data",
-                str(work / "data" / "dev.jsonl"),
-                "--target-precision",
-                str(INTENT_TARGET_PRECISION),
-            ],
-        ):
-            beat.phase(f"python -m export {command[0]}")
-            if export_main(command) != 0:
-                raise SystemExit(f"python -m export {command[0]} failed")
+        dev = work / "data" / "dev.jsonl"
+        chosen = _export_and_calibrate(beat, work / "checkpoint", work / "bundle-fp32", dev)
+        quantization: dict[str, object] = {"asked": INTENT_QUANTIZE}
+        if INTENT_QUANTIZE:
+            variant = ["--quantize", INTENT_QUANTIZE, "--validation", str(dev), "--fallback-fp32"]
+            int8 = _export_and_calibrate(
+                beat, work / "checkpoint", work / "bundle-int8", dev, variant
+            )
+            beat.phase("held-out gate: test macro-F1 of the fp32 and INT8 bundles")
+            test = splits["test"]
+            chosen, quantization = ship_int8_if_gated(
+                chosen, int8, lambda b: evaluate_intents(b, test)["macro_f1"], "macro-F1"
+            )
+            print(f"INT8: {quantization}", flush=True)
+        shutil.rmtree(bundle, ignore_errors=True)
+        shutil.move(chosen, bundle)
+        for leftover in ("bundle-fp32", "bundle-int8"):
+            shutil.rmtree(work / leftover, ignore_errors=True)
         beat.phase("scoring the dev and held-out test splits through the bundle")
         report = {split: evaluate_intents(bundle, splits[split]) for split in ("dev", "test")}
-    (work / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n")
+    (work / "evaluation.json").write_text(
+        json.dumps({**report, "quantization": quantization}, indent=2) + "\n"
+    )
     for split, figures in report.items():
         print(
             f"{split}: accuracy {figures['accuracy']}, macro-F1 {figures['macro_f1']} "

@@ -9,11 +9,14 @@ calibration option's thresholds beside their validation and out-of-fold figures.
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from default_models.int8_gate import ship_int8_if_gated
 from default_models.workdir import fresh_work_dir
 from export.progress import Heartbeat
 
@@ -21,6 +24,11 @@ POSTURE_BUNDLE = "postures-legal"
 # Validation documents the thresholds are cross-validated and tuned on. 150 was too few for
 # per-class cuts to generalise (they made test micro-F1 worse); scoring this many costs ~1 min.
 VALIDATION_DOCS = 600
+# Static INT8 when it passes both gates (default_models.int8_gate), else fp32 with the reason in
+# bundle.json; None: fp32 without trying. Its activation ranges come from the first
+# INT8_VALIDATION_DOCS validation documents, each run alone (README, "Static INT8").
+POSTURE_QUANTIZE: str | None = "int8-static"
+INT8_VALIDATION_DOCS = 150
 
 
 def _is_built(bundle: Path) -> bool:
@@ -108,6 +116,24 @@ def evaluate_options(bundle: Path, report: dict, docs: list) -> dict[str, dict[s
     return out
 
 
+def _export_and_calibrate(
+    beat: Heartbeat, checkpoint: Path, out: Path, validation: Path, variant: Sequence[str] = ()
+) -> Path:
+    """``python -m export postures`` then ``python -m export calibrate`` on the validation split."""
+    from default_models.posture_training import MAX_LENGTH, STRIDE
+    from export.cli import main as export_main
+
+    export = ["postures", "--checkpoint", str(checkpoint), "--out", str(out)]
+    export += ["--name", POSTURE_BUNDLE, "--max-length", str(MAX_LENGTH)]
+    export += ["--stride", str(STRIDE), "--force", *variant]
+    calibrate = ["calibrate", "--bundle", str(out), "--data", str(validation)]
+    for command in (export, calibrate):
+        beat.phase(f"python -m export {command[0]} ({' '.join(variant[:2]) or 'fp32'})")
+        if export_main(command) != 0:
+            raise SystemExit(f"python -m export {command[0]} failed")
+    return out
+
+
 def build_postures(root: Path, force: bool = False, checkpoint: Path | None = None) -> Path:
     """Train (or take ``checkpoint``, a trained one), export, calibrate, evaluate."""
     bundle = root / "bundles" / POSTURE_BUNDLE
@@ -120,9 +146,8 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
     with Heartbeat() as beat:
         beat.phase("loading torch, generating the corpus")
         from default_models.legal_corpus import POSTURES, generate_splits, write_jsonl
-        from default_models.posture_training import MAX_LENGTH, STRIDE, train
+        from default_models.posture_training import train
         from export.calibration.report import summary_table
-        from export.cli import main as export_main
         from service.bundle import read_manifest
 
         splits = generate_splits(n_validation=VALIDATION_DOCS)
@@ -135,34 +160,35 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
             beat.note(f"not training: exporting the trained checkpoint {checkpoint}")
             assert staged is not None
             staged.rename(work / "checkpoint")
-        for command in (
-            [
-                "postures",
-                "--checkpoint",
-                str(work / "checkpoint"),
-                "--out",
-                str(bundle),
-                "--name",
-                POSTURE_BUNDLE,
-                "--max-length",
-                str(MAX_LENGTH),
-                "--stride",
-                str(STRIDE),
-                "--force",
-            ],
-            [
-                "calibrate",
-                "--bundle",
-                str(bundle),
-                "--data",
-                str(work / "data" / "validation.jsonl"),
-            ],
-        ):
-            beat.phase(f"python -m export {command[0]}")
-            if export_main(command) != 0:
-                raise SystemExit(f"python -m export {command[0]} failed")
-        labels = list(POSTURES)
-        assert labels == read_manifest(bundle).labels
+        validation = work / "data" / "validation.jsonl"
+        chosen = _export_and_calibrate(beat, work / "checkpoint", work / "bundle-fp32", validation)
+        # Static INT8 calibrates its activation ranges on (and gates agreement over) a slice of
+        # the validation split: every text runs alone, so all 600 would cost a minute.
+        quantization: dict[str, object] = {"asked": POSTURE_QUANTIZE}
+        if POSTURE_QUANTIZE:
+            sample = work / "data" / "int8-validation.jsonl"
+            write_jsonl(splits["validation"][:INT8_VALIDATION_DOCS], sample)
+            int8 = _export_and_calibrate(
+                beat,
+                work / "checkpoint",
+                work / "bundle-int8",
+                validation,
+                ["--quantize", POSTURE_QUANTIZE, "--validation", str(sample), "--fallback-fp32"],
+            )
+            beat.phase("held-out gate: test micro-F1 of the fp32 and INT8 bundles")
+            test_docs, labels = splits["test"], list(POSTURES)
+            chosen, quantization = ship_int8_if_gated(
+                chosen,
+                int8,
+                lambda b: evaluate_posture_bundle(b, test_docs, labels)["micro_f1"],
+                "micro-F1 at its calibrated thresholds",
+            )
+            print(f"INT8: {quantization}", flush=True)
+        shutil.rmtree(bundle, ignore_errors=True)
+        shutil.move(chosen, bundle)
+        for leftover in ("bundle-fp32", "bundle-int8"):
+            shutil.rmtree(work / leftover, ignore_errors=True)
+        assert list(POSTURES) == read_manifest(bundle).labels
         calibration = json.loads((bundle / "calibration_report.json").read_text())
         beat.phase("scoring the test split with every calibration option")
         options = evaluate_options(bundle, calibration, splits["test"])
@@ -172,6 +198,7 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
             "test_documents": len(splits["test"]),
             "shipped": shipped,
             "options": options,
+            "quantization": quantization,
         }
     (work / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n")
     test = {name: figures["test_micro_f1"] for name, figures in options.items()}

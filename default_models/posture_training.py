@@ -13,8 +13,8 @@ so a window that misses a document's cue is not taught to fire on boilerplate. C
 positions, and lengths that grow over the epochs (:func:`curriculum`). A throw-away token head
 also learns which tokens belong to a cue, which gets every posture learnt within the budget.
 
-``python -m default_models.posture_training --out DIR`` generates the corpus, trains (under
-3 minutes on two idle cores), and prints validation and test micro/macro-F1 at a 0.5
+``python -m default_models.posture_training --out DIR`` generates the corpus, trains (about
+6 minutes on two idle cores), and prints validation and test micro/macro-F1 at a 0.5
 threshold from PyTorch windowed inference. On a CPU shared with other busy processes, run it with
 ``OMP_WAIT_POLICY=PASSIVE``: two spinning OpenMP threads that keep losing their core made each
 step over ten times slower here.
@@ -304,7 +304,6 @@ def train(
     LongformerForSequenceClassification.
     """
     _seed_everything(seed)
-    torch.set_num_threads(2)
     tokenizer = base_tokenizer()
     model = LongformerForSequenceClassification(model_config(max_length, tokenizer.pad_token_id))
     if minilm_embeddings:
@@ -372,7 +371,6 @@ def document_probabilities(
 
     Windows are planned exactly as the service plans them (``service.text.windows``).
     """
-    torch.set_num_threads(2)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = LongformerForSequenceClassification.from_pretrained(str(model_dir)).eval()
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
@@ -418,7 +416,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="also write the splits as JSON Lines here")
     parser.add_argument("--epochs", type=int, default=13)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     splits = generate_splits(seed=args.seed)
     if args.data:
         args.data.mkdir(parents=True, exist_ok=True)

@@ -31,14 +31,11 @@ def tiny_bundle(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="session")
 def default_bundles_dir() -> Path:
     """The built-in default bundles (NER, postures, intents), built once and cached under .cache
-    like `make run` does."""
-    from default_models.build import build_ner
-    from default_models.intent_build import build_intent
-    from default_models.posture_build import build_postures
+    the way `make run` does (two build processes side by side)."""
+    from default_models.jobs import MODELS, BuildRequest, build
 
-    build_postures(ROOT / ".cache")
-    build_intent(ROOT / ".cache")
-    return build_ner(ROOT / ".cache").parent
+    build(BuildRequest(models=MODELS, root=ROOT / ".cache"))
+    return ROOT / ".cache" / "bundles"
 
 
 @pytest.fixture(scope="session")
