@@ -16,6 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 VALIDATION_TEXTS = 300  # like the default NER build's dev split
+# The bench's checkpoints have random weights: their tag scores are near ties, so INT8 flips tags
+# a trained model keeps (base: 0.967 word agreement with every product INT8 while the largest
+# score difference is 0.085, and keeping up to 32 of 73 products fp32 never passed 0.969; tiny:
+# ~0.98). The 0.99 gate is for trained models; here the graph's speed is what is measured, so
+# the gate only guards against a broken graph, and every product stays INT8.
+RANDOM_MODEL_MIN_AGREEMENT = 0.9
 NER_CONFIG_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
 
 
@@ -90,9 +96,9 @@ def ner_bundle(assets: Assets, variant: str) -> tuple[Path, Path]:
     """(checkpoint dir, bundle dir) of the BERT-CRF, exported as ``variant`` if not cached.
 
     ``int8`` is exported the way ``default_models/build.py`` exports ``ner-food``: static INT8
-    calibrated on validation texts, with its percentile, and ``--fallback-fp32``. A random model
-    may fail the agreement gate even after the sensitivity search; then the bundle holds the fp32
-    graph and its ``variant.quantization_refused`` says why (the table reports it)."""
+    calibrated on validation texts, with its percentile, and ``--fallback-fp32``, but gated at
+    RANDOM_MODEL_MIN_AGREEMENT. Should it still be refused, the bundle holds the fp32 graph and
+    its ``variant.quantization_refused`` says why (the table reports it)."""
     from default_models.build import NER_CALIBRATION_PERCENTILE
 
     checkpoint = _checkpoint(assets, "bert-crf")
@@ -107,8 +113,7 @@ def ner_bundle(assets: Assets, variant: str) -> tuple[Path, Path]:
             command += ["--quantize", "int8-static", "--fallback-fp32"]
             command += ["--validation", str(validation_file(assets, checkpoint))]
             command += ["--calibration-percentile", NER_CALIBRATION_PERCENTILE]
-            if assets.size == "tiny":  # CI smoke: the tiny random model misses 0.99 (~0.98);
-                command += ["--min-agreement", "0.9"]  # a lower gate makes CI serve real INT8
+            command += ["--min-agreement", str(RANDOM_MODEL_MIN_AGREEMENT)]
         _run(command, assets.root / "logs" / f"export-{name}.log")
     return checkpoint, bundle
 
