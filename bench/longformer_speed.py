@@ -141,11 +141,15 @@ def _hf_probs(
 def _session(path: Path, threads: int) -> ort.InferenceSession:
     import onnxruntime as ort
 
+    from service.runtime.session import DISABLED_OPTIMIZERS
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(  # the service's rewrites: static INT8 must reach integer kernels
+        str(path), options, ["CPUExecutionProvider"], disabled_optimizers=DISABLED_OPTIMIZERS
+    )
 
 
 def _ort_probs(session: ort.InferenceSession, ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:

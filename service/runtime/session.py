@@ -17,6 +17,13 @@ from service.metrics import BATCH_SIZE, BATCH_TOKENS, CALL_TOKENS
 from service.runtime.cancel import Cancelled, current
 
 CPU = "CPUExecutionProvider"
+# ONNX Runtime fuses MatMul + Add into Gemm (a basic, level-1 rewrite) before it turns a static
+# INT8 graph's DequantizeLinear -> MatMul pairs into integer kernels (level 2). Where a weight
+# product is a 2-D MatMul with a bias, as in the blocked Longformer, the Gemm wins: the product
+# then runs in fp32 on dequantized weights behind quantize/dequantize pairs, slower than the fp32
+# graph (a base Longformer at 512 tokens: 0.84 s vs 0.59 s). Without that rewrite every weight
+# product of those graphs becomes MatMulIntegerToFloat; fp32 graphs only keep their bias Add apart.
+DISABLED_OPTIMIZERS = ["MatMulAddFusion"]
 
 
 class InferenceSession(Protocol):
@@ -47,7 +54,10 @@ class OnnxSession:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
-            str(model_path), sess_options=options, providers=usable_providers(providers or [CPU])
+            str(model_path),
+            sess_options=options,
+            providers=usable_providers(providers or [CPU]),
+            disabled_optimizers=DISABLED_OPTIMIZERS,
         )
         self._output = output_name
         self._inputs = [i.name for i in self._session.get_inputs()]

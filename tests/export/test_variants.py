@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,17 @@ def _scramble_classifier_bias(graph: Path) -> None:
 
 def _ops(graph: Path) -> set[str]:
     return {node.op_type for node in onnx.load(str(graph)).graph.node}
+
+
+def _op_counts(graph: Path) -> Counter[str]:
+    return Counter(node.op_type for node in onnx.load(str(graph)).graph.node)
+
+
+def _int8_weight_products(graph: Path) -> int:
+    """DequantizeLinear nodes reading an INT8 weight initializer: one per quantized product."""
+    model = onnx.load(str(graph)).graph
+    weights = {init.name for init in model.initializer}
+    return sum(n.op_type == "DequantizeLinear" and n.input[0] in weights for n in model.node)
 
 
 @pytest.fixture(scope="module")
@@ -504,6 +516,34 @@ def test_static_int8_longformer_passes_both_gates(tiny_longformer: Path, tmp_pat
     session = OnnxSession(out / "model.onnx", manifest.onnx.output, 1)
     probs = ClassifierPipeline(manifest, out, session).probabilities(["a short motion to dismiss"])
     assert probs.probabilities.shape == (1, len(manifest.labels))
+
+
+def test_static_int8_longformer_runs_integer_kernels_in_the_service(
+    tiny_longformer: Path, tmp_path: Path
+) -> None:
+    """Under the service's session options every weight product of the static graph becomes
+    MatMulIntegerToFloat; with ONNX Runtime's MatMul + Add -> Gemm rewrite the 2-D products
+    stayed fp32 Gemms behind quantize/dequantize pairs (slower than fp32)."""
+    import onnxruntime as ort
+
+    from service.runtime.session import DISABLED_OPTIMIZERS
+
+    out = tmp_path / "postures-static"
+    args = ["postures", "--checkpoint", str(tiny_longformer / "dir"), "--out", str(out)]
+    options = ["--max-length", "600", "--parity-lengths", "1,513", "--quantize", "int8-static"]
+    assert main([*args, *options]) == 0
+    products = _int8_weight_products(out / "model.onnx")
+    session_options = ort.SessionOptions()
+    session_options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(
+        str(out / "model.onnx"),
+        session_options,
+        ["CPUExecutionProvider"],
+        disabled_optimizers=DISABLED_OPTIMIZERS,
+    )
+    optimized = _op_counts(tmp_path / "optimized.onnx")
+    assert optimized["MatMulIntegerToFloat"] == products > 0
+    assert optimized["Gemm"] == 0 and optimized["DequantizeLinear"] == 0
 
 
 @pytest.mark.parametrize(("f1_int8", "ships_int8"), [(0.846, True), (0.844, False)])
