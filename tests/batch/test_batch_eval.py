@@ -74,9 +74,12 @@ def test_ner_eval_equals_the_training_builds_evaluation(
     rows = {
         m[1]: (float(m[2]), int(m[3])) for m in re.finditer(ROW, str(reference["report"]), re.M)
     }
+    # The two compute F1 by different formulas, so a value on a rounding edge (0.8455) may print
+    # either way: equal within the report's half-unit of the third digit.
     for name, row in figures["per_class"].items():
-        assert (round(row["f1"], 3), row["support"]) == rows[name]
-    assert round(figures["macro_f1"], 3) == rows["macro avg"][0]
+        assert row["support"] == rows[name][1]
+        assert abs(row["f1"] - rows[name][0]) <= 0.0005 + 1e-9
+    assert abs(figures["macro_f1"] - rows["macro avg"][0]) <= 0.0005 + 1e-9
     assert set(figures["per_class"]) == {k for k in rows if not k.endswith("avg")}
     low, high = figures["micro_f1_ci"]
     assert low < figures["micro_f1"] < high
