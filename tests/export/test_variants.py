@@ -501,11 +501,18 @@ def test_the_static_search_keeps_sensitive_products_fp32(
     assert kept[0].op_type == "MatMul" and not kept[0].input[1].endswith(".dq")  # fp32 weight
 
 
-def test_static_int8_longformer_passes_both_gates(tiny_longformer: Path, tmp_path: Path) -> None:
-    out = tmp_path / "postures-static"
+@pytest.fixture(scope="module")
+def static_longformer(tiny_longformer: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Longformer exported once as a static INT8 posture bundle."""
+    out = tmp_path_factory.mktemp("postures-static") / "bundle"
     args = ["postures", "--checkpoint", str(tiny_longformer / "dir"), "--out", str(out)]
     options = ["--max-length", "600", "--parity-lengths", "1,513", "--quantize", "int8-static"]
     assert main([*args, *options]) == 0
+    return out
+
+
+def test_static_int8_longformer_passes_both_gates(static_longformer: Path) -> None:
+    out = static_longformer
     manifest = verify_bundle(out)
     assert isinstance(manifest, PostureManifest) and manifest.variant is not None
     variant = manifest.variant
@@ -519,7 +526,7 @@ def test_static_int8_longformer_passes_both_gates(tiny_longformer: Path, tmp_pat
 
 
 def test_static_int8_longformer_runs_integer_kernels_in_the_service(
-    tiny_longformer: Path, tmp_path: Path
+    static_longformer: Path, tmp_path: Path
 ) -> None:
     """Under the service's session options every weight product of the static graph becomes
     MatMulIntegerToFloat; with ONNX Runtime's MatMul + Add -> Gemm rewrite the 2-D products
@@ -528,10 +535,7 @@ def test_static_int8_longformer_runs_integer_kernels_in_the_service(
 
     from service.runtime.session import DISABLED_OPTIMIZERS
 
-    out = tmp_path / "postures-static"
-    args = ["postures", "--checkpoint", str(tiny_longformer / "dir"), "--out", str(out)]
-    options = ["--max-length", "600", "--parity-lengths", "1,513", "--quantize", "int8-static"]
-    assert main([*args, *options]) == 0
+    out = static_longformer
     products = _int8_weight_products(out / "model.onnx")
     session_options = ort.SessionOptions()
     session_options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
