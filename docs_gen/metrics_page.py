@@ -1,23 +1,31 @@
-"""docs/reference/metrics.md: every ``infer_*`` metric in the Prometheus registry once the service
-app module is imported (every module that defines a metric is imported by then)."""
+"""docs/reference/metrics.md: every ``infer_*`` metric in the Prometheus registry once every module
+of the service package is imported."""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 from docs_gen.markdown import HEADER, code, table
 
-# Importing these registers every metric the service exposes.
-MODULES = ("service.metrics", "service.app")
+PACKAGE = "service"
 PREFIX = "infer_"
 
 
+def _import_serving_modules() -> None:
+    """Import every module of the service package (serving code never imports torch), so a metric
+    defined anywhere in it is registered; ``__main__`` modules are skipped (they start things)."""
+    package = importlib.import_module(PACKAGE)
+    for info in pkgutil.walk_packages(package.__path__, prefix=f"{PACKAGE}."):
+        if info.name.rsplit(".", 1)[-1] != "__main__":
+            importlib.import_module(info.name)
+
+
 def metrics() -> list[MetricWrapperBase]:
-    for name in MODULES:
-        importlib.import_module(name)
+    _import_serving_modules()
     found = [
         c
         for c in list(REGISTRY._collector_to_names)
