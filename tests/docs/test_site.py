@@ -45,3 +45,19 @@ def test_every_nav_entry_is_a_page_and_every_page_is_in_the_nav() -> None:
     assert [p for p in nav if not (docs / p).is_file()] == []
     pages = {str(p.relative_to(docs)) for p in docs.rglob("*.md")}
     assert pages - set(nav) == set()
+
+
+def test_every_metric_the_pages_name_exists() -> None:
+    """Hand-written pages explain metrics; a renamed or removed one must not linger there."""
+    reference = (ROOT / "docs/reference/metrics.md").read_text()
+    real = set(re.findall(r"\| `(infer_[a-z_]+)` \|", reference))
+    assert len(real) > 10
+    pages = [p for p in (ROOT / "docs").rglob("*.md") if "reference" not in p.parts]
+    unknown = {
+        (name, str(page.relative_to(ROOT)))
+        for page in [*pages, ROOT / "README.md"]
+        # recording rules (level:metric:operation) are not metrics of the registry
+        for name in re.findall(r"(?<![:\w])infer_[a-z_]+(?![:\w])", page.read_text())
+        if re.sub(r"_(bucket|sum|count)$", "", name) not in real
+    }
+    assert unknown == set()
