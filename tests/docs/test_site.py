@@ -61,3 +61,17 @@ def test_every_metric_the_pages_name_exists() -> None:
         if re.sub(r"_(bucket|sum|count)$", "", name) not in real
     }
     assert unknown == set()
+
+
+def test_every_setting_the_pages_name_exists() -> None:
+    from service.settings import Settings
+
+    real = {f"INFER_{field.upper()}" for field in Settings.model_fields}
+    pages = [p for p in (ROOT / "docs").rglob("*.md") if "reference" not in p.parts]
+    unknown = {
+        (name, str(page.relative_to(ROOT)))
+        for page in [*pages, ROOT / "README.md"]
+        for name in re.findall(r"\bINFER_[A-Z0-9_]*[A-Z0-9]\b", page.read_text())
+        if name not in real
+    }
+    assert unknown == set()
