@@ -32,10 +32,17 @@ def bundle_page() -> str:
         HEADER.format(source="the pydantic manifest models (service/bundle.py)"),
         "# Bundle manifest (`bundle.json`)\n",
         "Every bundle directory holds a `bundle.json` validated by these pydantic models when the "
-        "service starts (unknown fields are refused). `task` selects the manifest kind. The "
+        "service starts (unknown fields are refused). `task` selects the manifest kind: the first "
+        "sections are the manifests, the rest the objects they hold. The "
         "machine-readable JSON schema: [bundle-schema.json](bundle-schema.json).\n",
     ]
-    for name in sorted(defs):
+    roots = [
+        str(ref["$ref"]).rsplit("/", 1)[-1]
+        for key in ("oneOf", "anyOf")
+        for ref in schema.get(key, [])
+        if "$ref" in ref
+    ]
+    for name in [*roots, *sorted(set(defs) - set(roots))]:
         model = defs[name]
         props: dict[str, Any] = model.get("properties", {})
         if not props:
