@@ -13,7 +13,8 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS build
 # onnxruntime (CPU) or e.g. "onnxruntime-gpu[cuda,cudnn]" for the gpu variant (same Python module).
 ARG ORT_PACKAGE=onnxruntime
-# Optional packages on top of the serving stack, e.g. the OTLP trace exporter (README, Traces):
+# Optional packages on top of the serving stack, e.g. the OTLP trace exporter
+# (docs/operating/observability.md):
 # --build-arg EXTRA_PACKAGES=opentelemetry-exporter-otlp-proto-http
 ARG EXTRA_PACKAGES=
 # A package index mirror, passed through when the build host uses one (unset: PyPI).

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CACHE ?= .cache
 
-.PHONY: install run test lint fmt default-models bench bench-quick bench-longformer lint-deploy image image-test loadtest loadtest-ci fuzz faults monitoring prometheus rules-test prom-proof dashboard-png clean
+.PHONY: install run test lint fmt default-models bench bench-quick bench-longformer lint-deploy image image-test loadtest loadtest-ci fuzz faults monitoring prometheus rules-test prom-proof dashboard-png docs docs-gen docs-serve clean
 
 install: $(VENV)/.installed
 
@@ -30,13 +30,13 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy service export default_models monitoring
+	$(VENV)/bin/mypy service export default_models monitoring docs_gen
 
 fmt: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# The service against PyTorch eager, optimum and raw ONNX Runtime in one run (README, Benchmarks).
+# The service against PyTorch eager, optimum and raw ONNX Runtime in one run (docs/performance/).
 bench: install
 	$(PY) -m bench --cache $(CACHE)/bench
 
@@ -46,7 +46,7 @@ bench-quick: install
 bench-longformer: install
 	$(PY) -m bench.longformer_speed --lengths 512 1024 2048 4096 --repeats 3 --threads 2 --int8
 
-# Load test with the SLO gate (README, "Load test and SLO"): the service on 127.0.0.1 with the
+# Load test with the SLO gate (docs/operating/load-and-faults.md): the service on 127.0.0.1 with the
 # default bundles, locust headless; CSV stats and a summary in reports/. Non-zero on a failed
 # request or a p95 above its SLO. `make loadtest USERS=8 RUN_TIME=5m` for a longer run.
 USERS ?= 6
@@ -66,12 +66,12 @@ loadtest-ci: default-models
 fuzz: default-models
 	$(PY) -m loadtest.fuzz --bundles $(LOADTEST_BUNDLES)
 
-# Fault suite (README, "Fault suite"): a hostile client against the service on 127.0.0.1 with the
+# Fault suite (docs/operating/load-and-faults.md): a hostile client against the service on 127.0.0.1 with the
 # default bundles, one PASS/FAIL line per case, SIGTERM in every state; non-zero on a failure.
 faults: default-models
 	$(PY) -m loadtest.faults --bundles $(LOADTEST_BUNDLES)
 
-# Operators' view (README "Logs, traces, alerts, dashboard"): rules and dashboard are generated
+# Operators' view (docs/operating/observability.md): rules and dashboard are generated
 # from monitoring/*.py; promtool and prometheus come from Debian's prometheus package.
 monitoring: install
 	$(PY) -m monitoring.generate
@@ -91,7 +91,7 @@ rules-test: install prometheus
 prom-proof: default-models prometheus
 	$(PY) -m monitoring.proof --bundles $(LOADTEST_BUNDLES) --seconds 40
 
-# The README's dashboard picture, drawn from a longer proof run.
+# The docs' dashboard picture (docs/dashboard.png), drawn from a longer proof run.
 dashboard-png: default-models prometheus
 	$(PY) -m monitoring.proof --bundles $(LOADTEST_BUNDLES) --seconds 150 --render docs/dashboard.png
 
@@ -100,7 +100,7 @@ lint-deploy: install
 	VENV=$(VENV) deploy/lint.sh
 
 # Serving image with the default bundles baked in, built with podman from a local Debian base
-# (no Docker engine or Docker Hub needed; README "Deployment" has the plain docker command).
+# (no Docker engine or Docker Hub needed; docs/deployment/image.md has the plain docker command).
 IMAGE ?= localhost/nlp-inference:0.1.0
 image:
 	IMAGE=$(IMAGE) BUNDLES=$(CACHE)/bundles deploy/image_test.sh --build-only
@@ -110,5 +110,19 @@ image:
 image-test:
 	IMAGE=$(IMAGE) BUNDLES=$(CACHE)/bundles deploy/image_test.sh
 
+# Documentation site (mkdocs.yml, docs/): the generated reference pages (settings, CLIs, metrics,
+# bundle schema, OpenAPI; k8s/base/config.env's defaults) must match the code, then a strict build
+# (a broken link or anchor fails). `make docs-gen` rewrites the generated files after a change.
+docs: install
+	$(PY) -m docs_gen --check
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+docs-gen: install
+	$(PY) -m docs_gen
+
+# Live preview while writing (reloads on save).
+docs-serve: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
+
 clean:
-	rm -rf $(CACHE) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(CACHE) site .pytest_cache .mypy_cache .ruff_cache .hypothesis

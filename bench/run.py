@@ -39,7 +39,7 @@ Result = dict[str, Any]
 GEMM = ("fp32", "int8", "numpy_fp32")
 
 
-def _parse_args() -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI smoke: tiny models, few requests")
     parser.add_argument(
@@ -62,7 +62,7 @@ def _parse_args() -> argparse.Namespace:
         help="JSON report (default: reports/bench.json, quick: bench-quick.json)",
     )
     parser.add_argument("--cache", type=Path, default=Path(".cache/bench"))
-    return parser.parse_args()
+    return parser
 
 
 def _variants(requested: str) -> list[str]:
@@ -408,7 +408,7 @@ def _longformer_section(preset: Preset, workdir: Path) -> Result:
 
 
 def main() -> None:
-    args = _parse_args()
+    args = build_parser().parse_args()
     out = args.out or Path("reports/bench-quick.json" if args.quick else "reports/bench.json")
     preset = QUICK if args.quick else FULL
     root = args.cache / "quick" if args.quick else args.cache

@@ -10,7 +10,7 @@ from default_models.build import DEFAULT_ROOT
 from default_models.jobs import MODELS, BuildRequest, build
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m default_models", description=__doc__)
     parser.add_argument("models", nargs="*", default=["ner"], choices=MODELS)
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="cache directory")
@@ -33,7 +33,11 @@ def main() -> None:
         type=Path,
         help="an intent checkpoint trained by this recipe: export, calibrate and evaluate it",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     request = BuildRequest(
         models=tuple(args.models),
         root=args.root,
@@ -45,4 +49,5 @@ def main() -> None:
     build(request, parallel=not args.sequential)
 
 
-main()
+if __name__ == "__main__":
+    main()

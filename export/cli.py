@@ -243,7 +243,8 @@ def _run_calibrate(args: argparse.Namespace) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (also read by ``python -m docs_gen`` for the CLI reference)."""
     parser = argparse.ArgumentParser(
         prog="python -m export",
         description=__doc__,
@@ -253,7 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     for family in FAMILIES.values():
         _family_parser(sub, family)
     _calibrate_parser(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         if args.command == "calibrate":
             _run_calibrate(args)

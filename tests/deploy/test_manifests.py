@@ -321,7 +321,7 @@ def batch_job() -> tuple[Doc, Doc]:
 
 
 def test_batch_job_is_indexed_and_each_index_scores_its_own_shard() -> None:
-    from service.batch.__main__ import _parser
+    from service.batch.__main__ import build_parser
 
     job, c = batch_job()
     spec = job["spec"]
@@ -334,10 +334,10 @@ def test_batch_job_is_indexed_and_each_index_scores_its_own_shard() -> None:
     assert index_ref == "metadata.annotations['batch.kubernetes.io/job-completion-index']"
     # What pod 2 runs, parsed by the command's own parser: every flag is real.
     args = [a.replace("$(JOB_COMPLETION_INDEX)", "2") for a in c["args"]]
-    parsed = _parser().parse_args(args)
+    parsed = build_parser().parse_args(args)
     assert parsed.shard == f"2/{spec['completions']}", "--shard COUNT must equal completions"
     outputs = {
-        _parser()
+        build_parser()
         .parse_args([a.replace("$(JOB_COMPLETION_INDEX)", str(i)) for a in c["args"]])
         .output
         for i in range(spec["completions"])

@@ -1,0 +1,3 @@
+from docs_gen.generate import main
+
+raise SystemExit(main())
