@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +19,7 @@ from typing import Any
 import httpx
 
 from bench.stats import Summary, proc_status_kib, process_cpu_s, summarize
+from loadtest.server import running_service as launch_service
 
 
 @dataclass(frozen=True)
@@ -34,55 +31,16 @@ class Server:
         return {f: proc_status_kib(self.pid, f) for f in ("VmRSS", "VmHWM")}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def running_service(bundles: Path, models: list[str], log: Path) -> Iterator[Server]:
     """The service with only ``models`` loaded; ready (warm-up done) before it is yielded."""
-    port = _free_port()
     env = {
-        **os.environ,
-        "INFER_BUNDLES_DIR": str(bundles),
         "INFER_MODELS": "[" + ",".join(f'"{m}"' for m in models) + "]",
-        "INFER_HOST": "127.0.0.1",
-        "INFER_PORT": str(port),
-        "INFER_LOG_LEVEL": "warning",
         "INFER_MAX_DOCUMENT_CHARS": "400000",  # a 10,000-token random-word document is ~80k
     }
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(process, base, log)
-        yield Server(base, process.pid)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_ready(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + 300  # a base Longformer bundle loads and warms up slowly
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"service exited during start-up; see {log}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"service not ready after 300 s; see {log}")
+    # a base Longformer bundle loads and warms up slowly
+    with launch_service(bundles, log, env, ready_timeout=300, stop_timeout=30) as service:
+        yield Server(service.base, service.pid)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Synthetic Hinglish/English food-ordering NER corpus for the built-in default BERT-CRF model.
 
-Everything is generated from a seed, so the corpus is reproducible without shipping data.
+Everything is generated from a seed and the word lists and templates in
+``default_models/data/food_corpus.json`` (read by :mod:`default_models.corpus_data`), so the
+corpus is reproducible.
 
 Three splits, each with its own templates and entity values, pairwise disjoint:
 
@@ -23,362 +25,51 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from default_models.corpus_data import CorpusData
+
+_DATA = CorpusData("food_corpus.json")
+
 LABELS: tuple[str, ...] = ("STORE", "FOOD", "LOC", "QTY", "PREF")
 
 # Values are lower-case and unique across all labels; the surface case is varied at render time.
-# fmt: off
-VALUES: Mapping[str, tuple[str, ...]] = {
-    "STORE": (
-        "tushar", "inayat cafe", "sharma sweets", "haldiram's", "café coffee day", "bikanervala",
-        "domino's", "burger king", "mcdonald's", "kfc", "subway", "behrouz biryani",
-        "paradise biryani", "saravana bhavan", "sagar ratna", "anand sweets", "chitale bandhu",
-        "vaishali", "goodluck cafe", "bademiya", "britannia and co", "leopold cafe", "theobroma",
-        "keventers", "chaayos", "faasos", "oven story", "la pino'z", "karim's", "moti mahal",
-        "gulati", "punjab grill", "shiv sagar", "guru kripa", "mama's kitchen", "joshi wadewale",
-        "kayani bakery", "gopal sweets", "bombay canteen", "agarwal bhojnalaya",
-        "mehta's snack corner", "annapurna mess", "hotel sai palace", "sukh sagar", "zaffran",
-    ),
-    "FOOD": (
-        "misal", "pizza", "paneer tikka", "masala dosa", "chole bhature", "vada pav", "pav bhaji",
-        "biryani", "chicken biryani", "butter chicken", "dal makhani", "naan", "garlic naan",
-        "rajma chawal", "idli", "sambar vada", "poha", "upma", "samosa", "kachori", "jalebi",
-        "gulab jamun", "rasmalai", "kaju katli", "momos", "hakka noodles", "manchurian",
-        "fried rice", "burger", "french fries", "cold coffee", "masala chai", "mango lassi",
-        "thali", "aloo paratha", "paneer butter masala", "kadhai paneer", "tandoori roti",
-        "shawarma", "chicken 65", "fish curry", "egg bhurji", "dhokla", "pani puri", "sev puri",
-        "bhel puri", "crème brûlée", "café latte",
-    ),
-    "LOC": (
-        "andheri west", "sector 15", "mg road", "koramangala 5th block", "bandra", "powai",
-        "indiranagar", "connaught place", "salt lake", "baner", "kothrud", "viman nagar",
-        "hinjewadi phase 1", "dlf phase 3", "cyber city", "hsr layout", "whitefield", "juhu",
-        "malad east", "thane west", "vashi", "lajpat nagar", "karol bagh", "saket",
-        "dwarka sector 10", "gachibowli", "banjara hills", "jubilee hills", "t nagar",
-        "anna nagar", "adyar", "park street", "new town", "aundh", "wakad", "goregaon east",
-        "borivali west", "colaba", "vile parle", "civil lines", "gomti nagar", "hazratganj",
-        "navrangpura", "sector 62 noida",
-    ),
-    "QTY": (
-        "1", "2", "3", "4", "5", "6", "8", "10", "12", "ek", "do", "teen", "char", "paanch",
-        "one", "two", "three", "four", "five", "a dozen", "half dozen", "3 plate", "ek plate",
-        "do plate", "2 plates", "half plate", "full plate", "half kg", "1 kg", "250 gram",
-        "500 gm", "aadha kilo", "ek kilo", "4 pieces", "6 pcs", "ek packet", "2 packets",
-        "3 bowls", "do glass",
-    ),
-    "PREF": (
-        "extra spicy", "kam teekha", "without onion", "jain", "no cheese", "less oil",
-        "bina pyaaz", "bina lehsun", "extra cheese", "no garlic", "mild", "medium spicy",
-        "zyada teekha", "kam tel", "less sugar", "no sugar", "bina cheeni", "sugar free",
-        "extra butter", "well done", "no mayo", "gluten free", "vegan", "double cheese",
-        "thin crust", "extra chutney", "no coriander", "bina dhaniya", "less salt", "kam namak",
-        "extra gravy", "half fry", "no ice", "kam meetha", "without tomato", "no mushrooms",
-    ),
-}
-# fmt: on
+VALUES: Mapping[str, tuple[str, ...]] = _DATA.mapping("values")
 
 # Placeholders are {LABEL}; at most four entities per template, some templates have none.
-TEMPLATES: tuple[str, ...] = (
-    # Hinglish
-    "{STORE} se {QTY} {FOOD} mangwao",
-    "{STORE} se {FOOD} chahiye",
-    "{QTY} {FOOD} bhejo, {PREF}",
-    "{STORE} se {QTY} {FOOD} {LOC} bhej do",
-    "mujhe {QTY} {FOOD} chahiye {STORE} se",
-    "{LOC} pe {QTY} {FOOD} deliver karo",
-    "{FOOD} {PREF} banana",
-    "kya {STORE} se {FOOD} mil sakta hai",
-    "{STORE} ka {FOOD} order karna hai",
-    "{QTY} {FOOD} aur {QTY} {FOOD} bhejo",
-    "{FOOD} {PREF} chahiye {LOC} mein",
-    "bhai {STORE} se {FOOD} mangwa do",
-    "{LOC} mein {STORE} deliver karta hai kya",
-    "{STORE} ka menu dikhao",
-    "{FOOD} kitne ka hai {STORE} mein",
-    "please {QTY} {FOOD} {LOC} bhejiye",
-    "{QTY} {FOOD} {PREF} wala bhejna",
-    "aaj {STORE} se kuch mangwate hain, {QTY} {FOOD}",
-    "{FOOD} mein {PREF} karna",
-    "mera order {LOC} pe bhejna",
-    "{STORE} wale {FOOD} ko {PREF} banana",
-    "ek baar {FOOD} {STORE} se try karte hain",
-    "{QTY} {FOOD} pack kar do",
-    "{LOC} ke paas koi {FOOD} milega",
-    "order mein {PREF} likh dena",
-    "menu dikhao",
-    "mera order kahan hai",
-    "order cancel kar do",
-    "aaj kya special hai",
-    "delivery kitni der mein hogi",
-    # English
-    "order {QTY} {FOOD} from {STORE} to {LOC}",
-    "i want {QTY} {FOOD} from {STORE}",
-    "can i get {FOOD} {PREF} from {STORE}",
-    "send {QTY} {FOOD} to {LOC}",
-    "get me {FOOD} from {STORE}",
-    "deliver {QTY} {FOOD} to {LOC}, {PREF}",
-    "does {STORE} deliver to {LOC}",
-    "i would like {QTY} {FOOD}, {PREF}",
-    "please make the {FOOD} {PREF}",
-    "show me the menu of {STORE}",
-    "is {FOOD} available at {STORE}",
-    "add {QTY} {FOOD} to my order",
-    "how much is {FOOD} at {STORE}",
-    "my address is {LOC}",
-    "{QTY} {FOOD} and {QTY} {FOOD} please",
-    "could you send {FOOD} from {STORE} to {LOC}",
-    "make it {PREF}",
-    "from {STORE}, {QTY} {FOOD} to {LOC}",
-    "{FOOD} from {STORE}, {PREF}, deliver to {LOC}",
-    "what time does {STORE} close",
-    "any {PREF} options at {STORE}",
-    "i'm at {LOC}, send {QTY} {FOOD}",
-    "what are your timings",
-    "show me the menu",
-    "where is my order",
-    "cancel my order",
-    "do you have any offers today",
-    "thanks a lot",
-)
+TEMPLATES: tuple[str, ...] = _DATA.strings("templates")
 
 # Training-side additions. They only ever feed the train and dev pools, never the test split, so
 # the test benchmark (held out from TEMPLATES and VALUES above) stays fixed however much training
 # material is added here.
-EXTRA_TEMPLATES: tuple[str, ...] = (
-    # Hinglish
-    "{STORE} se {FOOD} {QTY} bhej do",
-    "{FOOD} {QTY} chahiye, {STORE} se",
-    "bhaiya {QTY} {FOOD} {PREF} karke bhejna",
-    "{STORE} wala {FOOD} mangwa do {LOC} pe",
-    "{LOC} mein rehta hoon, {STORE} se {FOOD} bhejo",
-    "yaar {FOOD} khane ka mann hai, {STORE} se mangwao",
-    "{QTY} {FOOD} chahiye {PREF}",
-    "{FOOD} ka order {LOC} bhejna hai",
-    "{STORE} band hai kya abhi",
-    "{STORE} ka address kya hai",
-    "{LOC} tak delivery hoti hai kya",
-    "mera ghar {LOC} mein hai",
-    "{FOOD} {PREF} dena, {QTY}",
-    "{STORE} ke {FOOD} bahut ache hain, {QTY} bhejo",
-    "{FOOD} thoda {PREF} banana",
-    "{PREF} rakhna {FOOD} mein",
-    "{QTY} {FOOD} {STORE} se le aao",
-    "{STORE} se {FOOD} lana hai {LOC} ke liye",
-    "jaldi {QTY} {FOOD} bhejo {LOC}",
-    "{FOOD} mil jayega kya {LOC} mein",
-    "kal wala {FOOD} phir se mangwana hai",
-    "{STORE} pe offer chal raha hai kya",
-    "abhi {FOOD} order karo {STORE} se",
-    "sir {QTY} {FOOD} {PREF} please",
-    "{FOOD} ke saath {FOOD} bhi bhej dena",
-    "{FOOD} ke saath {PREF} chahiye",
-    "ghar pe {QTY} {FOOD} bhej do, address {LOC}",
-    "{STORE} ki {FOOD} {LOC} pe milegi",
-    "mujhe {STORE} ka {FOOD} khana hai",
-    "{FOOD} mein {PREF} aur {PREF} karna",
-    "{STORE} se kuch bhi mangwa do",
-    "{FOOD}, {FOOD} aur {FOOD} bhi",
-    "{LOC} ke {STORE} se {FOOD} mangao",
-    "{FOOD} bana do {PREF}, {QTY}",
-    "{STORE} ko bolo {FOOD} {PREF} bhejna",
-    "hamare {LOC} wale ghar pe {FOOD} bhejo",
-    "{FOOD} chahiye tha, {STORE} mein milta hai",
-    "{LOC} mein {FOOD} kahan milega",
-    "{LOC} ke liye {QTY} {FOOD} bhejo",
-    "{LOC} wale address pe {FOOD} bhej do",
-    "{LOC} se {LOC} shift ho gaya hoon",
-    "{LOC} pe koi {STORE} hai kya",
-    "{LOC} mein {PREF} {FOOD} milta hai kya",
-    "{QTY} {PREF} {FOOD} bhejo",
-    "{FOOD} {QTY} aur {FOOD} {QTY}",
-    "address change karo, naya address {LOC}",
-    "{STORE} se {QTY} {FOOD} aur {FOOD} lao",
-    "order confirm kar do",
-    "payment ho gaya kya",
-    "bhaiya jaldi bhejo",
-    "paise kitne hue",
-    "rider kab aayega",
-    "haan theek hai",
-    "abhi nahi chahiye",
-    # English
-    "i need {QTY} {FOOD} delivered to {LOC}",
-    "{QTY} {FOOD} from {STORE} please",
-    "please order {FOOD} from {STORE}",
-    "can you get me {QTY} {FOOD}",
-    "i'd like to order {FOOD} from {STORE}",
-    "an order of {FOOD}, {PREF}",
-    "put {QTY} {FOOD} in my cart",
-    "add {FOOD} with {PREF}",
-    "i want my {FOOD} {PREF}",
-    "{FOOD} with {PREF} from {STORE}",
-    "order from {STORE} to {LOC}",
-    "is {STORE} open now",
-    "is there a {STORE} in {LOC}",
-    "which restaurants near {LOC} serve {FOOD}",
-    "find {FOOD} near {LOC}",
-    "show restaurants in {LOC}",
-    "best {FOOD} in {LOC}",
-    "change my address to {LOC}",
-    "ship it to {LOC}",
-    "reorder {FOOD} from {STORE}",
-    "repeat my last order from {STORE}",
-    "how long will {STORE} take",
-    "{FOOD} x {QTY}",
-    "hey, {QTY} {FOOD} and a {FOOD} please",
-    "get {QTY} {FOOD}, {PREF}, from {STORE}",
-    "i'll have {QTY} {FOOD}",
-    "i'll take the {FOOD}, {PREF}",
-    "could i order {QTY} {FOOD} for delivery to {LOC}",
-    "need {FOOD} asap at {LOC}",
-    "{FOOD} please, {PREF}",
-    "remove {FOOD} from my cart",
-    "swap the {FOOD} for {FOOD}",
-    "does {STORE} have {FOOD}",
-    "what does {FOOD} cost at {STORE}",
-    "price of {QTY} {FOOD} at {STORE}",
-    "is delivery free to {LOC}",
-    "rate my order from {STORE}",
-    "{STORE} near {LOC}",
-    "tell {STORE} to make the {FOOD} {PREF}",
-    "note for the restaurant: {PREF}",
-    "instructions: {PREF}, {PREF}",
-    "keep it {PREF}",
-    "{QTY} {FOOD} with {PREF} to {LOC}",
-    "we are at {LOC}, need {QTY} {FOOD} from {STORE}",
-    "lunch from {STORE}: {QTY} {FOOD}, {PREF}",
-    "{STORE}'s {FOOD} is great, order {QTY}",
-    "at {LOC}, can i get {FOOD} from {STORE}",
-    "{LOC}: {QTY} {FOOD}, {PREF}",
-    "{PREF} {FOOD} from {STORE}, {QTY}",
-    "for {LOC}, {QTY} {FOOD} please",
-    "hi, i am in {LOC}, is {STORE} delivering",
-    "pick up {FOOD} from {STORE} and drop at {LOC}",
-    "track my order",
-    "i want a refund",
-    "talk to customer care",
-    "good morning",
-    "what do you recommend",
-    "is there any discount",
-)
+EXTRA_TEMPLATES: tuple[str, ...] = _DATA.strings("extra_templates")
 
 # Entity-value material, combined into compositional values below.
-# fmt: off
-_PROTEINS = (
-    "paneer", "chicken", "mutton", "veg", "egg", "aloo", "gobi", "mushroom", "corn", "fish",
-    "prawn", "soya", "dal", "keema", "chana", "rajma", "palak", "methi", "bhindi", "baingan",
-)
-_STYLES = (
-    "tandoori", "butter", "malai", "kadai", "achari", "chilli", "schezwan", "garlic", "peri peri",
-    "hyderabadi", "lucknowi", "amritsari", "mysore", "afghani", "kolhapuri", "chettinad", "goan",
-    "punjabi", "jeera", "lemon", "pepper", "hariyali", "shahi", "dum",
-)
-_DISHES = (
-    "roll", "wrap", "sandwich", "curry", "pulao", "kebab", "tikka", "pakora", "paratha", "kulcha",
-    "soup", "salad", "pasta", "noodles", "rice", "korma", "kofta", "handi", "bhaji", "chaat",
-    "tikki", "frankie", "platter", "fry", "biryani", "dosa", "uttapam", "pizza", "burger",
-    "momos", "vada", "puri", "cutlet", "khichdi", "stew", "masala", "do pyaza", "lababdar",
-    "bhurji", "lollipop", "seekh kebab", "65", "tikka masala", "fried rice", "manchurian",
-)
-_SWEET_FLAVOURS = (
-    "chocolate", "mango", "strawberry", "kesar", "badam", "pista", "vanilla", "butterscotch",
-    "rose", "coconut", "gajar", "moong dal", "oreo", "paan", "kaju", "anjeer",
-)
-_SWEETS = (
-    "shake", "milkshake", "lassi", "kulfi", "ice cream", "halwa", "kheer", "barfi", "ladoo",
-    "pastry", "cake", "brownie", "smoothie", "falooda", "sundae", "modak",
-)
-_OTHER_FOODS = (
-    "thukpa", "litti chokha", "dhansak", "undhiyu", "thepla", "khandvi", "pesarattu",
-    "bisi bele bath", "nihari", "haleem", "sheermal", "galouti kebab", "kathi roll", "pongal",
-    "puttu", "appam", "idiyappam", "misal pav", "sabudana khichdi", "dabeli", "rogan josh",
-    "laal maas", "dal baati churma", "bun maska", "irani chai", "filter coffee", "green tea",
-    "hot chocolate", "nachos", "garlic bread", "tacos", "spring rolls", "fish and chips",
-    "mac and cheese", "pancakes", "waffles", "tiramisu", "cheesecake", "sugarcane juice",
-    "nimbu pani", "jaljeera", "mosambi juice", "watermelon juice", "masala soda", "buttermilk",
-    "chaas", "kadha", "sol kadhi", "rasgulla", "sandesh", "mysore pak", "petha", "ghevar",
-)
-_SURNAMES = (
-    "sharma", "gupta", "agarwal", "verma", "singh", "khan", "patel", "shah", "iyer", "nair",
-    "reddy", "rao", "bose", "das", "mehta", "jain", "kapoor", "malhotra", "chopra", "bhatia",
-    "arora", "yadav", "pandey", "mishra", "tiwari", "desai", "kulkarni", "shetty", "pillai",
-    "menon", "qureshi", "ansari", "sethi", "bansal", "goel", "mittal", "chawla", "saini",
-    "thakur", "rawat",
-)
-_STORE_KINDS = (
-    "dhaba", "sweets", "bhojnalaya", "restaurant", "kitchen", "cafe", "bakery", "caterers",
-    "foods", "snacks", "tiffin centre", "mess", "bhavan", "corner", "chaat bhandar",
-    "misthan bhandar", "rasoi", "family restaurant", "da dhaba", "food court", "juice centre",
-    "biryani house", "tea stall", "dosa corner", "restro", "eatery",
-)
-_NICKNAMES = (
-    "amma", "nani", "papa", "dadi", "raju", "pappu", "bittu", "munna", "rinku", "lucky",
-    "sonu", "guddu", "chotu", "bunty", "pinky", "baba", "anna", "chacha", "maasi", "bua",
-)
-_BRAND_WORDS = (
-    "madras", "bombay", "punjab", "delhi", "kolkata", "udupi", "malabar", "awadh", "rajdhani",
-    "shree krishna", "ganesh", "om sai", "balaji", "royal", "grand", "green leaf", "blue moon",
-    "red chilli", "spice", "urban", "tandoor", "jalsa", "swad", "zaika", "rasoi ghar",
-)
-_BRAND_FORMS = (
-    "hotel {}", "cafe {}", "{} express", "{} house", "{} point", "the {} co", "{} bites",
-    "{} grill", "{} junction", "new {}",
-)
-_AREAS = (
-    "kurla", "dadar", "worli", "chembur", "kandivali", "ghatkopar", "mulund", "khar",
-    "santacruz", "versova", "hadapsar", "kharadi", "yelahanka", "jayanagar", "marathahalli",
-    "madhapur", "kondapur", "secunderabad", "velachery", "mylapore", "howrah", "ballygunge",
-    "pitampura", "janakpuri", "indirapuram", "alambagh", "aliganj", "bopal", "maninagar", "sion",
-    "matunga", "byculla", "nerul", "kalyani nagar", "deccan", "shivajinagar", "malleshwaram",
-    "basavanagudi", "btm layout", "electronic city", "hitech city", "kukatpally", "ameerpet",
-    "tambaram", "porur", "behala", "dum dum", "rohini", "vasant kunj", "greater kailash",
-    "hauz khas", "mayur vihar", "model town", "green park", "rajouri garden", "preet vihar",
-)
-_PERSONS = (
-    "rajiv", "indira", "gandhi", "nehru", "shastri", "tilak", "shivaji", "ambedkar", "laxmi",
-    "shanti", "vasant", "ashok", "subhash", "netaji", "sarojini", "kamla", "krishna", "govind",
-    "vikas", "azad",
-)
-_PLACE_KINDS = (
-    "nagar", "colony", "vihar", "enclave", "road", "chowk", "marg", "bagh", "puram", "park",
-    "extension", "layout", "society", "market",
-)
-_ORDINALS = ("1st", "2nd", "3rd", "4th", "6th", "7th", "8th", "9th")
-_CITIES = ("noida", "gurgaon", "rohini", "kharghar", "chandigarh", "navi mumbai", "faridabad")
-_DIRECTIONS = ("east", "west", "north", "south")
-_SYLLABLES = ("ba", "ka", "zo", "chi", "ra", "lo", "mi", "ta", "fa", "so", "nu", "pe", "vi", "yo")
-_PLACE_ENDINGS = ("pur", "abad", "gaon", "ganj", "wadi", "pet", "halli", "palli", "garh")
-_BRAND_ENDINGS = ("s", "'s", "wala", "ito", "ora", "ville", "ry", "z")
-_NUMBERS = (
-    *(str(n) for n in (*range(1, 21), 24, 25, 30, 50, 100)),
-    "ek", "do", "teen", "char", "paanch", "chhe", "saat", "aath", "nau", "das", "gyarah",
-    "barah", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve",
-)
-_FRACTIONS = ("half", "aadha", "dedh", "dhai", "quarter", "1/2", "1.5")
-_UNITS = (
-    "plate", "plates", "kg", "kilo", "gram", "grams", "gm", "pieces", "piece", "pcs", "packet",
-    "packets", "bowl", "bowls", "glass", "glasses", "box", "boxes", "cup", "cups", "litre", "ml",
-    "portion", "portions", "serving", "dozen", "bottle", "bottles", "parcel", "tray", "katori",
-)
-_PREF_WORDS = (
-    "extra", "no", "less", "kam", "bina", "without", "zyada", "more", "light", "double",
-)
-_INGREDIENTS = (
-    "cheese", "onion", "pyaaz", "garlic", "lehsun", "oil", "tel", "ghee", "butter", "makhan",
-    "salt", "namak", "sugar", "cheeni", "chilli", "mirchi", "mayo", "sauce", "ketchup", "gravy",
-    "chutney", "tomato", "capsicum", "ice", "cream", "spice", "coriander", "dhaniya", "lemon",
-    "nimbu", "olives", "jalapenos", "mushrooms", "peanuts", "cashews", "ginger", "adrak",
-    "green chilli", "hari mirch", "toppings",
-)
-_AMOUNT_WORDS = ("kam", "zyada", "nahi", "extra", "thoda")
-_PREF_PHRASES = (
-    "spicy", "very spicy", "less spicy", "non spicy", "teekha", "bahut teekha", "crispy",
-    "extra crispy", "well cooked", "soft", "piping hot", "chilled", "thanda", "garam", "low fat",
-    "dairy free", "egg free", "eggless", "keto", "pure veg", "swaminarayan",
-    "no onion no garlic", "fully cooked", "medium rare", "lightly fried", "tawa fried",
-    "boneless", "with bone", "dry", "semi gravy", "unsweetened", "salted", "jain style",
-    "halal", "organic",
-)
-# fmt: on
+_PROTEINS = _DATA.strings("proteins")
+_STYLES = _DATA.strings("styles")
+_DISHES = _DATA.strings("dishes")
+_SWEET_FLAVOURS = _DATA.strings("sweet_flavours")
+_SWEETS = _DATA.strings("sweets")
+_OTHER_FOODS = _DATA.strings("other_foods")
+_SURNAMES = _DATA.strings("surnames")
+_STORE_KINDS = _DATA.strings("store_kinds")
+_NICKNAMES = _DATA.strings("nicknames")
+_BRAND_WORDS = _DATA.strings("brand_words")
+_BRAND_FORMS = _DATA.strings("brand_forms")
+_AREAS = _DATA.strings("areas")
+_PERSONS = _DATA.strings("persons")
+_PLACE_KINDS = _DATA.strings("place_kinds")
+_ORDINALS = _DATA.strings("ordinals")
+_CITIES = _DATA.strings("cities")
+_DIRECTIONS = _DATA.strings("directions")
+_SYLLABLES = _DATA.strings("syllables")
+_PLACE_ENDINGS = _DATA.strings("place_endings")
+_BRAND_ENDINGS = _DATA.strings("brand_endings")
+_NUMBERS = _DATA.strings("numbers")
+_FRACTIONS = _DATA.strings("fractions")
+_UNITS = _DATA.strings("units")
+_PREF_WORDS = _DATA.strings("pref_words")
+_INGREDIENTS = _DATA.strings("ingredients")
+_AMOUNT_WORDS = _DATA.strings("amount_words")
+_PREF_PHRASES = _DATA.strings("pref_phrases")
 
 # How many compositional values of each kind feed the training side.
 _EXTRA_COUNTS: Mapping[str, tuple[tuple[str, int], ...]] = {

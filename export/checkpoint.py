@@ -1,17 +1,25 @@
-"""Reading the two checkpoint forms the training code produces.
+"""The one checkpoint reader for every family: the forms people actually save.
 
-a. a directory with ``config.json`` (``id2label`` = the labels), tokenizer files and a weights
-   file (``model.safetensors`` or ``pytorch_model.bin``);
-b. a training checkpoint ``.pt`` holding ``{"model_state_dict": ...}`` (optimizer state and metrics
-   are ignored), with ``--base DIR`` for config + tokenizer and ``--labels FILE`` for the labels.
+a. a Hugging Face directory with ``config.json`` (``id2label`` = the labels), tokenizer files and a
+   weights file (``model.safetensors`` or ``pytorch_model.bin``);
+b. a weights file, with ``--base DIR`` for config + tokenizer and ``--labels FILE`` for the labels:
+   a ``.safetensors`` file, or a PyTorch file holding a bare state dict
+   (``torch.save(model.state_dict(), path)``) or a dict with one under ``model_state_dict``,
+   ``state_dict`` (PyTorch Lightning) or ``model`` (optimizer state, epochs, metrics are ignored).
+
+Anything else is refused with the top-level keys found. Where some keys start with ``model.`` (a
+Lightning module holding the network as ``self.model``), the reading with that prefix stripped is
+kept as an alternative: :func:`build_model` tries the weights as saved first and strips the prefix
+only when that is what makes them fit the family's model.
 """
 
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
 
 import torch
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerFast
@@ -19,6 +27,11 @@ from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrained
 from export.errors import ExportError
 
 StateDict = dict[str, torch.Tensor]
+M = TypeVar("M")
+
+# Where a training checkpoint keeps the model's weights, in the order they are looked for.
+STATE_DICT_ENTRIES = ("model_state_dict", "state_dict", "model")
+WRAPPER_PREFIX = "model."  # LightningModule.state_dict() of a module holding ``self.model``
 
 
 @dataclass
@@ -28,6 +41,9 @@ class RawCheckpoint:
     labels: list[str]
     state_dict: StateDict
     source: str
+    # Other readings of the same weights (what was done to the keys, the keys), tried in order by
+    # build_model when ``state_dict`` does not fit the family's model.
+    alternatives: tuple[tuple[str, StateDict], ...] = ()
 
 
 def read_labels_file(path: Path) -> list[str]:
@@ -91,13 +107,86 @@ def _config(directory: Path) -> PretrainedConfig:
         raise ExportError(f"{directory}/config.json: {exc}") from exc
 
 
+def _is_state_dict(value: object) -> TypeGuard[StateDict]:
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+    )
+
+
+def _top_level(payload: object) -> str:
+    if isinstance(payload, dict):
+        keys = [str(k) for k in payload]
+        return f"top-level keys {keys[:12]}{' …' if len(keys) > 12 else ''}"
+    return f"a {type(payload).__name__}, not a dict"
+
+
+def _state_dict_of(payload: object, path: Path) -> StateDict:
+    """The weights of a loaded PyTorch file: a bare state dict, or one under a known entry."""
+    if _is_state_dict(payload):
+        return payload
+    if isinstance(payload, dict):
+        for entry in STATE_DICT_ENTRIES:
+            state = payload.get(entry)
+            if _is_state_dict(state):
+                return state
+    raise ExportError(
+        f"{path}: holds {_top_level(payload)}; expected a state dict (parameter name -> tensor) "
+        f"or a dict holding one under {' or '.join(repr(e) for e in STATE_DICT_ENTRIES)}, "
+        "a .safetensors file or a Hugging Face directory (see docs/checkpoints.md)"
+    )
+
+
+def _read_weights_file(path: Path, trust: bool) -> StateDict:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as exc:
+            raise ExportError(f"{path}: cannot read safetensors weights ({exc})") from exc
+    return _state_dict_of(_torch_load(path, trust=trust), path)
+
+
+def _alternatives(state: StateDict) -> tuple[tuple[str, StateDict], ...]:
+    """The ``model.``-stripped reading, where some keys carry the prefix and none collide."""
+    stripped = {k.removeprefix(WRAPPER_PREFIX): v for k, v in state.items()}
+    if len(stripped) != len(state) or stripped.keys() == state.keys():
+        return ()
+    return ((f"with the {WRAPPER_PREFIX!r} prefix stripped", stripped),)
+
+
+def build_model(raw: RawCheckpoint, build: Callable[[RawCheckpoint], M]) -> M:
+    """``build(raw)`` with the first reading of the weights that fits the model it builds.
+
+    The weights as saved come first; an alternative (``model.`` stripped) is used only when the
+    family's own checks refuse them and accept it. If none fits, the error names every try.
+    """
+    try:
+        return build(raw)
+    except ExportError as exc:
+        if not raw.alternatives:
+            raise
+        first = exc
+    errors = [f"as saved: {first}"]
+    for what, state in raw.alternatives:
+        try:
+            return build(replace(raw, state_dict=state, alternatives=()))
+        except ExportError as exc:
+            errors.append(f"{what}: {exc}")
+    raise ExportError(
+        f"{raw.source}: the weights fit the model in no reading; " + "; ".join(errors)
+    ) from first
+
+
 def load_checkpoint(
     checkpoint: Path,
     base: Path | None = None,
     labels_file: Path | None = None,
     trust_checkpoint: bool = False,
 ) -> RawCheckpoint:
-    """Read either checkpoint form into config, tokenizer, labels and a raw state dict."""
+    """Read any accepted checkpoint form into config, tokenizer, labels and a raw state dict."""
     if not checkpoint.exists():
         raise ExportError(f"{checkpoint}: no such file or directory")
     if checkpoint.is_dir():
@@ -109,18 +198,17 @@ def load_checkpoint(
         )
     if base is None or labels_file is None:
         raise ExportError(
-            f"{checkpoint} is a training checkpoint file: pass --base DIR (encoder config and "
+            f"{checkpoint} is a weights file: pass --base DIR (encoder config and "
             "tokenizer) and --labels FILE (one label per line)"
         )
-    payload = _torch_load(checkpoint, trust=trust_checkpoint)
-    if not isinstance(payload, dict) or not isinstance(payload.get("model_state_dict"), dict):
-        raise ExportError(f"{checkpoint}: expected a dict with a 'model_state_dict' entry")
+    state = _read_weights_file(checkpoint, trust_checkpoint)
     return RawCheckpoint(
         _config(base),
         _tokenizer(base),
         read_labels_file(labels_file),
-        payload["model_state_dict"],
+        state,
         str(checkpoint),
+        _alternatives(state),
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from export.atomic import staged_directory
-from export.checkpoint import load_checkpoint, save_serving_tokenizer
+from export.checkpoint import build_model, load_checkpoint, save_serving_tokenizer
 from export.errors import ExportError
 from export.family import ExportFamily, GateContext
 from export.naming import bundle_name
@@ -70,7 +70,7 @@ def export_bundle(family: ExportFamily[Any], args: argparse.Namespace) -> Manife
     progress = Progress(total_steps=5 + variant_steps(request))
     with progress.step(f"loading checkpoint {args.checkpoint}"):
         raw = load_checkpoint(args.checkpoint, args.base, args.labels, args.trust_checkpoint)
-        model = family.build(raw, args)
+        model = build_model(raw, lambda r: family.build(r, args))
         max_length, stride = window_lengths(family.position_limit(model), family, args)
         name = bundle_name(args.name, args.out)
         progress.note(

@@ -20,8 +20,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,7 +33,7 @@ from typing import Any
 import httpx
 import yaml
 
-from loadtest.server import DEFAULT_BUNDLES, ROOT, free_port, running_service
+from loadtest.server import DEFAULT_BUNDLES, ROOT, free_port, launched, running_service
 from monitoring import dashboard, rules
 from monitoring.generate import OUT
 
@@ -81,30 +79,9 @@ def running_prometheus(target: str, log: Path) -> Iterator[str]:
             f"--web.listen-address=127.0.0.1:{port}",
             "--log.level=warn",
         ]
-        with log.open("wb") as sink:
-            process = subprocess.Popen(command, stdout=sink, stderr=sink)
         base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise SystemExit(f"prometheus exited ({process.returncode}); see {log}")
-                try:
-                    if httpx.get(f"{base}/-/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("prometheus was not ready within 60 s")
-                time.sleep(0.3)
+        with launched(command, f"{base}/-/ready", "prometheus", log, ready_timeout=60):
             yield base
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def query(prometheus: str, expr: str) -> list[dict[str, Any]]:

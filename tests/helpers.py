@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 from default_models.random_checkpoint import write_random_checkpoint
+from loadtest.server import free_port as free_port  # re-exported: tests take ports from here
+from loadtest.server import running_service
 
 
 def build_tiny_checkpoint(root: Path, seed: int = 0) -> Path:
@@ -40,38 +36,9 @@ class TableSession:
         return self.table[inputs["input_ids"]].astype(np.float32)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def running_server(bundles_dir: Path, **env: str) -> Iterator[str]:
-    """Start ``python -m service`` on 127.0.0.1, wait for readiness, stop it by PID."""
-    port = free_port()
-    environ = {
-        **os.environ,
-        "INFER_BUNDLES_DIR": str(bundles_dir),
-        "INFER_PORT": str(port),
-        "INFER_LOG_LEVEL": "warning",
-        **env,
-    }
-    process = subprocess.Popen([sys.executable, "-m", "service"], env=environ)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "server exited during start-up"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise TimeoutError("server did not become ready in 60 s")
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    """``python -m service`` on 127.0.0.1 (loadtest.server's launcher), ready within 60 s, its
+    output on the test's own; yields its base URL and stops it by PID."""
+    with running_service(bundles_dir, None, env, ready_timeout=60, stop_timeout=30) as service:
+        yield service.base
