@@ -21,7 +21,6 @@ import numpy as np
 
 from bench.variants import SHAPES, _inputs
 from default_models.food_corpus import generate_splits
-from export.ner.parity import SAMPLE_TEXTS
 from export.selfcheck import SampleSpec
 from export.variants.gate import ner_agreement
 from export.variants.graphs import (
@@ -36,6 +35,7 @@ from export.variants.static import (
     compute_ranges,
     quantize_static_int8,
 )
+from families.ner.parity import SAMPLE_TEXTS
 from service.bundle import NerManifest, read_manifest
 from service.ner.decoding import WordDecoder
 from service.runtime.cpu_features import current_cpu

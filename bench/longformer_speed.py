@@ -241,7 +241,7 @@ def measure(
     """Export, quantize and time every length; the JSON-ready result :func:`table` renders."""
     import torch
 
-    from export.postures.blocked_longformer import ExportableLongformer, export_onnx
+    from families.postures.blocked_longformer import ExportableLongformer, export_onnx
 
     torch.manual_seed(seed)
     torch.set_num_threads(threads)

@@ -14,12 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from export.classify.family import ClassifyFamily
 from export.driver import export_bundle
 from export.errors import ExportError
 from export.family import ExportFamily
-from export.ner.family import NerFamily
-from export.postures.family import PostureFamily
 from export.variants.graphs import INT8_SCHEMES
 from export.variants.request import (
     DEFAULT_CALIBRATION,
@@ -27,6 +24,9 @@ from export.variants.request import (
     DEFAULT_MIN_AGREEMENT,
     DEFAULT_PERCENTILE,
 )
+from families.classify.export import ClassifyFamily
+from families.ner.export import NerFamily
+from families.postures.export import PostureFamily
 
 # Export commands, one per model family. A new family adds one line here.
 FAMILIES: dict[str, ExportFamily[Any]] = {
@@ -215,7 +215,8 @@ def _calibrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _run_calibrate(args: argparse.Namespace) -> None:
     from export.calibration.options import Settings
-    from export.classify.calibrate import CalibrationOptions, run_calibration
+    from families.classify.calibrate import run_calibration
+    from families.classify.validation import CalibrationOptions
 
     if not args.data.is_file():
         raise ExportError(f"{args.data}: no such file")

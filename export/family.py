@@ -1,6 +1,6 @@
 """The export side of the model-family contract: what one family declares, the driver does the rest.
 
-A family (``export/<task>/family.py``) says how to build its PyTorch module from a checkpoint, how
+A family (``families/<name>/export.py``) says how to build its PyTorch module from a checkpoint, how
 to trace it to ONNX (inputs, output, dynamic axes), its parity tolerance and gate (including its
 reference decode), its INT8 agreement gate, and what it records in the bundle. Loading the
 checkpoint, windows, the tokenizer file, graph variants, the manifest's common fields and the atomic

@@ -11,10 +11,10 @@ import argparse
 from typing import Any
 
 from export.checkpoint import RawCheckpoint
-from export.classify.family import ClassifyFamily
-from export.classify.model import Classifier, build_classifier
 from export.errors import ExportError
 from export.family import GateContext
+from families.classify.export import ClassifyFamily
+from families.classify.model import Classifier, build_classifier
 from service.bundle import PostureManifest, PostureSpec, schema_version_for
 
 

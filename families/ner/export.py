@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from export.encoders import position_limit
 from export.errors import ExportError
 from export.family import ExportFamily, GateContext
-from export.ner.model import Tagger, build_tagger, position_limit
-from export.ner.parity import SAMPLE_TEXTS, check_parity
 from export.onnx_graph import export_scores
 from export.variants.gate import Agreement, ner_agreement
 from export.variants.ship import GraphSpec
+from families.ner.model import Tagger, build_tagger
+from families.ner.parity import SAMPLE_TEXTS, check_parity
 from service.bundle import CrfScores, NerManifest, NerSpec, ParityReport, schema_version_for
 from service.ner.decoding import WordDecoder
 from service.runtime.session import InferenceSession

@@ -5,7 +5,7 @@ Multi-label (sigmoid, per-class thresholds, windows combined by max or mean) or 
 the problem type from ``config.json`` unless ``--problem-type`` says otherwise. Longformer is traced
 through its blocked export form (global attention on CLS); other encoders through HF's module.
 ``python -m export postures`` is the Longformer, multi-label, posture-bundle specialisation
-(:mod:`export.postures.family`).
+(:mod:`families.postures.export`).
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from export.checkpoint import RawCheckpoint
-from export.classify.model import Classifier, build_classifier
-from export.classify.parity import check_parity, parity_lengths
 from export.errors import ExportError
 from export.family import ExportFamily, GateContext
 from export.onnx_graph import OPSET, export_scores
-from export.postures.blocked_longformer import export_onnx
 from export.variants.gate import Agreement, classifier_agreement
 from export.variants.ship import GraphSpec
+from families.classify.model import Classifier, build_classifier
+from families.classify.parity import check_parity, parity_lengths
+from families.postures.blocked_longformer import export_onnx
 from service.bundle import (
     PROBLEM_TYPES,
     ClassifierHead,

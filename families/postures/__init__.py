@@ -1,0 +1,1 @@
+"""Posture bundles (Longformer, multi-label, long legal documents), served by classify."""
