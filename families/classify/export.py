@@ -5,23 +5,25 @@ Multi-label (sigmoid, per-class thresholds, windows combined by max or mean) or 
 the problem type from ``config.json`` unless ``--problem-type`` says otherwise. Longformer is traced
 through its blocked export form (global attention on CLS); other encoders through HF's module.
 ``python -m export postures`` is the Longformer, multi-label, posture-bundle specialisation
-(:mod:`families.postures.export`).
+(:mod:`families.postures.export`), which shares :class:`ClassifierFamily`.
 """
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Annotated, ClassVar, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import BaseModel, Field
 
 from export.checkpoint import RawCheckpoint
+from export.cli_options import Flag
 from export.errors import ExportError
 from export.family import ExportFamily, GateContext
 from export.onnx_graph import OPSET, export_scores
+from export.options import ExportOptions
 from export.variants.gate import Agreement, classifier_agreement
 from export.variants.ship import GraphSpec
 from families.classify.model import Classifier, build_classifier
@@ -32,9 +34,7 @@ from service.bundle import (
     ClassifierHead,
     ClassifyManifest,
     ClassifySpec,
-    ManifestBase,
     ParityReport,
-    schema_version_for,
 )
 from service.runtime.session import InferenceSession
 from service.text.tokenizer import TextTokenizer
@@ -52,64 +52,68 @@ def _gate_documents(
     return [e.ids for e in tokenizer.encode_batch(texts) if len(e)] + randoms
 
 
-class ClassifyFamily(ExportFamily[Classifier]):
-    command = "classify"
-    summary = "export a sequence classifier (any encoder, multi- or single-label) to a bundle"
+def _comma_ints(value: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in value.split(","))
+
+
+def _comma_joined(values: tuple[int, ...]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+class ClassifierOptions(ExportOptions):
+    """What both classifier commands (``classify`` and ``postures``) take."""
+
+    max_length_cap: ClassVar[int] = 4096
+    stride_divisor: ClassVar[int] = 8
+    aggregation_scope: ClassVar[str] = ""  # who --aggregation applies to, for its help
+
+    atol: float = Field(1e-3, description="max abs probability difference ONNX vs PyTorch")
+    aggregation: Literal["max", "mean"] | None = Field(
+        None,
+        description="${aggregation_scope}how window probabilities of a long text combine "
+        "(default: max; single-label heads always use the mean)",
+    )
+    parity_lengths: Annotated[
+        tuple[int, ...] | None, Flag(parse=_comma_ints, render=_comma_joined)
+    ] = Field(
+        None,
+        description="comma-separated lengths for the parity gate "
+        "(default: 1,100,511,512,513,1500,4095 and the max, up to the max)",
+    )
+
+
+class ClassifyOptions(ClassifierOptions):
+    """``python -m export classify`` / ``export_bundle("classify", ClassifyOptions(...))``."""
+
+    agreement_unit: ClassVar[str] = (
+        "(document, label) decisions at 0.5 (multi-label) or top classes (single)"
+    )
+    aggregation_scope: ClassVar[str] = "multi-label: "
+
+    problem_type: Literal["multi", "single"] | None = Field(
+        None,
+        description="multi: sigmoid per class + thresholds; single: softmax + argmax (default: "
+        "config.json's problem_type; unset means single)",
+    )
+    encoder_prefix: str | None = Field(
+        None,
+        description="key prefix of the encoder weights in a .pt checkpoint (default: found among "
+        "the architecture's own and bert/encoder/model/transformer)",
+    )
+    abstain_threshold: float | None = Field(
+        None,
+        description="single-label: answer no class below this top probability (better: "
+        "`python -m export calibrate` on a labelled validation split)",
+    )
+
+
+Copts = TypeVar("Copts", bound=ClassifierOptions)
+
+
+class ClassifierFamily(ExportFamily[Classifier, Copts]):
+    """The export steps ``classify`` and ``postures`` share (windows of a classifier's logits)."""
+
     output = "logits"
-    default_atol = 1e-3
-    atol_help = "max abs probability difference ONNX vs PyTorch"
-    max_length_cap = 4096
-    stride_divisor = 8
-    agreement_unit = "(document, label) decisions at 0.5 (multi-label) or top classes (single)"
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--problem-type",
-            choices=sorted(_HEAD_FLAGS),
-            help="multi: sigmoid per class + thresholds; single: softmax + argmax (default: "
-            "config.json's problem_type; unset means single)",
-        )
-        parser.add_argument(
-            "--encoder-prefix",
-            help="key prefix of the encoder weights in a .pt checkpoint (default: found among the "
-            "architecture's own and bert/encoder/model/transformer)",
-        )
-        parser.add_argument(
-            "--abstain-threshold",
-            type=float,
-            help="single-label: answer no class below this top probability (better: "
-            "`python -m export calibrate` on a labelled validation split)",
-        )
-        self._add_shared_arguments(parser, "multi-label: ")
-
-    def _add_shared_arguments(self, parser: argparse.ArgumentParser, scope: str) -> None:
-        parser.add_argument(
-            "--aggregation",
-            choices=["max", "mean"],
-            help=f"{scope}how window probabilities of a long text combine (default: max; "
-            "single-label heads always use the mean)",
-        )
-        parser.add_argument(
-            "--parity-lengths",
-            type=lambda v: tuple(int(x) for x in v.split(",")),
-            help="comma-separated lengths for the parity gate "
-            "(default: 1,100,511,512,513,1500,4095 and the max, up to the max)",
-        )
-
-    def head_of(self, args: argparse.Namespace) -> ClassifierHead | None:
-        return _HEAD_FLAGS[args.problem_type] if args.problem_type else None
-
-    def build(self, raw: RawCheckpoint, args: argparse.Namespace) -> Classifier:
-        classifier = build_classifier(raw, self.head_of(args), args.encoder_prefix)
-        if classifier.head == "single-label" and args.aggregation == "max":
-            raise ExportError(
-                "a single-label head combines windows by the mean of their probabilities; "
-                "--aggregation max applies to multi-label heads"
-            )
-        abstain = getattr(args, "abstain_threshold", None)
-        if abstain is not None and (classifier.head != "single-label" or not 0 <= abstain <= 1):
-            raise ExportError("--abstain-threshold needs a single-label head and a value in [0, 1]")
-        return classifier
 
     def position_limit(self, model: Classifier) -> int:
         return model.position_limit()
@@ -137,19 +141,23 @@ class ClassifyFamily(ExportFamily[Classifier]):
         return model.input_names
 
     def parity(
-        self, model: Classifier, session: InferenceSession, ctx: GateContext
+        self, model: Classifier, session: InferenceSession, ctx: GateContext[Copts]
     ) -> ParityReport:
-        lengths = parity_lengths(ctx.max_length, ctx.args.parity_lengths)
+        lengths = parity_lengths(ctx.max_length, ctx.options.parity_lengths)
         ctx.progress.note(f"parity lengths {lengths}")
         return check_parity(model, session, ctx.tokenizer, lengths, ctx.atol, ctx.progress)
 
-    def aggregation(self, model: Classifier, args: argparse.Namespace) -> str:
-        return "mean" if model.head == "single-label" else args.aggregation or "max"
+    def aggregation(self, model: Classifier, options: Copts) -> str:
+        return "mean" if model.head == "single-label" else options.aggregation or "max"
 
     def agreement(
-        self, model: Classifier, fp32: InferenceSession, variant: InferenceSession, ctx: GateContext
+        self,
+        model: Classifier,
+        fp32: InferenceSession,
+        variant: InferenceSession,
+        ctx: GateContext[Copts],
     ) -> Agreement:
-        lengths = parity_lengths(ctx.max_length, ctx.args.parity_lengths)
+        lengths = parity_lengths(ctx.max_length, ctx.options.parity_lengths)
         vocab = int(model.model.config.vocab_size)
         return classifier_agreement(
             fp32,
@@ -159,30 +167,53 @@ class ClassifyFamily(ExportFamily[Classifier]):
             model.head,
             ctx.max_length - ctx.tokenizer.num_special_tokens,
             ctx.stride,
-            self.aggregation(model, ctx.args),
+            self.aggregation(model, ctx.options),
             ctx.pad_id,
         )
 
-    def spec(self, model: Classifier, args: argparse.Namespace) -> ClassifySpec:
+
+class ClassifyFamily(ClassifierFamily[ClassifyOptions]):
+    command = "classify"
+    summary = "export a sequence classifier (any encoder, multi- or single-label) to a bundle"
+    options = ClassifyOptions
+    manifest_type = ClassifyManifest
+
+    def build(self, raw: RawCheckpoint, options: ClassifyOptions) -> Classifier:
+        head = _HEAD_FLAGS[options.problem_type] if options.problem_type else None
+        classifier = build_classifier(raw, head, options.encoder_prefix)
+        if classifier.head == "single-label" and options.aggregation == "max":
+            raise ExportError(
+                "a single-label head combines windows by the mean of their probabilities; "
+                "--aggregation max applies to multi-label heads"
+            )
+        abstain = options.abstain_threshold
+        if abstain is not None and (classifier.head != "single-label" or not 0 <= abstain <= 1):
+            raise ExportError("--abstain-threshold needs a single-label head and a value in [0, 1]")
+        return classifier
+
+    def spec(self, model: Classifier, options: ClassifyOptions) -> ClassifySpec:
         multi = model.head == "multi-label"
         return ClassifySpec(
             head=model.head,
             problem_type=PROBLEM_TYPES[model.head],
             thresholds=[0.5] * len(model.labels) if multi else None,
             global_threshold=0.5 if multi else None,
-            abstain_threshold=getattr(args, "abstain_threshold", None),
-            aggregation=self.aggregation(model, args),
+            abstain_threshold=options.abstain_threshold,
+            aggregation=self.aggregation(model, options),
             architecture=model.architecture,
             global_attention=model.longformer,
         )
 
-    def manifest(self, model: Classifier, common: dict[str, Any], ctx: GateContext) -> ManifestBase:
-        spec = self.spec(model, ctx.args)
-        draft = ClassifyManifest.model_construct(**common, classify=spec)
-        return ClassifyManifest(**common, classify=spec, schema_version=schema_version_for(draft))
+    def sections(
+        self, model: Classifier, ctx: GateContext[ClassifyOptions]
+    ) -> dict[str, BaseModel]:
+        return {"classify": self.spec(model, ctx.options)}
 
     def done_note(self) -> str:
         return (
             " (multi-label thresholds are 0.5 and single-label heads never abstain until "
             "`python -m export calibrate`)"
         )
+
+
+FAMILY = ClassifyFamily()

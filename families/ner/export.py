@@ -2,73 +2,77 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
-from typing import Any
+from typing import Annotated, ClassVar, Literal
 
+from pydantic import BaseModel, Field
+
+from export.checkpoint import RawCheckpoint
+from export.cli_options import Flag
 from export.encoders import position_limit
 from export.errors import ExportError
 from export.family import ExportFamily, GateContext
 from export.onnx_graph import export_scores
+from export.options import ExportOptions
 from export.variants.gate import Agreement, ner_agreement
 from export.variants.ship import GraphSpec
-from families.ner.model import Tagger, build_tagger
+from families.ner.model import Head, Tagger, build_tagger
 from families.ner.parity import SAMPLE_TEXTS, check_parity
-from service.bundle import CrfScores, NerManifest, NerSpec, ParityReport, schema_version_for
+from service.bundle import CrfScores, NerManifest, NerSpec, ParityReport
 from service.ner.decoding import WordDecoder
 from service.runtime.session import InferenceSession
 from service.text.tokenizer import TextTokenizer
 
 
-class NerFamily(ExportFamily[Tagger]):
+class NerOptions(ExportOptions):
+    """``python -m export ner`` / ``export_bundle("ner", NerOptions(...))``."""
+
+    max_length_cap: ClassVar[int] = 512
+    stride_divisor: ClassVar[int] = 4
+    agreement_unit: ClassVar[str] = "word tags"
+
+    atol: float = Field(
+        1e-4, description="max abs difference of emissions / log-probabilities, ONNX vs PyTorch"
+    )
+    head: Head | None = Field(
+        None,
+        description="crf: emissions + torchcrf.CRF under crf.*; softmax: a token classifier "
+        "(default: crf if the weights hold crf.* keys, else softmax)",
+    )
+    encoder_prefix: str | None = Field(
+        None,
+        description="key prefix of the encoder weights, e.g. bert (default: found among the "
+        "architecture's own and bert/encoder/model/transformer)",
+    )
+    constrain_transitions: Annotated[bool, Flag("--no-bio-constraints")] = Field(
+        True,
+        description="decode without forbidding the tag scheme's invalid moves (softmax heads: "
+        "per-word argmax)",
+    )
+    subtokens: Annotated[Literal["first", "all"], Flag(show_default=False)] = Field(
+        "first",
+        description="how training placed labels: first sub-token of each word, or every sub-token "
+        "(recorded; the word's tag is read at its first sub-token either way)",
+    )
+    crf_positions: Annotated[Literal["words", "cls+words"], Flag(show_default=False)] = Field(
+        "words",
+        description="what the CRF ran over in training: the words, or [CLS] (tag O) + the words",
+    )
+
+
+class NerFamily(ExportFamily[Tagger, NerOptions]):
     command = "ner"
     summary = "export a token tagger (CRF or softmax head, any encoder) to an ONNX bundle"
+    options = NerOptions
+    manifest_type = NerManifest
     output = "emissions"
-    default_atol = 1e-4
-    atol_help = "max abs difference of emissions / log-probabilities, ONNX vs PyTorch"
-    max_length_cap = 512
-    stride_divisor = 4
-    agreement_unit = "word tags"
     extra_versions = ("pytorch-crf",)
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--head",
-            choices=["crf", "softmax"],
-            help="crf: emissions + torchcrf.CRF under crf.*; softmax: a token classifier "
-            "(default: crf if the weights hold crf.* keys, else softmax)",
-        )
-        parser.add_argument(
-            "--encoder-prefix",
-            help="key prefix of the encoder weights, e.g. bert (default: found among the "
-            "architecture's own and bert/encoder/model/transformer)",
-        )
-        parser.add_argument(
-            "--no-bio-constraints",
-            dest="constrain_transitions",
-            action="store_false",
-            help="decode without forbidding the tag scheme's invalid moves (softmax heads: "
-            "per-word argmax)",
-        )
-        parser.add_argument(
-            "--subtokens",
-            choices=["first", "all"],
-            default="first",
-            help="how training placed labels: first sub-token of each word, or every sub-token "
-            "(recorded; the word's tag is read at its first sub-token either way)",
-        )
-        parser.add_argument(
-            "--crf-positions",
-            choices=["words", "cls+words"],
-            default="words",
-            help="what the CRF ran over in training: the words, or [CLS] (tag O) + the words",
-        )
-
-    def build(self, raw: Any, args: argparse.Namespace) -> Tagger:
-        tagger = build_tagger(raw, args.head, args.encoder_prefix)
-        if args.crf_positions != "words" and tagger.head != "crf":
+    def build(self, raw: RawCheckpoint, options: NerOptions) -> Tagger:
+        tagger = build_tagger(raw, options.head, options.encoder_prefix)
+        if options.crf_positions != "words" and tagger.head != "crf":
             raise ExportError("--crf-positions cls+words needs a CRF head")
-        tagger.crf_positions = args.crf_positions
+        tagger.crf_positions = options.crf_positions
         return tagger
 
     def position_limit(self, model: Tagger) -> int:
@@ -86,11 +90,11 @@ class NerFamily(ExportFamily[Tagger]):
         export_scores(model.scores, model.input_names, path, self.output, vocab)
         return model.input_names
 
-    def spec(self, model: Tagger, args: argparse.Namespace) -> NerSpec:
+    def spec(self, model: Tagger, options: NerOptions) -> NerSpec:
         crf = model.crf
         return NerSpec(
             tag_scheme=model.scheme,
-            constrain_transitions=args.constrain_transitions,
+            constrain_transitions=options.constrain_transitions,
             head=model.head,
             crf=None
             if crf is None
@@ -99,14 +103,16 @@ class NerFamily(ExportFamily[Tagger]):
                 end=crf.end_transitions.tolist(),
                 transitions=crf.transitions.tolist(),
             ),
-            subtokens=args.subtokens,
+            subtokens=options.subtokens,
             crf_positions=model.crf_positions,
         )
 
-    def decoder(self, model: Tagger, ctx: GateContext) -> WordDecoder:
-        return WordDecoder.from_spec(self.spec(model, ctx.args), model.labels)
+    def decoder(self, model: Tagger, ctx: GateContext[NerOptions]) -> WordDecoder:
+        return WordDecoder.from_spec(self.spec(model, ctx.options), model.labels)
 
-    def parity(self, model: Tagger, session: InferenceSession, ctx: GateContext) -> ParityReport:
+    def parity(
+        self, model: Tagger, session: InferenceSession, ctx: GateContext[NerOptions]
+    ) -> ParityReport:
         report = check_parity(
             model,
             self.decoder(model, ctx),
@@ -123,7 +129,11 @@ class NerFamily(ExportFamily[Tagger]):
         return report
 
     def agreement(
-        self, model: Tagger, fp32: InferenceSession, variant: InferenceSession, ctx: GateContext
+        self,
+        model: Tagger,
+        fp32: InferenceSession,
+        variant: InferenceSession,
+        ctx: GateContext[NerOptions],
     ) -> Agreement:
         return ner_agreement(
             fp32,
@@ -135,8 +145,8 @@ class NerFamily(ExportFamily[Tagger]):
             ctx.pad_id,
         )
 
-    def manifest(self, model: Tagger, common: dict[str, Any], ctx: GateContext) -> NerManifest:
-        draft = NerManifest.model_construct(**common, ner=self.spec(model, ctx.args))
-        return NerManifest(
-            **common, ner=self.spec(model, ctx.args), schema_version=schema_version_for(draft)
-        )
+    def sections(self, model: Tagger, ctx: GateContext[NerOptions]) -> dict[str, BaseModel]:
+        return {"ner": self.spec(model, ctx.options)}
+
+
+FAMILY = NerFamily()
