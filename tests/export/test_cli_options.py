@@ -209,3 +209,46 @@ def test_families_read_typed_options_never_argparse() -> None:
         assert "argparse" not in text, path
         assert "getattr(args" not in text, path
         assert "schema_version_for" not in text, path  # the driver sets schema_version
+
+
+def _without_timings(manifest: dict[str, Any]) -> dict[str, Any]:
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: strip(v)
+                for k, v in value.items()
+                if k not in ("created_at", "duration_s", "onnx_s", "torch_s", "source")
+            }
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return dict(strip(manifest))
+
+
+@pytest.mark.slow
+def test_the_api_and_the_command_line_write_the_same_bundle(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    from service.bundle import sha256_of
+
+    argv = ["--checkpoint", str(tiny_checkpoint / "model.pt"), "--base"]
+    argv += [str(tiny_checkpoint / "base"), "--labels", str(tiny_checkpoint / "labels.txt")]
+    argv += ["--max-length", "16", "--stride", "4", "--name", "tiny", "--subtokens", "all"]
+    assert main(["ner", *argv, "--out", str(tmp_path / "cli")]) == 0
+    options = NerOptions(
+        checkpoint=tiny_checkpoint / "model.pt",
+        base=tiny_checkpoint / "base",
+        labels=tiny_checkpoint / "labels.txt",
+        out=tmp_path / "api",
+        max_length=16,
+        stride=4,
+        name="tiny",
+        subtokens="all",
+    )
+    assert api.export_bundle("ner", options) == tmp_path / "api"
+    for name in ("model.onnx", "tokenizer.json"):
+        assert sha256_of(tmp_path / "api" / name) == sha256_of(tmp_path / "cli" / name)
+    cli, py = (json.loads((tmp_path / d / "bundle.json").read_text()) for d in ("cli", "api"))
+    assert _without_timings(py) == _without_timings(cli)
+    assert py["ner"]["subtokens"] == "all" and py["name"] == "tiny"
