@@ -82,13 +82,9 @@ class ClassifierOptions(ExportOptions):
     )
 
 
-class ClassifyOptions(ClassifierOptions):
-    """``python -m export classify`` / ``export_bundle("classify", ClassifyOptions(...))``."""
-
-    agreement_unit: ClassVar[str] = (
-        "(document, label) decisions at 0.5 (multi-label) or top classes (single)"
-    )
-    aggregation_scope: ClassVar[str] = "multi-label: "
+class _ClassifyOwnOptions(ExportOptions):
+    """The options only ``classify`` takes (a base of its own so that ``--help`` lists them
+    before the classifier options it shares with ``postures``, as it always has)."""
 
     problem_type: Literal["multi", "single"] | None = Field(
         None,
@@ -105,6 +101,15 @@ class ClassifyOptions(ClassifierOptions):
         description="single-label: answer no class below this top probability (better: "
         "`python -m export calibrate` on a labelled validation split)",
     )
+
+
+class ClassifyOptions(ClassifierOptions, _ClassifyOwnOptions):
+    """``python -m export classify`` / ``export_bundle("classify", ClassifyOptions(...))``."""
+
+    agreement_unit: ClassVar[str] = (
+        "(document, label) decisions at 0.5 (multi-label) or top classes (single)"
+    )
+    aggregation_scope: ClassVar[str] = "multi-label: "
 
 
 Copts = TypeVar("Copts", bound=ClassifierOptions)

@@ -82,10 +82,7 @@ def test_every_option_is_what_the_hand_written_parser_declared(command: str) -> 
         if flag == "--parity-lengths":  # was a lambda; its parsing is checked below
             expected["type"] = new[flag]["type"]
         assert new[flag] == expected, flag
-    if command != "classify":
-        # classify lists its shared classifier options (--aggregation, --parity-lengths) before
-        # its own three now (they come from the base model postures shares); help order only.
-        assert list(new) == list(old)
+    assert list(new) == list(old)  # the order --help lists them in
 
 
 def test_parity_lengths_parse_to_a_tuple_of_ints() -> None:
