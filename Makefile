@@ -30,7 +30,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy service export default_models monitoring docs_gen
+	$(VENV)/bin/mypy service families export default_models monitoring docs_gen
 
 fmt: install
 	$(VENV)/bin/ruff format .

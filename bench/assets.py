@@ -14,6 +14,10 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from export.options import ExportOptions
 
 VALIDATION_TEXTS = 300  # like the default NER build's dev split
 # The bench's checkpoints have random weights: their tag scores are near ties, so INT8 flips tags
@@ -56,6 +60,14 @@ def _run(command: list[str], log: Path) -> None:
     if code != 0:
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise RuntimeError(f"{command[2:4]} failed ({code}):\n{tail}")
+
+
+def _export(family: str, options: ExportOptions, log: Path) -> None:
+    """``python -m export <family>`` with ``options``, in its own process (the export's torch
+    memory and threads stay out of the benchmark's), its output in ``log``."""
+    from export.cli_options import to_argv
+
+    _run([sys.executable, "-m", "export", family, *to_argv(options)], log)
 
 
 def _checkpoint(assets: Assets, family: str) -> Path:
@@ -105,16 +117,23 @@ def ner_bundle(assets: Assets, variant: str) -> tuple[Path, Path]:
     name = assets.ner_name(variant)
     bundle = assets.bundles / name
     if not (bundle / "bundle.json").is_file():
-        command = [sys.executable, "-m", "export", "ner", "--checkpoint", str(checkpoint)]
-        command += ["--out", str(bundle), "--force"]
-        if assets.size == "base":
-            command += ["--max-length", "128", "--stride", "32"]  # utterances are <= 40 tokens
+        from export.variants.request import VariantRequest
+        from families.ner.export import NerOptions
+
+        windows = {"max_length": 128, "stride": 32} if assets.size == "base" else {}  # <= 40 tokens
+        request = VariantRequest()
         if variant == "int8":
-            command += ["--quantize", "int8-static", "--fallback-fp32"]
-            command += ["--validation", str(validation_file(assets, checkpoint))]
-            command += ["--calibration-percentile", NER_CALIBRATION_PERCENTILE]
-            command += ["--min-agreement", str(RANDOM_MODEL_MIN_AGREEMENT)]
-        _run(command, assets.root / "logs" / f"export-{name}.log")
+            request = VariantRequest(
+                quantize="int8-static",
+                fallback_fp32=True,
+                validation=validation_file(assets, checkpoint),
+                percentile=NER_CALIBRATION_PERCENTILE,
+                min_agreement=RANDOM_MODEL_MIN_AGREEMENT,
+            )
+        options = NerOptions(
+            checkpoint=checkpoint, out=bundle, force=True, variant=request, **windows
+        )
+        _export("ner", options, assets.root / "logs" / f"export-{name}.log")
     return checkpoint, bundle
 
 
@@ -137,11 +156,17 @@ def posture_bundle(assets: Assets) -> tuple[Path, Path]:
     checkpoint = _checkpoint(assets, "longformer")
     bundle = assets.bundles / assets.posture_name
     if not (bundle / "bundle.json").is_file():
-        max_length, parity = ("4096", "1,513,4096") if assets.size == "base" else ("600", "1,600")
-        command = [sys.executable, "-m", "export", "postures", "--checkpoint", str(checkpoint)]
-        command += ["--out", str(bundle), "--force", "--max-length", max_length]
-        command += ["--parity-lengths", parity]
-        _run(command, assets.root / "logs" / f"export-{assets.posture_name}.log")
+        from families.postures.export import PostureOptions
+
+        max_length, parity = (4096, (1, 513, 4096)) if assets.size == "base" else (600, (1, 600))
+        options = PostureOptions(
+            checkpoint=checkpoint,
+            out=bundle,
+            force=True,
+            max_length=max_length,
+            parity_lengths=parity,
+        )
+        _export("postures", options, assets.root / "logs" / f"export-{assets.posture_name}.log")
     return checkpoint, bundle
 
 

@@ -1,7 +1,7 @@
 """INT8 formats side by side on this CPU: gate agreement with fp32 and raw ORT latency.
 
 ``python -m bench.int8_formats --bundle DIR [--bundle DIR ...]`` quantizes each fp32 NER bundle's
-graph once per INT8 format (``export.variants.graphs.INT8_SCHEMES``), runs the export's own
+graph once per INT8 format (``export.variants.schemes.INT8_SCHEMES``), runs the export's own
 accuracy gate (served Viterbi tags, worst of batch 1 and 32) against the fp32 graph on the food
 corpus dev utterances, and times single calls at 1 x 16 and 32 x 32 tokens, formats interleaved.
 Static INT8 rows (``--quantize int8-static``'s graph, percentile 99.99 ranges calibrated on the
@@ -21,21 +21,21 @@ import numpy as np
 
 from bench.variants import SHAPES, _inputs
 from default_models.food_corpus import generate_splits
-from export.ner.parity import SAMPLE_TEXTS
 from export.selfcheck import SampleSpec
 from export.variants.gate import ner_agreement
 from export.variants.graphs import (
-    INT8_SCHEMES,
     exact_integer_reference,
     matching_nodes,
     quantize_int8,
 )
+from export.variants.schemes import INT8_SCHEMES
 from export.variants.static import (
     Calibration,
     collect_activations,
     compute_ranges,
     quantize_static_int8,
 )
+from families.ner.parity import SAMPLE_TEXTS
 from service.bundle import NerManifest, read_manifest
 from service.ner.decoding import WordDecoder
 from service.runtime.cpu_features import current_cpu

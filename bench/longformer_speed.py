@@ -162,7 +162,7 @@ def _ort_probs(session: ort.InferenceSession, ids: torch.Tensor, mask: torch.Ten
 def _quantize(mode: str, fp32: Path, vocab: int, calibration_length: int) -> tuple[Path, Result]:
     """The INT8 graph of ``fp32`` with the export's own quantizers (per-channel weights, the
     default format); static ranges come from a few random-token inputs, each run alone."""
-    from export.variants.request import DEFAULT_INT8_FORMAT
+    from export.variants.schemes import DEFAULT_INT8_FORMAT
 
     out = fp32.with_name(f"{fp32.stem}.int8-{mode}.onnx")
     started = time.perf_counter()
@@ -241,7 +241,7 @@ def measure(
     """Export, quantize and time every length; the JSON-ready result :func:`table` renders."""
     import torch
 
-    from export.postures.blocked_longformer import ExportableLongformer, export_onnx
+    from families.postures.blocked_longformer import ExportableLongformer, export_onnx
 
     torch.manual_seed(seed)
     torch.set_num_threads(threads)

@@ -16,14 +16,16 @@ import io
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from export.cli import main as export_main
+from export.api import export_bundle
+from export.errors import ExportError
 from export.variants.gate import AccuracyGateError
 from export.variants.request import DEFAULT_MIN_AGREEMENT, VariantRequest
+from families.ner.export import NerOptions
 from service.bundle import NerManifest
 from service.runtime.cpu_features import current_cpu
 from service.runtime.cpus import available_cpus
@@ -55,11 +57,21 @@ class Row:
 
 def _export(checkpoint: Path, out: Path, request: VariantRequest, max_length: int) -> float:
     began = time.perf_counter()
+    options = NerOptions(
+        checkpoint=checkpoint,
+        out=out,
+        force=True,
+        max_length=max_length,
+        stride=max_length // 4,
+        variant=request,
+    )
     with contextlib.redirect_stdout(io.StringIO()):
-        args = ["ner", "--checkpoint", str(checkpoint), "--out", str(out), "--force"]
-        args += ["--max-length", str(max_length), "--stride", str(max_length // 4)]
-        if export_main([*args, *request.cli_args()]) != 0:
-            raise SystemExit(f"export of {out.name} failed")
+        try:
+            export_bundle("ner", options)
+        except AccuracyGateError:
+            raise  # the caller reports the variant as refused
+        except ExportError as exc:
+            raise SystemExit(f"export of {out.name} failed: {exc}") from exc
     return time.perf_counter() - began
 
 
@@ -132,9 +144,9 @@ def main(argv: list[str] | None = None) -> None:
             manifest = NerManifest.model_validate_json((out / "bundle.json").read_text())
             exported[name] = (out, manifest.export.duration_s)
             continue
-        request = replace(VARIANTS[name], min_agreement=args.min_agreement)
+        request = VARIANTS[name].model_copy(update={"min_agreement": args.min_agreement})
         if request.quantize:
-            request = replace(request, validation=args.validation)
+            request = request.model_copy(update={"validation": args.validation})
         try:
             exported[name] = (out, _export(args.checkpoint, out, request, args.max_length))
         except AccuracyGateError as exc:

@@ -56,7 +56,7 @@ def _ner_torch(spec: Spec) -> dict[str, Any]:
     import torch
 
     from export.checkpoint import load_checkpoint
-    from export.ner.model import build_tagger
+    from families.ner.model import build_tagger
     from service.text.tokenizer import first_subtokens
 
     torch.set_num_threads(spec["threads"])
@@ -145,7 +145,7 @@ def _postures_torch(spec: Spec) -> dict[str, Any]:
     import torch
 
     from export.checkpoint import load_checkpoint
-    from export.postures.model import build_longformer
+    from families.postures.model import build_longformer
     from service.text.windows import plan_windows
 
     torch.set_num_threads(spec["threads"])

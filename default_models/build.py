@@ -1,7 +1,7 @@
 """Build the built-in default bundles if they are not cached yet.
 
 The NER default: generate the food-ordering corpus, fine-tune a BERT-CRF (MiniLM encoder) on its
-train split, export it with the same ``python -m export ner`` command a user runs, then measure
+train split, export it through the export API (what ``python -m export ner`` runs), then measure
 entity F1 on the held-out test split through the served pipeline.
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 from default_models.food_corpus import Example, generate_splits, write_jsonl
 from default_models.int8_gate import ship_int8_if_gated
 from export.progress import Heartbeat
+from export.variants.request import DEFAULT_PERCENTILE, Quantization, VariantRequest
 
 DEFAULT_ROOT = Path(".cache")
 NER_BUNDLE = "ner-food"
@@ -27,17 +28,20 @@ NER_TRAIN_SIZE = 3000
 # fp32 graph ships and its bundle.json says why (variant.quantization_refused). "int8": dynamic
 # INT8 (its answers depend on batch-mates; on this model it fails the gate). None: fp32, no INT8
 # attempt. Figures: README.
-NER_QUANTIZE: str | None = "int8-static"
+NER_QUANTIZE: Quantization | None = "int8-static"
 # Percentile of the static activation ranges, measured on this recipe (README, "Static INT8"):
 # trained with 2 threads, 99.995 passed the agreement gate with every weight product INT8 (99.99
 # needed 8 kept fp32, 1.3x slower); the one-thread retrain lands at 0.986 and the export's
 # sensitivity search keeps 8 fp32. The search (at most five gate runs) and the held-out gate are
 # what make the build finish with INT8 or a recorded refusal whatever the weights.
-NER_CALIBRATION_PERCENTILE = "99.995"
+NER_CALIBRATION_PERCENTILE = 99.995
 
 
 def build_ner(
-    root: Path = DEFAULT_ROOT, force: bool = False, epochs: int = 3, quantize: str | None = None
+    root: Path = DEFAULT_ROOT,
+    force: bool = False,
+    epochs: int = 3,
+    quantize: Quantization | None = None,
 ) -> Path:
     """``quantize`` ("int8", "int8-static") overrides ``NER_QUANTIZE`` for this build."""
     quantize = quantize or NER_QUANTIZE
@@ -54,7 +58,9 @@ def build_ner(
         beat.phase("loading torch, generating the corpus")
         from default_models.evaluation import evaluate_bundle
         from default_models.ner_training import train
-        from export.cli import main as export_main
+        from export.api import export_bundle
+        from export.errors import ExportError
+        from families.ner.export import NerOptions
 
         splits = generate_splits(n_train=NER_TRAIN_SIZE)
         for name, examples in splits.items():
@@ -72,13 +78,20 @@ def build_ner(
             max_length=64,
         )
 
-        def export(out: Path, *variant: str) -> Path:
-            common = ["--name", NER_BUNDLE, "--max-length", "128", "--stride", "32", "--force"]
-            args = ["ner", "--checkpoint", str(work / "checkpoint"), "--out", str(out), *common]
-            code = export_main([*args, *variant])
-            if code != 0:
-                raise SystemExit(code)
-            return out
+        def export(out: Path, variant: VariantRequest | None = None) -> Path:
+            options = NerOptions(
+                checkpoint=work / "checkpoint",
+                out=out,
+                name=NER_BUNDLE,
+                max_length=128,
+                stride=32,
+                force=True,
+                variant=variant or VariantRequest(),
+            )
+            try:
+                return export_bundle("ner", options)
+            except ExportError as exc:
+                raise SystemExit(f"python -m export ner failed: {exc}") from exc
 
         beat.phase("python -m export ner (fp32)")
         chosen = export(work / "bundle-fp32")
@@ -86,11 +99,15 @@ def build_ner(
         if quantize:
             beat.phase(f"python -m export ner --quantize {quantize}, and its held-out gate")
             began_int8 = time.perf_counter()
-            variant = ["--quantize", quantize, "--validation", str(work / "data" / "dev.jsonl")]
-            variant += ["--fallback-fp32"]
-            if quantize == "int8-static":
-                variant += ["--calibration-percentile", NER_CALIBRATION_PERCENTILE]
-            int8 = export(work / "bundle-int8", *variant)
+            variant = VariantRequest(
+                quantize=quantize,
+                validation=work / "data" / "dev.jsonl",
+                fallback_fp32=True,
+                percentile=NER_CALIBRATION_PERCENTILE
+                if quantize == "int8-static"
+                else DEFAULT_PERCENTILE,
+            )
+            int8 = export(work / "bundle-int8", variant)
             chosen, quantization = ship_int8_if_gated(
                 chosen, int8, _ner_f1(splits["test"]), "entity micro-F1"
             )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 from default_models.int8_gate import ship_int8_if_gated
 from default_models.workdir import fresh_work_dir
 from export.progress import Heartbeat
+from export.variants.request import Quantization, VariantRequest
 
 INTENT_BUNDLE = "intent-food"
 INTENT_TRAIN_PER_INTENT = 200  # training utterances per intent (and as many out of scope)
@@ -30,7 +30,7 @@ INTENT_TARGET_PRECISION = 0.9
 # Static INT8 (ranges calibrated on the dev split) when it passes both gates
 # (default_models.int8_gate; each bundle gets its own abstain threshold), else fp32 with the
 # reason in bundle.json; None: fp32 without trying.
-INTENT_QUANTIZE: str | None = "int8-static"
+INTENT_QUANTIZE: Quantization | None = "int8-static"
 
 
 def _is_built(bundle: Path) -> bool:
@@ -110,21 +110,35 @@ def intent_figures(
 
 
 def _export_and_calibrate(
-    beat: Heartbeat, checkpoint: Path, out: Path, dev: Path, variant: Sequence[str] = ()
+    beat: Heartbeat, checkpoint: Path, out: Path, dev: Path, variant: VariantRequest | None = None
 ) -> Path:
     """``python -m export classify`` then ``python -m export calibrate`` (abstain threshold)."""
     from default_models.intent_training import MAX_LENGTH
-    from export.cli import main as export_main
+    from export.api import calibrate, export_bundle
+    from export.calibration.command import CalibrateOptions
+    from export.errors import ExportError
+    from families.classify.export import ClassifyOptions
 
-    export = ["classify", "--checkpoint", str(checkpoint), "--out", str(out)]
-    export += ["--name", INTENT_BUNDLE, "--max-length", str(2 * MAX_LENGTH)]
-    export += ["--stride", str(MAX_LENGTH // 2), "--force", *variant]
-    calibrate = ["calibrate", "--bundle", str(out), "--data", str(dev)]
-    calibrate += ["--target-precision", str(INTENT_TARGET_PRECISION)]
-    for command in (export, calibrate):
-        beat.phase(f"python -m export {command[0]} ({' '.join(variant[:2]) or 'fp32'})")
-        if export_main(command) != 0:
-            raise SystemExit(f"python -m export {command[0]} failed")
+    variant = variant or VariantRequest()
+    asked = f"--quantize {variant.quantize}" if variant.quantize else "fp32"
+    export = ClassifyOptions(
+        checkpoint=checkpoint,
+        out=out,
+        name=INTENT_BUNDLE,
+        max_length=2 * MAX_LENGTH,
+        stride=MAX_LENGTH // 2,
+        force=True,
+        variant=variant,
+    )
+    command = "classify"
+    try:
+        beat.phase(f"python -m export classify ({asked})")
+        export_bundle("classify", export)
+        command = "calibrate"
+        beat.phase(f"python -m export calibrate ({asked})")
+        calibrate(CalibrateOptions(bundle=out, data=dev, target_precision=INTENT_TARGET_PRECISION))
+    except ExportError as exc:
+        raise SystemExit(f"python -m export {command} failed: {exc}") from exc
     return out
 
 
@@ -159,7 +173,7 @@ def build_intent(
         chosen = _export_and_calibrate(beat, work / "checkpoint", work / "bundle-fp32", dev)
         quantization: dict[str, object] = {"asked": INTENT_QUANTIZE}
         if INTENT_QUANTIZE:
-            variant = ["--quantize", INTENT_QUANTIZE, "--validation", str(dev), "--fallback-fp32"]
+            variant = VariantRequest(quantize=INTENT_QUANTIZE, validation=dev, fallback_fp32=True)
             int8 = _export_and_calibrate(
                 beat, work / "checkpoint", work / "bundle-int8", dev, variant
             )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import numpy as np
 from default_models.int8_gate import ship_int8_if_gated
 from default_models.workdir import fresh_work_dir
 from export.progress import Heartbeat
+from export.variants.request import Quantization, VariantRequest
 
 POSTURE_BUNDLE = "postures-legal"
 # Validation documents the thresholds are cross-validated and tuned on. 150 was too few for
@@ -27,7 +27,7 @@ VALIDATION_DOCS = 600
 # Static INT8 when it passes both gates (default_models.int8_gate), else fp32 with the reason in
 # bundle.json; None: fp32 without trying. Its activation ranges come from the first
 # INT8_VALIDATION_DOCS validation documents, each run alone (README, "Static INT8").
-POSTURE_QUANTIZE: str | None = "int8-static"
+POSTURE_QUANTIZE: Quantization | None = "int8-static"
 INT8_VALIDATION_DOCS = 150
 
 
@@ -117,20 +117,39 @@ def evaluate_options(bundle: Path, report: dict, docs: list) -> dict[str, dict[s
 
 
 def _export_and_calibrate(
-    beat: Heartbeat, checkpoint: Path, out: Path, validation: Path, variant: Sequence[str] = ()
+    beat: Heartbeat,
+    checkpoint: Path,
+    out: Path,
+    validation: Path,
+    variant: VariantRequest | None = None,
 ) -> Path:
     """``python -m export postures`` then ``python -m export calibrate`` on the validation split."""
     from default_models.posture_training import MAX_LENGTH, STRIDE
-    from export.cli import main as export_main
+    from export.api import calibrate, export_bundle
+    from export.calibration.command import CalibrateOptions
+    from export.errors import ExportError
+    from families.postures.export import PostureOptions
 
-    export = ["postures", "--checkpoint", str(checkpoint), "--out", str(out)]
-    export += ["--name", POSTURE_BUNDLE, "--max-length", str(MAX_LENGTH)]
-    export += ["--stride", str(STRIDE), "--force", *variant]
-    calibrate = ["calibrate", "--bundle", str(out), "--data", str(validation)]
-    for command in (export, calibrate):
-        beat.phase(f"python -m export {command[0]} ({' '.join(variant[:2]) or 'fp32'})")
-        if export_main(command) != 0:
-            raise SystemExit(f"python -m export {command[0]} failed")
+    variant = variant or VariantRequest()
+    asked = f"--quantize {variant.quantize}" if variant.quantize else "fp32"
+    export = PostureOptions(
+        checkpoint=checkpoint,
+        out=out,
+        name=POSTURE_BUNDLE,
+        max_length=MAX_LENGTH,
+        stride=STRIDE,
+        force=True,
+        variant=variant,
+    )
+    command = "postures"
+    try:
+        beat.phase(f"python -m export postures ({asked})")
+        export_bundle("postures", export)
+        command = "calibrate"
+        beat.phase(f"python -m export calibrate ({asked})")
+        calibrate(CalibrateOptions(bundle=out, data=validation))
+    except ExportError as exc:
+        raise SystemExit(f"python -m export {command} failed: {exc}") from exc
     return out
 
 
@@ -173,7 +192,7 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
                 work / "checkpoint",
                 work / "bundle-int8",
                 validation,
-                ["--quantize", POSTURE_QUANTIZE, "--validation", str(sample), "--fallback-fp32"],
+                VariantRequest(quantize=POSTURE_QUANTIZE, validation=sample, fallback_fp32=True),
             )
             beat.phase("held-out gate: test micro-F1 of the fp32 and INT8 bundles")
             test_docs, labels = splits["test"], list(POSTURES)

@@ -1,20 +1,24 @@
 """The export side of the model-family contract: what one family declares, the driver does the rest.
 
-A family (``export/<task>/family.py``) says how to build its PyTorch module from a checkpoint, how
-to trace it to ONNX (inputs, output, dynamic axes), its parity tolerance and gate (including its
-reference decode), its INT8 agreement gate, and what it records in the bundle. Loading the
-checkpoint, windows, the tokenizer file, graph variants, the manifest's common fields and the atomic
-bundle directory belong to the driver (:mod:`export.driver`), once for every family.
+A family (``families/<name>/export.py``) declares its typed options (an
+:class:`~export.options.ExportOptions` subclass: its tolerance, window defaults and own fields) and
+says how to build its PyTorch module from a checkpoint, how to trace it to ONNX (inputs, output,
+dynamic axes), its parity gate (including its reference decode), its INT8 agreement gate, and its
+manifest section. Loading the checkpoint, windows, the tokenizer file, graph variants, the
+manifest's common fields, ``schema_version`` and the atomic bundle directory belong to the driver
+(:mod:`export.driver`), once for every family.
 """
 
 from __future__ import annotations
 
-import argparse
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
+from pydantic import BaseModel
+
 from export.checkpoint import RawCheckpoint
+from export.options import ExportOptions
 from export.progress import Progress
 from export.variants.gate import Agreement
 from export.variants.ship import GraphSpec
@@ -23,10 +27,11 @@ from service.runtime.session import InferenceSession
 from service.text.tokenizer import TextTokenizer
 
 M = TypeVar("M")
+Opts = TypeVar("Opts", bound=ExportOptions)
 
 
 @dataclass(frozen=True)
-class GateContext:
+class GateContext(Generic[Opts]):
     """What every gate needs besides the model and the graph."""
 
     tokenizer: TextTokenizer  # the bundle's own tokenizer.json, as the service loads it
@@ -36,25 +41,19 @@ class GateContext:
     atol: float
     progress: Progress
     validation: list[str]  # extra texts for the INT8 gate (--validation)
-    args: argparse.Namespace
+    options: Opts  # the family's typed options
 
 
-class ExportFamily(ABC, Generic[M]):
-    command: ClassVar[str]  # `python -m export <command>`
+class ExportFamily(ABC, Generic[M, Opts]):
+    command: ClassVar[str]  # `python -m export <command>`, `export_bundle(<command>, ...)`
     summary: ClassVar[str]
+    options: type[Opts]  # the typed options; the command line is generated from them
+    manifest_type: ClassVar[type[ManifestBase]]
     output: ClassVar[str]  # name of the graph output the service reads
-    default_atol: ClassVar[float]
-    atol_help: ClassVar[str]
-    max_length_cap: ClassVar[int]  # default window: min(model limit, this)
-    stride_divisor: ClassVar[int]  # default stride: window / this
-    agreement_unit: ClassVar[str]  # what the INT8 gate counts, for --min-agreement's help
     extra_versions: ClassVar[tuple[str, ...]] = ()
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """The family's own options (the driver adds the shared ones)."""
-
     @abstractmethod
-    def build(self, raw: RawCheckpoint, args: argparse.Namespace) -> M:
+    def build(self, raw: RawCheckpoint, options: Opts) -> M:
         """The checked PyTorch model; every mismatch is an ExportError before any slow step."""
 
     @abstractmethod
@@ -73,18 +72,19 @@ class ExportFamily(ABC, Generic[M]):
         """Trace to ONNX at ``path``; return the graph's input names."""
 
     @abstractmethod
-    def parity(self, model: M, session: InferenceSession, ctx: GateContext) -> ParityReport:
+    def parity(self, model: M, session: InferenceSession, ctx: GateContext[Opts]) -> ParityReport:
         """ONNX vs PyTorch within ``ctx.atol`` (and the family's reference decode); raise if not."""
 
     @abstractmethod
     def agreement(
-        self, model: M, fp32: InferenceSession, variant: InferenceSession, ctx: GateContext
+        self, model: M, fp32: InferenceSession, variant: InferenceSession, ctx: GateContext[Opts]
     ) -> Agreement:
         """How often the INT8 graph decides like the fp32 graph."""
 
     @abstractmethod
-    def manifest(self, model: M, common: dict[str, Any], ctx: GateContext) -> ManifestBase:
-        """The bundle manifest: ``common`` holds the fields every family shares."""
+    def sections(self, model: M, ctx: GateContext[Opts]) -> dict[str, BaseModel]:
+        """The family's own manifest fields (e.g. ``{"ner": NerSpec(...)}``); the driver adds the
+        common ones and ``schema_version`` and builds :attr:`manifest_type` from them."""
 
     def done_note(self) -> str:
         return ""

@@ -123,7 +123,7 @@ def reference_probabilities(root: Path, texts: list[str]) -> np.ndarray:
     """PyTorch: HF tokenizer, the service's windows (own CLS each), HF eager model, the bundle's
     aggregation (multi-label: max of sigmoid; single-label: mean of softmax)."""
     from export.checkpoint import load_checkpoint
-    from export.classify.model import build_classifier
+    from families.classify.model import build_classifier
     from service.classify.pipeline import aggregate, probabilities_of
     from service.text.inputs import build_inputs
     from service.text.windows import plan_windows

@@ -1,14 +1,21 @@
-"""What the user asked for on the command line, validated before any slow step runs."""
+"""The graph variant asked for (``--optimize``, ``--quantize`` ...), validated before any slow step.
+
+Each field is one ``python -m export`` option (:mod:`export.cli_options` builds the parser from
+it); the Python API (:func:`export.api.export_bundle`) takes the same model.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from export.cli_options import Flag
 from export.errors import ExportError
+from export.variants.schemes import DEFAULT_INT8_FORMAT, INT8_SCHEMES, Int8Format
 
 # int8: dynamic activation scales (per call, so per batch); int8-static: calibrated ranges.
 Quantization = Literal["int8", "int8-static"]
@@ -17,48 +24,73 @@ CalibrationMethod = Literal["minmax", "percentile", "entropy"]
 # scales, 99.9 clips too much.
 DEFAULT_CALIBRATION: CalibrationMethod = "percentile"
 DEFAULT_PERCENTILE = 99.99
-Int8Format = Literal["u8s8-reduced", "u8u8", "u8s8"]
 DEFAULT_MIN_AGREEMENT = 0.99
-# Exact on every CPU (no VNNI needed) and as fast as u8s8 where it runs: README, "INT8 formats".
-DEFAULT_INT8_FORMAT: Int8Format = "u8s8-reduced"
 
 
-@dataclass(frozen=True)
-class VariantRequest:
-    optimize: bool = False
-    quantize: Quantization | None = None
-    # Per-channel weight scales: on the default NER model per-tensor scales cost 1.8 F1 points.
-    per_channel: bool = True
-    int8_format: Int8Format = DEFAULT_INT8_FORMAT
-    keep_fp32: tuple[str, ...] = ()  # regexes over node names left unquantized
-    # When the whole graph fails the gate, keep its most sensitive products fp32 and retry.
-    keep_sensitive: bool = True
-    min_agreement: float = DEFAULT_MIN_AGREEMENT
-    validation: Path | None = None
-    calibration: CalibrationMethod = DEFAULT_CALIBRATION
-    percentile: float = DEFAULT_PERCENTILE
+class VariantRequest(BaseModel):
+    """Graph variants: the fp32 parity gate still runs; INT8 must also pass the accuracy gate."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    optimize: bool = Field(
+        False,
+        description="apply onnxruntime's exact transformer fusions (checked by the fp32 parity "
+        "gate)",
+    )
+    quantize: Quantization | None = Field(
+        None,
+        description="ship an INT8 graph if it passes the gate (format: --int8-format). int8: "
+        "dynamic activation scales, computed per call, so a text's answer can depend on its "
+        "batch-mates; int8-static: activation ranges calibrated at export on the --validation "
+        "texts, so it cannot",
+    )
+    calibration: CalibrationMethod = Field(
+        DEFAULT_CALIBRATION, description="int8-static: how activation ranges are cut"
+    )
+    percentile: Annotated[float, Flag("--calibration-percentile")] = Field(
+        DEFAULT_PERCENTILE,
+        description="int8-static with --calibration percentile: share of activation values "
+        "inside the range, in percent",
+    )
     # When the gate refuses INT8, ship the fp32 graph and record why (default bundles).
-    fallback_fp32: bool = False
+    fallback_fp32: bool = Field(
+        False,
+        description="when INT8 fails the accuracy gate, ship the fp32 graph and record the reason "
+        "in bundle.json (variant.quantization_refused) instead of failing the export",
+    )
+    int8_format: Int8Format = Field(
+        DEFAULT_INT8_FORMAT,
+        description="; ".join(f"{name}: {s.summary}" for name, s in INT8_SCHEMES.items()),
+    )
+    # Per-channel weight scales: on the default NER model per-tensor scales cost 1.8 F1 points.
+    per_channel: Annotated[bool, Flag("--per-tensor")] = Field(
+        True, description="one INT8 scale per weight tensor (default: one per output channel)"
+    )
+    keep_fp32: Annotated[tuple[str, ...], Flag(metavar="REGEX")] = Field(
+        (),
+        description="leave nodes whose name matches unquantized (repeatable), e.g. "
+        r"'layer\.\d+/output/dense' for BERT's FFN output projections",
+    )
+    # When the whole graph fails the gate, keep its most sensitive products fp32 and retry.
+    keep_sensitive: Annotated[bool, Flag("--no-keep-sensitive")] = Field(
+        True,
+        description="refuse at once when the fully quantized graph fails the gate (default: keep "
+        "its most sensitive products fp32, 1, 2, 4, ... up to half of them, until it passes)",
+    )
+    min_agreement: float = Field(
+        DEFAULT_MIN_AGREEMENT,
+        description="accuracy gate: fraction of ${agreement_unit} that must match the fp32 graph",
+    )
+    validation: Path | None = Field(
+        None,
+        description='extra gate texts, JSON lines {"text": ...} (e.g. the dev split); '
+        "int8-static also calibrates on them",
+    )
 
     @property
     def plain(self) -> bool:
         """No variant: the bundle is the exported fp32 graph, as before variants existed."""
         return not self.optimize and self.quantize is None
-
-    def cli_args(self) -> list[str]:
-        """The ``python -m export`` options that ask for this variant."""
-        args = ["--optimize"] if self.optimize else []
-        if self.quantize is not None:
-            args += ["--quantize", self.quantize, "--min-agreement", repr(self.min_agreement)]
-            args += [] if self.per_channel else ["--per-tensor"]
-            args += [a for pattern in self.keep_fp32 for a in ("--keep-fp32", pattern)]
-            if self.quantize == "int8-static":
-                args += ["--calibration", self.calibration]
-                args += ["--calibration-percentile", repr(self.percentile)]
-            args += ["--fallback-fp32"] if self.fallback_fp32 else []
-        if self.validation is not None:
-            args += ["--validation", str(self.validation)]
-        return args
 
     def check(self) -> None:
         """Fail fast on arguments that make no sense (before the checkpoint is even loaded)."""

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from onnx import numpy_helper
 
 from export.variants.graphs import _gemm_to_matmul
-from export.variants.request import Int8Format
+from export.variants.schemes import Int8Format
 
 FloatArray = NDArray[np.float32]
 

@@ -22,13 +22,13 @@ from export.progress import Progress
 from export.selfcheck import SampleSpec, build_selfcheck
 from export.variants.gate import AccuracyGateError, Agreement
 from export.variants.graphs import (
-    INT8_SCHEMES,
     Family,
     matching_nodes,
     optimize_graph,
     quantize_int8,
 )
 from export.variants.request import VariantRequest
+from export.variants.schemes import INT8_SCHEMES
 from export.variants.sensitivity import rank_sensitive_nodes
 from export.variants.static import (
     Calibration,

@@ -22,12 +22,8 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from export.variants.graphs import _gemm_to_matmul
-from export.variants.request import (
-    DEFAULT_CALIBRATION,
-    DEFAULT_PERCENTILE,
-    CalibrationMethod,
-    Int8Format,
-)
+from export.variants.request import DEFAULT_CALIBRATION, DEFAULT_PERCENTILE, CalibrationMethod
+from export.variants.schemes import Int8Format
 
 FloatArray = NDArray[np.float32]
 IntArray = NDArray[np.int64]

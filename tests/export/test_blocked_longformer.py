@@ -19,8 +19,8 @@ import torch
 from torch import Tensor, nn
 from transformers import LongformerConfig, LongformerForSequenceClassification
 
-from export.postures import blocked_longformer
-from export.postures.blocked_longformer import ExportableLongformer, export_onnx
+from families.postures import blocked_longformer
+from families.postures.blocked_longformer import ExportableLongformer, export_onnx
 
 VOCAB = 120
 MAX_LENGTH = 1024  # max_position_embeddings - 2 (at most: pad id 0 allows one more)

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from default_models.random_checkpoint import LABELS
 from export.checkpoint import load_checkpoint
 from export.cli import main
-from export.ner.model import build_tagger
+from families.ner.model import build_tagger
 from service.bundle import BundleError, read_manifest, verify_bundle
 from service.ner.pipeline import NerPipeline
 from service.runtime.session import OnnxSession

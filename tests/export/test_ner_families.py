@@ -16,8 +16,9 @@ from transformers import AutoTokenizer
 
 from export.checkpoint import RawCheckpoint, load_checkpoint, save_serving_tokenizer
 from export.cli import main
-from export.ner.model import Tagger, build_tagger, position_limit
-from export.ner.parity import reference_crf
+from export.encoders import position_limit
+from families.ner.model import Tagger, build_tagger
+from families.ner.parity import reference_crf
 from service.bundle import NerManifest, read_manifest, verify_bundle
 from service.ner.pipeline import NerPipeline
 from service.runtime.session import OnnxSession

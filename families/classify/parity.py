@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from export.classify.model import Classifier
 from export.errors import ParityError
 from export.progress import Progress
+from families.classify.model import Classifier
 from service.bundle import ParityReport
 from service.classify.pipeline import probabilities_of
 from service.runtime.session import InferenceSession

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from torchcrf import CRF
 
 from export.errors import ParityError
-from export.ner.model import Tagger
+from families.ner.model import Tagger
 from service.bundle import ParityReport
 from service.ner.crf import CrfParams
 from service.ner.decoding import WordDecoder

@@ -15,9 +15,9 @@ import json
 import numpy as np
 
 from export.calibration.abstain import estimate_abstain
-from export.classify.calibrate import CalibrationOptions, load_classifier, score
 from export.errors import ExportError
 from export.progress import Progress
+from families.classify.validation import CalibrationOptions, load_classifier, score
 from service.bundle import AbstainSummary, write_manifest
 
 

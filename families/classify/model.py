@@ -20,9 +20,9 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from export.checkpoint import RawCheckpoint, load_checked
+from export.encoders import find_encoder_prefix, model_inputs, position_limit
 from export.errors import ExportError
-from export.ner.model import find_encoder_prefix, model_inputs, position_limit
-from export.postures.blocked_longformer import ExportableLongformer
+from families.postures.blocked_longformer import ExportableLongformer
 from service.bundle import ClassifierHead
 
 _CONFIG_HEADS: dict[str | None, ClassifierHead] = {

@@ -6,8 +6,8 @@ from __future__ import annotations
 from transformers import LongformerForSequenceClassification
 
 from export.checkpoint import RawCheckpoint
-from export.classify.model import build_classifier
 from export.errors import ExportError
+from families.classify.model import build_classifier
 
 
 def build_longformer(raw: RawCheckpoint) -> LongformerForSequenceClassification:

@@ -7,26 +7,31 @@ that ``/v1/postures``, existing clients and existing bundles keep their contract
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from typing import ClassVar
+
+from pydantic import BaseModel
 
 from export.checkpoint import RawCheckpoint
-from export.classify.family import ClassifyFamily
-from export.classify.model import Classifier, build_classifier
 from export.errors import ExportError
 from export.family import GateContext
-from service.bundle import PostureManifest, PostureSpec, schema_version_for
+from families.classify.export import ClassifierFamily, ClassifierOptions
+from families.classify.model import Classifier, build_classifier
+from service.bundle import PostureManifest, PostureSpec
 
 
-class PostureFamily(ClassifyFamily):
+class PostureOptions(ClassifierOptions):
+    """``python -m export postures`` / ``export_bundle("postures", PostureOptions(...))``."""
+
+    agreement_unit: ClassVar[str] = "(document, label) decisions at threshold 0.5"
+
+
+class PostureFamily(ClassifierFamily[PostureOptions]):
     command = "postures"
     summary = "export a Longformer multi-label classifier to a posture bundle"
-    agreement_unit = "(document, label) decisions at threshold 0.5"
+    options = PostureOptions
+    manifest_type = PostureManifest
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        self._add_shared_arguments(parser, "")
-
-    def build(self, raw: RawCheckpoint, args: argparse.Namespace) -> Classifier:
+    def build(self, raw: RawCheckpoint, options: PostureOptions) -> Classifier:
         if raw.config.model_type != "longformer":
             raise ExportError(
                 f"{raw.source}: config model_type is {raw.config.model_type!r}, not longformer "
@@ -34,18 +39,18 @@ class PostureFamily(ClassifyFamily):
             )
         return build_classifier(raw, "multi-label")
 
-    def aggregation(self, model: Classifier, args: argparse.Namespace) -> str:
-        return str(args.aggregation or "max")
+    def aggregation(self, model: Classifier, options: PostureOptions) -> str:
+        return str(options.aggregation or "max")
 
-    def manifest(
-        self, model: Classifier, common: dict[str, Any], ctx: GateContext
-    ) -> PostureManifest:
+    def sections(self, model: Classifier, ctx: GateContext[PostureOptions]) -> dict[str, BaseModel]:
         spec = PostureSpec(
-            thresholds=[0.5] * len(common["labels"]),
-            aggregation=self.aggregation(model, ctx.args),
+            thresholds=[0.5] * len(model.labels),
+            aggregation=self.aggregation(model, ctx.options),
         )
-        draft = PostureManifest.model_construct(**common, postures=spec)
-        return PostureManifest(**common, postures=spec, schema_version=schema_version_for(draft))
+        return {"postures": spec}
 
     def done_note(self) -> str:
         return " (thresholds are 0.5 until `python -m export calibrate`)"
+
+
+FAMILY = PostureFamily()

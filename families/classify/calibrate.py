@@ -12,65 +12,32 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from export.calibration.options import OPTIONS, Settings
+from export.calibration.options import OPTIONS
 from export.calibration.report import build_report, to_markdown
 from export.calibration.selection import Selection, select
-from export.errors import ExportError
 from export.progress import Progress
+from families.classify.abstain import run_abstain_calibration
+from families.classify.validation import (
+    CalibrationOptions,
+    LabelledDocument,
+    load_classifier,
+    score,
+)
 from service.bundle import (
     CalibrationOption,
     CalibrationSummary,
-    ClassifierManifest,
     read_manifest,
-    verify_bundle,
     write_manifest,
 )
-from service.classify.pipeline import ClassifierPipeline
-from service.runtime.cpus import available_cpus
-from service.runtime.session import OnnxSession
 
 TEST_SPLIT_WARNING = (
     "warning: thresholds are tuned on this file; it must be a validation split, never the test "
     "split you report figures on"
 )
-
-
-class LabelledDocument(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    text: str = Field(min_length=1)
-    labels: list[str]
-
-
-@dataclass(frozen=True)
-class CalibrationOptions:
-    bundle: Path
-    data: Path
-    settings: Settings = field(default_factory=Settings)
-    report: Path | None = None  # the JSON; Markdown and PNGs go beside it
-    batch_size: int = 8
-    plots: bool = True
-    target_precision: float = 0.9  # single-label bundles: precision among answered texts
-
-
-def read_documents(path: Path) -> list[LabelledDocument]:
-    docs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            docs.append(LabelledDocument.model_validate_json(line))
-        except ValidationError as exc:
-            raise ExportError(f"{path}:{number}: not a {{'text', 'labels'}} object: {exc}") from exc
-    if not docs:
-        raise ExportError(f"{path}: no documents")
-    return docs
 
 
 def _truth(docs: list[LabelledDocument], labels: list[str]) -> tuple[np.ndarray, Counter[str]]:
@@ -149,49 +116,10 @@ def _print_report(report: dict[str, object]) -> None:
         )
 
 
-def load_classifier(
-    options: CalibrationOptions,
-) -> tuple[ClassifierManifest, list[LabelledDocument], ClassifierPipeline]:
-    """The bundle (a classifier), its validation documents, and the service's own pipeline."""
-    manifest = verify_bundle(options.bundle)
-    if manifest.task == "ner":
-        raise ExportError(
-            f"{options.bundle} is a {manifest.task} bundle; calibration needs a classifier "
-            "(classify or postures)"
-        )
-    classifier: ClassifierManifest = manifest
-    docs = read_documents(options.data)
-    minimum = 2 * options.settings.folds
-    if len(docs) < minimum:
-        raise ExportError(
-            f"{options.data}: {len(docs)} documents; {options.settings.folds}-fold "
-            f"cross-validation needs at least {minimum}"
-        )
-    session = OnnxSession(
-        options.bundle / manifest.onnx.file, manifest.onnx.output, available_cpus()
-    )
-    pipeline = ClassifierPipeline(
-        classifier, options.bundle, session, max_batch_size=options.batch_size
-    )
-    return classifier, docs, pipeline
-
-
-def score(pipeline: ClassifierPipeline, docs: list[LabelledDocument]) -> np.ndarray:
-    """Served (windowed, aggregated) probabilities of every document."""
-    return np.concatenate(
-        [
-            pipeline.probabilities([d.text for d in docs[i : i + 16]]).probabilities
-            for i in range(0, len(docs), 16)
-        ]
-    )
-
-
 def run_calibration(options: CalibrationOptions) -> dict[str, object]:
     """Multi-label bundles: per-class threshold options; single-label: the abstain threshold."""
     print(TEST_SPLIT_WARNING, file=sys.stderr)
     if read_manifest(options.bundle).head == "single-label":
-        from export.classify.abstain import run_abstain_calibration
-
         return run_abstain_calibration(options)
     progress = Progress(total_steps=4)
     with progress.step(f"loading {options.bundle} and {options.data}"):

@@ -1,0 +1,58 @@
+"""The Python API of the export stage: what ``python -m export`` runs, without a command line.
+
+    from export.api import export_bundle, options_for
+    bundle = export_bundle("ner", options_for("ner", checkpoint=ckpt, out=out, max_length=128))
+
+``options_for(command, **fields)`` builds the family's typed options (nested ``variant`` as a
+:class:`~export.variants.request.VariantRequest` or a dict); ``export_bundle`` runs the driver and
+returns the bundle directory, raising :class:`~export.errors.ExportError` when a gate or a check
+refuses (nothing is written then). ``calibrate`` is ``python -m export calibrate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from export.calibration.command import CalibrateOptions, run_calibrate
+from export.driver import run_export
+from export.errors import ExportError
+from export.families import EXPORT_FAMILIES
+from export.family import ExportFamily
+from export.options import ExportOptions
+
+FAMILIES: dict[str, ExportFamily[Any, Any]] = {f.command: f for f in EXPORT_FAMILIES}
+
+
+def family_of(command: str) -> ExportFamily[Any, Any]:
+    try:
+        return FAMILIES[command]
+    except KeyError:
+        raise ExportError(f"no export family {command!r}; known: {sorted(FAMILIES)}") from None
+
+
+def options_for(command: str, **fields: Any) -> ExportOptions:
+    """The typed options of family ``command`` (unknown or ill-typed fields: ExportError)."""
+    try:
+        options: ExportOptions = family_of(command).options.model_validate(fields)
+    except ValidationError as exc:
+        raise ExportError(f"{command} options: {exc}") from exc
+    return options
+
+
+def export_bundle(command: str, options: ExportOptions | Mapping[str, Any]) -> Path:
+    """Export one bundle with family ``command``; return its directory."""
+    family = family_of(command)
+    if not isinstance(options, family.options):
+        fields = options if isinstance(options, Mapping) else options.model_dump()
+        options = options_for(command, **fields)
+    run_export(family, options)
+    return Path(options.out)
+
+
+def calibrate(options: CalibrateOptions) -> dict[str, object]:
+    """Calibrate a classifier bundle in place (``python -m export calibrate``); the report."""
+    return run_calibrate(options)

@@ -1,0 +1,84 @@
+"""``python -m export calibrate``: its typed options and the run (thresholds or abstain cut)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from export.calibration.options import Settings
+from export.errors import ExportError
+
+DESCRIPTION = (
+    "Multi-label (posture or classify) bundles: cross-validate 0.5 / one global / per-class / "
+    "per-class shrunk thresholds inside a validation split; the bundle ships the option with the "
+    "best out-of-fold micro-F1 (ties go to the simpler). Writes a JSON + Markdown + PNG report. "
+    "Single-label bundles: the abstain threshold, the lowest cut on the top probability whose "
+    "precision among answered texts reaches --target-precision (out-of-fold precision and "
+    "coverage in the JSON report)."
+)
+
+
+class CalibrateOptions(BaseModel):
+    """``python -m export calibrate`` / ``export.api.calibrate(CalibrateOptions(...))``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bundle: Path = Field(description="classifier bundle directory")
+    data: Path = Field(
+        description='validation split, JSON lines {"text": ..., "labels": [...]} (single-label: '
+        "one label, or [] for none of the model's classes)"
+    )
+    target_precision: float = Field(
+        0.9,
+        description="single-label: precision among answered texts the abstain threshold must reach",
+    )
+    min_support: int = Field(
+        Settings.min_support,
+        description="classes with fewer positives use the global threshold",
+    )
+    folds: int = Field(Settings.folds, description="cross-validation folds")
+    seed: int = Field(Settings.seed, description="folds and bootstrap seed")
+    bootstrap: int = Field(Settings.draws, description="bootstrap resamplings")
+    shrinkage: float = Field(
+        Settings.shrinkage,
+        description="positives at which a class's own cut and the global one weigh the same in "
+        "the shrunk option",
+    )
+    report: Path | None = Field(
+        None,
+        description="where to save the JSON report; the .md and the PNGs go beside it "
+        "(default: BUNDLE/calibration_report.json)",
+    )
+    no_plots: bool = Field(False, description="skip the PNG pictures")
+
+
+def run_calibrate(options: CalibrateOptions) -> dict[str, object]:
+    """Check the options, calibrate the bundle in place, return the report."""
+    from families.classify.calibrate import run_calibration
+    from families.classify.validation import CalibrationOptions
+
+    if not options.data.is_file():
+        raise ExportError(f"{options.data}: no such file")
+    if not 0 < options.target_precision <= 1:
+        raise ExportError(f"--target-precision {options.target_precision} must be in (0, 1]")
+    try:
+        settings = Settings(
+            folds=options.folds,
+            seed=options.seed,
+            draws=options.bootstrap,
+            min_support=options.min_support,
+            shrinkage=options.shrinkage,
+        )
+    except ValueError as exc:
+        raise ExportError(str(exc)) from exc
+    return run_calibration(
+        CalibrationOptions(
+            bundle=options.bundle,
+            data=options.data,
+            settings=settings,
+            report=options.report,
+            plots=not options.no_plots,
+            target_precision=options.target_precision,
+        )
+    )

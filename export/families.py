@@ -1,0 +1,17 @@
+"""The export families, one line each: ``python -m export <command>`` and
+``export.api.export_bundle(<command>, options)`` are built from this tuple."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from export.family import ExportFamily
+from families.classify import export as classify
+from families.ner import export as ner
+from families.postures import export as postures
+
+EXPORT_FAMILIES: tuple[ExportFamily[Any, Any], ...] = (
+    ner.FAMILY,
+    classify.FAMILY,
+    postures.FAMILY,
+)

@@ -1,1 +1,0 @@
-"""BERT-CRF export: checkpoint loading, ONNX conversion of the emission model, parity gate."""

@@ -1,1 +1,0 @@
-"""Posture classifier export: Longformer in an ONNX-friendly form."""
