@@ -14,11 +14,13 @@ so the trained weights: one setting makes a bundle the same on any core count.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,11 +75,35 @@ def build_here(request: BuildRequest) -> None:
 
     torch.set_num_threads(TRAIN_THREADS)
     if "ner" in request.models:
-        build_ner(request.root, force=request.force, epochs=request.ner_epochs)
+        with building(request.root, "ner"):
+            build_ner(request.root, force=request.force, epochs=request.ner_epochs)
     if "postures" in request.models:
-        build_postures(request.root, force=request.force, checkpoint=request.posture_checkpoint)
+        with building(request.root, "postures"):
+            build_postures(request.root, force=request.force, checkpoint=request.posture_checkpoint)
     if "intent" in request.models:
-        build_intent(request.root, force=request.force, checkpoint=request.intent_checkpoint)
+        with building(request.root, "intent"):
+            build_intent(request.root, force=request.force, checkpoint=request.intent_checkpoint)
+
+
+@contextmanager
+def building(root: Path, model: str) -> Iterator[None]:
+    """Hold ``root/.build-<model>.lock`` while building ``model``.
+
+    Two builds of one model into one root (``make run`` beside the test suite's fixture, two
+    test sessions) used to share its work directory, and one removed the other's staged bundle
+    mid-export. The second now waits, then finds the bundle cached and reuses it.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / f".build-{model}.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another build of {model} into {root} to finish", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _run_chains(request: BuildRequest, chains: Sequence[tuple[str, ...]]) -> None:

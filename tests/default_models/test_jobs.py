@@ -78,3 +78,30 @@ def test_a_failing_chain_stops_the_other_and_is_named() -> None:
             }
         )
     assert time.monotonic() - began < 30  # the sleeper was terminated, not waited for
+
+
+def test_a_second_build_of_one_model_waits_for_the_first(tmp_path: Path) -> None:
+    """Two builds into one root (make run beside the test fixture) must not share a work dir."""
+    import threading
+    import time
+
+    from default_models.jobs import building
+
+    order: list[str] = []
+    first_in = threading.Event()
+
+    def first() -> None:
+        with building(tmp_path, "ner"):
+            first_in.set()
+            time.sleep(0.3)
+            order.append("first done")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_in.wait()
+    with building(tmp_path, "ner"):
+        order.append("second in")
+    thread.join()
+    assert order == ["first done", "second in"]
+    with building(tmp_path, "postures"):  # another model is not held up
+        pass
