@@ -30,7 +30,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy service export default_models monitoring
+	$(VENV)/bin/mypy service families export default_models monitoring
 
 fmt: install
 	$(VENV)/bin/ruff format .

@@ -45,8 +45,8 @@ def _is_built(bundle: Path) -> bool:
 
 def intent_probabilities(bundle: Path, texts: list[str]) -> tuple[list[str], np.ndarray]:
     """The served pipeline's probabilities [texts, intents] (windows, aggregation as served)."""
+    from families.classify.runtime import ClassifierPipeline
     from service.bundle import ClassifyManifest, verify_bundle
-    from service.classify.pipeline import ClassifierPipeline
     from service.runtime.cpus import available_cpus
     from service.runtime.session import OnnxSession
 

@@ -43,8 +43,8 @@ def _is_built(bundle: Path) -> bool:
 
 def posture_probabilities(bundle: Path, docs: list) -> tuple[list[str], np.ndarray]:  # type: ignore[type-arg]
     """The served pipeline's probabilities [docs, labels] (windows, aggregation as served)."""
+    from families.classify.runtime import ClassifierPipeline
     from service.bundle import PostureManifest, verify_bundle
-    from service.classify.pipeline import ClassifierPipeline
     from service.runtime.cpus import available_cpus
     from service.runtime.session import OnnxSession
 

@@ -154,7 +154,7 @@ def load_classifier(
 ) -> tuple[ClassifierManifest, list[LabelledDocument], ClassifierPipeline]:
     """The bundle (a classifier), its validation documents, and the service's own pipeline."""
     manifest = verify_bundle(options.bundle)
-    if manifest.task == "ner":
+    if not isinstance(manifest, ClassifierManifest):
         raise ExportError(
             f"{options.bundle} is a {manifest.task} bundle; calibration needs a classifier "
             "(classify or postures)"

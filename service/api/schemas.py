@@ -6,6 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
+# The families' result objects (families/<name>/results.py), used by the responses below.
+from families.classify.results import ClassOut as ClassOut
+from families.classify.results import TextClasses
+from families.ner.results import EntityOut as EntityOut
+from families.ner.results import TextEntities
+from families.postures.results import DocumentPostures
+from families.postures.results import PostureOut as PostureOut
+
 # "Exactly one of text / texts (non-empty)" in the JSON schema too, so clients and fuzzers see
 # the rule the validator below enforces; a null counts as absent, as it does there.
 EXACTLY_ONE_OF_TEXT_OR_TEXTS: list[JsonValue] = [
@@ -82,22 +90,6 @@ class ClassifyRequest(TextsRequest):
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
 
 
-class EntityOut(BaseModel):
-    label: str = Field(description="Entity type, e.g. FOOD.")
-    start: int = Field(description="Offset of the first character (Python str index).")
-    end: int = Field(description="Offset after the last character: text[start:end] == text.")
-    text: str
-    score: float = Field(
-        ge=0.0,
-        le=1.0,
-        description="CRF probability that exactly these words carry exactly these tags.",
-    )
-
-
-class TextEntities(BaseModel):
-    entities: list[EntityOut]
-
-
 class ModelRef(BaseModel):
     name: str
     version: str
@@ -108,47 +100,9 @@ class EntitiesResponse(BaseModel):
     results: list[TextEntities] = Field(description="One entry per input text, in order.")
 
 
-class PostureOut(BaseModel):
-    label: str
-    probability: float = Field(ge=0.0, le=1.0)
-    threshold: float = Field(
-        ge=0.0, le=1.0, description="The class's calibrated threshold; predicted when reached."
-    )
-
-
-class DocumentPostures(BaseModel):
-    postures: list[PostureOut] = Field(description="Predicted postures, most probable first.")
-    windows: int = Field(description="Model windows the document was split into.")
-    scores: dict[str, float] | None = Field(
-        default=None, description="Every class's probability (with return_scores)."
-    )
-
-
 class PosturesResponse(BaseModel):
     model: ModelRef
     results: list[DocumentPostures] = Field(description="One entry per input document, in order.")
-
-
-class ClassOut(BaseModel):
-    label: str
-    probability: float = Field(ge=0.0, le=1.0)
-    threshold: float = Field(
-        ge=0.0,
-        le=1.0,
-        description="Multi-label: the class's threshold, predicted when reached. Single-label: the "
-        "abstain threshold the top probability had to reach (0 when the bundle has none).",
-    )
-
-
-class TextClasses(BaseModel):
-    labels: list[ClassOut] = Field(
-        description="Predicted classes, most probable first. Multi-label: every class at or above "
-        "its threshold. Single-label: the most probable class, or none (abstained)."
-    )
-    windows: int = Field(description="Model windows the text was split into.")
-    scores: dict[str, float] | None = Field(
-        default=None, description="Every class's probability (with return_scores)."
-    )
 
 
 class ClassifyResponse(BaseModel):

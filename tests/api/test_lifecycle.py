@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from families.ner.runtime import NerInputs, NerPrediction
 from service.app import create_app
 from service.bundle import BundleError
-from service.ner.pipeline import NerInputs, NerPrediction
 from service.registry import ModelRegistry
 from service.settings import Settings
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from service.classify.pipeline import ClassifierPipeline
 
 from export.calibration.abstain import estimate_abstain
 from export.calibration.options import Settings
@@ -22,7 +23,6 @@ from service.bundle import (
     read_manifest,
     verify_bundle,
 )
-from service.classify.pipeline import ClassifierPipeline
 from service.runtime.session import OnnxSession
 from tests.classify_families import (
     CASES,

@@ -1,0 +1,2 @@
+"""Sequence classification (multi-label postures, single-label intents): windows, aggregation,
+thresholds or abstention."""

@@ -1,0 +1,47 @@
+"""The classify family's API result objects: what ``/v1/classify`` answers per text, built from the
+runtime's :class:`~families.classify.runtime.ClassPrediction`. The batch scorer writes the same
+objects."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from families.classify.runtime import ClassPrediction
+
+
+class ClassOut(BaseModel):
+    label: str
+    probability: float = Field(ge=0.0, le=1.0)
+    threshold: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="Multi-label: the class's threshold, predicted when reached. Single-label: the "
+        "abstain threshold the top probability had to reach (0 when the bundle has none).",
+    )
+
+
+class TextClasses(BaseModel):
+    labels: list[ClassOut] = Field(
+        description="Predicted classes, most probable first. Multi-label: every class at or above "
+        "its threshold. Single-label: the most probable class, or none (abstained)."
+    )
+    windows: int = Field(description="Model windows the text was split into.")
+    scores: dict[str, float] | None = Field(
+        default=None, description="Every class's probability (with return_scores)."
+    )
+
+
+def classify_results(
+    prediction: ClassPrediction, labels: list[str], return_scores: bool
+) -> list[TextClasses]:
+    """One ``TextClasses`` per text of the prediction, in order."""
+    return [
+        TextClasses(
+            labels=[ClassOut(**vars(p)) for p in found],
+            windows=windows,
+            scores=dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
+        )
+        for found, probs, windows in zip(
+            prediction.labels, prediction.probabilities, prediction.windows, strict=True
+        )
+    ]

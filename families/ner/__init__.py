@@ -1,0 +1,1 @@
+"""Named-entity recognition: BIO tag scheme, CRF decoding and span assembly (pure numpy)."""

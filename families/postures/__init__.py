@@ -1,0 +1,2 @@
+"""Posture bundles (Longformer, multi-label, long legal documents), served by the classify
+runtime."""
