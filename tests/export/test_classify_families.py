@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from service.classify.pipeline import ClassifierPipeline
 
 from export.calibration.abstain import estimate_abstain
 from export.calibration.options import Settings
@@ -23,6 +22,7 @@ from service.bundle import (
     read_manifest,
     verify_bundle,
 )
+from service.classify.pipeline import ClassifierPipeline
 from service.runtime.session import OnnxSession
 from tests.classify_families import (
     CASES,

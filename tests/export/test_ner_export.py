@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from service.ner.pipeline import NerPipeline
 
 from default_models.random_checkpoint import LABELS
 from export.checkpoint import load_checkpoint
 from export.cli import main
 from export.ner.model import build_tagger
 from service.bundle import BundleError, read_manifest, verify_bundle
+from service.ner.pipeline import NerPipeline
 from service.runtime.session import OnnxSession
 
 

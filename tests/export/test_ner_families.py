@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from service.ner.pipeline import NerPipeline
 from transformers import AutoTokenizer
 
 from export.checkpoint import RawCheckpoint, load_checkpoint, save_serving_tokenizer
@@ -20,6 +19,7 @@ from export.cli import main
 from export.ner.model import Tagger, build_tagger, position_limit
 from export.ner.parity import reference_crf
 from service.bundle import NerManifest, read_manifest, verify_bundle
+from service.ner.pipeline import NerPipeline
 from service.runtime.session import OnnxSession
 from service.text.tokenizer import TextTokenizer, extend_to_word_end, first_subtokens, words_of
 from tests.families import BIO, CASES, MULTILINGUAL, TOKENIZERS, Case, source_args, write_tagger

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from service.classify.pipeline import ClassifierPipeline
 
 from export.calibration.options import OPTIONS, Settings
 from export.calibration.selection import select
 from export.cli import main
 from service.bundle import PostureManifest, read_manifest, verify_bundle
+from service.classify.pipeline import ClassifierPipeline
 from service.runtime.session import OnnxSession
 
 

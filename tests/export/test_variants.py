@@ -12,7 +12,6 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
-from service.classify.pipeline import ClassifierPipeline
 
 import export.variants.ship as ship
 from export.cli import main
@@ -31,6 +30,7 @@ from export.variants.static import (
     weight_products,
 )
 from service.bundle import BundleError, PostureManifest, read_manifest, verify_bundle
+from service.classify.pipeline import ClassifierPipeline
 from service.runtime.cpu_features import current_cpu
 from service.runtime.session import OnnxSession
 from tests.helpers import running_server
