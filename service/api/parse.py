@@ -42,7 +42,8 @@ def intent_model(registry: ModelRegistry) -> LoadedModel:
     candidates = [
         m
         for m in registry.models.values()
-        if m.manifest.task == "classify" and m.manifest.head == "single-label"
+        if m.manifest.task in registry.route_tasks.get("classify", ())
+        and m.manifest.head == "single-label"
     ]
     if not candidates:
         raise ModelNotFound(
