@@ -1,12 +1,15 @@
-"""The classify family's API result objects: what ``/v1/classify`` answers per text, built from the
-runtime's :class:`~families.classify.runtime.ClassPrediction`. The batch scorer writes the same
-objects."""
+"""The classify family's API bodies: ``/v1/classify``'s request and response, and the result per
+text, built from the runtime's :class:`~families.classify.runtime.ClassPrediction`. The batch
+scorer writes the same result objects."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from families.classify.runtime import ClassPrediction
+from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest
 
 
 class ClassOut(BaseModel):
@@ -29,6 +32,29 @@ class TextClasses(BaseModel):
     scores: dict[str, float] | None = Field(
         default=None, description="Every class's probability (with return_scores)."
     )
+
+
+class ClassifyRequest(TextsRequest):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "where is my order?", "return_scores": True}],
+            "oneOf": EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+        },
+    )
+
+    top_k: int | None = Field(
+        default=None, ge=1, le=1000, description="Return at most this many predicted classes."
+    )
+    return_scores: bool = Field(default=False, description="Also return every class's probability.")
+
+
+class ClassifyResponse(BaseModel):
+    model: ModelRef
+    head: Literal["multi-label", "single-label"] = Field(
+        description="multi-label: sigmoid per class + thresholds; single-label: softmax, argmax."
+    )
+    results: list[TextClasses] = Field(description="One entry per input text, in order.")
 
 
 def classify_results(

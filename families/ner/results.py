@@ -1,12 +1,13 @@
-"""The NER family's API result objects: what ``/v1/entities`` (and ``/v1/parse``) answer per text,
-built from the runtime's :class:`~families.ner.runtime.NerPrediction`. The batch scorer writes the
-same objects."""
+"""The NER family's API bodies: ``/v1/entities``'s request and response, and the result per text
+(also in ``/v1/parse``), built from the runtime's :class:`~families.ner.runtime.NerPrediction`. The
+batch scorer writes the same result objects."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from families.ner.runtime import NerPrediction
+from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest
 
 
 class EntityOut(BaseModel):
@@ -23,6 +24,21 @@ class EntityOut(BaseModel):
 
 class TextEntities(BaseModel):
     entities: list[EntityOut]
+
+
+class EntitiesRequest(TextsRequest):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "tushar se 2 misal mangwao"}],
+            "oneOf": EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+        },
+    )
+
+
+class EntitiesResponse(BaseModel):
+    model: ModelRef
+    results: list[TextEntities] = Field(description="One entry per input text, in order.")
 
 
 def entity_results(prediction: NerPrediction) -> list[TextEntities]:

@@ -1,11 +1,12 @@
-"""The postures family's API result objects: what ``/v1/postures`` answers per document, built
-from the classify runtime's :class:`~families.classify.runtime.ClassPrediction`."""
+"""The postures family's API bodies: ``/v1/postures``'s request and response, and the result per
+document, built from the classify runtime's :class:`~families.classify.runtime.ClassPrediction`."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from families.classify.runtime import ClassPrediction
+from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest
 
 
 class PostureOut(BaseModel):
@@ -22,6 +23,26 @@ class DocumentPostures(BaseModel):
     scores: dict[str, float] | None = Field(
         default=None, description="Every class's probability (with return_scores)."
     )
+
+
+class PosturesRequest(TextsRequest):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "Defendant moves to dismiss ...", "top_k": 3}],
+            "oneOf": EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+        },
+    )
+
+    top_k: int | None = Field(
+        default=None, ge=1, le=1000, description="Return at most this many predicted postures."
+    )
+    return_scores: bool = Field(default=False, description="Also return every class's probability.")
+
+
+class PosturesResponse(BaseModel):
+    model: ModelRef
+    results: list[DocumentPostures] = Field(description="One entry per input document, in order.")
 
 
 def posture_results(
