@@ -9,7 +9,6 @@ background; ``/readyz`` turns 200 only when they are done, and names the reason 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,20 +40,6 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return self.manifest.name
-
-
-def _slicing(
-    runtime: Runtime[Any, Any],
-) -> tuple[Callable[[Any], Any], Callable[[Any, list[Any]], Any]]:
-    """How the batcher runs one slice of a large request and assembles the slices' results."""
-
-    def run_slice(part: Any) -> Any:
-        return runtime.run_slice(part)
-
-    def merge(item: Any, parts: list[Any]) -> Any:
-        return runtime.merge(item, parts)
-
-    return run_slice, merge
 
 
 class ModelRegistry:
@@ -102,7 +87,8 @@ class ModelRegistry:
                     model.name,
                     model.runtime.run_prepared,
                     self._limits(),
-                    *_slicing(model.runtime),
+                    model.runtime.run_slice,
+                    model.runtime.merge,
                 )
                 manifest = model.manifest
                 provider = model.runtime.session.provider
