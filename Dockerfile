@@ -26,8 +26,11 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
-# Only the serving package: export/ and default_models/ import torch and are not installed.
+# Only the serving packages: service/ and families/ (whose serving halves never import torch;
+# their export.py modules are imported only by export/). export/ and default_models/ import torch
+# and are not installed.
 COPY service ./service
+COPY families ./families
 # `pip install .` installs exactly [project].dependencies: the serving stack. The export extra
 # (torch, transformers) is never requested; the check below fails the build if it leaked in.
 # A TLS-intercepting proxy's CA, if the build host needs one, comes in as a build secret

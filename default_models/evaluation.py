@@ -11,28 +11,17 @@ from pathlib import Path
 from seqeval.metrics import classification_report, f1_score
 
 from default_models.food_corpus import Example
-from service.bundle import NerManifest, verify_bundle
-from service.ner.pipeline import NerPipeline
-from service.runtime.cpus import available_cpus
-from service.runtime.session import OnnxSession
+from families.ner.runtime import NerPipeline
+from families.ner.spans import bio_tags
+from service.runtime.loader import load_runtime
+from service.settings import Settings
 from service.text.tokenizer import words_of
 
 
-def _tags(starts: list[int], spans: list[tuple[int, int, str]]) -> list[str]:
-    tags = ["O"] * len(starts)
-    for begin, end, label in spans:
-        inside = [i for i, s in enumerate(starts) if begin <= s < end]
-        for n, i in enumerate(inside):
-            tags[i] = f"{'B' if n == 0 else 'I'}-{label}"
-    return tags
-
-
 def evaluate_bundle(bundle_dir: Path, examples: list[Example]) -> dict[str, object]:
-    manifest = verify_bundle(bundle_dir)
-    if not isinstance(manifest, NerManifest):
+    pipeline = load_runtime(bundle_dir, Settings(max_text_chars=10_000)).runtime
+    if not isinstance(pipeline, NerPipeline):
         raise ValueError(f"{bundle_dir} is not an NER bundle")
-    session = OnnxSession(bundle_dir / manifest.onnx.file, manifest.onnx.output, available_cpus())
-    pipeline = NerPipeline(manifest, bundle_dir, session)
     texts = [e.text for e in examples]
     predicted = []
     for begin in range(0, len(texts), 64):
@@ -42,8 +31,8 @@ def evaluate_bundle(bundle_dir: Path, examples: list[Example]) -> dict[str, obje
         examples, pipeline.tokenizer.encode_batch(texts), predicted, strict=True
     ):
         starts = [int(s) for s in words_of(encoded).char_start]
-        gold_tags.append(_tags(starts, [(s.start, s.end, s.label) for s in example.spans]))
-        predicted_tags.append(_tags(starts, [(e.start, e.end, e.label) for e in entities]))
+        gold_tags.append(bio_tags(starts, [(s.start, s.end, s.label) for s in example.spans]))
+        predicted_tags.append(bio_tags(starts, [(e.start, e.end, e.label) for e in entities]))
     return {
         "entity_micro_f1": round(float(f1_score(gold_tags, predicted_tags)), 4),
         "sentences": len(examples),

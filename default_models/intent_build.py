@@ -45,15 +45,13 @@ def _is_built(bundle: Path) -> bool:
 
 def intent_probabilities(bundle: Path, texts: list[str]) -> tuple[list[str], np.ndarray]:
     """The served pipeline's probabilities [texts, intents] (windows, aggregation as served)."""
-    from service.bundle import ClassifyManifest, verify_bundle
-    from service.classify.pipeline import ClassifierPipeline
-    from service.runtime.cpus import available_cpus
-    from service.runtime.session import OnnxSession
+    from families.classify.runtime import ClassifierPipeline
+    from service.runtime.loader import load_runtime
+    from service.settings import Settings
 
-    manifest = verify_bundle(bundle)
-    assert isinstance(manifest, ClassifyManifest)
-    session = OnnxSession(bundle / manifest.onnx.file, manifest.onnx.output, available_cpus())
-    pipeline = ClassifierPipeline(manifest, bundle, session)
+    loaded = load_runtime(bundle, Settings(max_batch_size=8))
+    manifest, pipeline = loaded.manifest, loaded.runtime
+    assert isinstance(pipeline, ClassifierPipeline)
     probs = np.concatenate(
         [pipeline.probabilities(texts[i : i + 64]).probabilities for i in range(0, len(texts), 64)]
     )

@@ -43,15 +43,13 @@ def _is_built(bundle: Path) -> bool:
 
 def posture_probabilities(bundle: Path, docs: list) -> tuple[list[str], np.ndarray]:  # type: ignore[type-arg]
     """The served pipeline's probabilities [docs, labels] (windows, aggregation as served)."""
-    from service.bundle import PostureManifest, verify_bundle
-    from service.classify.pipeline import ClassifierPipeline
-    from service.runtime.cpus import available_cpus
-    from service.runtime.session import OnnxSession
+    from families.classify.runtime import ClassifierPipeline
+    from service.runtime.loader import load_runtime
+    from service.settings import Settings
 
-    manifest = verify_bundle(bundle)
-    assert isinstance(manifest, PostureManifest)
-    session = OnnxSession(bundle / manifest.onnx.file, manifest.onnx.output, available_cpus())
-    pipeline = ClassifierPipeline(manifest, bundle, session)
+    loaded = load_runtime(bundle, Settings(max_batch_size=8))
+    manifest, pipeline = loaded.manifest, loaded.runtime
+    assert isinstance(pipeline, ClassifierPipeline)
     probs = np.concatenate(
         [
             pipeline.probabilities([d.text for d in docs[i : i + 16]]).probabilities

@@ -7,15 +7,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from docs_gen.markdown import HEADER, code, table
 
 
 def bundle_schema() -> dict[str, Any]:
-    from service.bundle import Manifest
+    from service.bundle import manifest_adapter
+    from service.families import SERVING_FAMILIES
 
-    schema: dict[str, Any] = TypeAdapter(Manifest).json_schema(mode="validation")
+    adapter = manifest_adapter(f.manifest for f in SERVING_FAMILIES)
+    schema: dict[str, Any] = adapter.json_schema(mode="validation")
     schema["title"] = "bundle.json"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
@@ -29,7 +29,7 @@ def bundle_page() -> str:
     schema = bundle_schema()
     defs: dict[str, Any] = schema.get("$defs", {})
     parts = [
-        HEADER.format(source="the pydantic manifest models (service/bundle.py)"),
+        HEADER.format(source="the registered families' manifests (service/families.py)"),
         "# Bundle manifest (`bundle.json`)\n",
         "Every bundle directory holds a `bundle.json` validated by these pydantic models when the "
         "service starts (unknown fields are refused). `task` selects the manifest kind: the first "

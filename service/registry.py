@@ -9,46 +9,28 @@ background; ``/readyz`` turns 200 only when they are done, and names the reason 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.bundle import MANIFEST_FILE, AnyManifest, BundleError, verify_bundle
-from service.classify.pipeline import ClassifierPipeline
+from service.bundle import MANIFEST_FILE, BundleError
 from service.errors import InvalidInput, ModelNotFound, NotReady
+from service.families import SERVING_FAMILIES, family_table, route_table
+from service.manifest import ManifestBase
 from service.metrics import MODEL_INFO, MODEL_LOAD_FAILURES, QUEUE_CAPACITY, READY
-from service.ner.pipeline import NerPipeline
 from service.runtime.batcher import Batcher, BatchLimits
-from service.runtime.family import RequestOptions, Runtime, RuntimeFactory
-from service.runtime.session import MeteredSession, OnnxSession
-from service.selfcheck import SelfCheckError, SelfCheckReport, run_selfcheck
+from service.runtime.family import RequestOptions, Runtime, ServingFamily
+from service.runtime.loader import Families, build_runtime
+from service.selfcheck import SelfCheckError, SelfCheckReport
 from service.settings import Settings
 
 log = logging.getLogger("service.registry")
-
-# (task, head) of a bundle -> the runtime that serves it. A new family adds one line here.
-RUNTIMES: dict[tuple[str, str], RuntimeFactory] = {
-    ("ner", "crf"): NerPipeline.from_bundle,
-    ("ner", "softmax"): NerPipeline.from_bundle,
-    ("postures", "multi-label"): ClassifierPipeline.from_bundle,
-    ("classify", "multi-label"): ClassifierPipeline.from_bundle,
-    ("classify", "single-label"): ClassifierPipeline.from_bundle,
-}
-
-# What each model route serves: the bundle tasks it accepts. A posture bundle is a multi-label
-# classifier, so /v1/classify serves it too; /v1/postures keeps serving posture bundles only.
-ROUTE_TASKS: dict[str, tuple[str, ...]] = {
-    "ner": ("ner",),
-    "postures": ("postures",),
-    "classify": ("classify", "postures"),
-}
 
 
 @dataclass
 class LoadedModel:
     bundle_dir: Path
-    manifest: AnyManifest
+    manifest: ManifestBase
     runtime: Runtime[Any, Any] | None = None
     # One worker per model runs one batch at a time (concurrent runs on few cores only thrash
     # each other) and merges queued requests into it.
@@ -60,33 +42,19 @@ class LoadedModel:
         return self.manifest.name
 
 
-def _runner(runtime: Runtime[Any, Any]) -> Callable[[list[Any]], list[Any]]:
-    """``run_prepared`` looked up per batch (so a test can patch it on the runtime)."""
-
-    def run(items: list[Any]) -> list[Any]:
-        results: list[Any] = runtime.run_prepared(items)
-        return results
-
-    return run
-
-
-def _slicing(
-    runtime: Runtime[Any, Any],
-) -> tuple[Callable[[Any], Any], Callable[[Any, list[Any]], Any]]:
-    """How the batcher runs one slice of a large request and assembles the slices' results."""
-
-    def run_slice(part: Any) -> Any:
-        return runtime.run_slice(part)
-
-    def merge(item: Any, parts: list[Any]) -> Any:
-        return runtime.merge(item, parts)
-
-    return run_slice, merge
-
-
 class ModelRegistry:
-    def __init__(self, settings: Settings) -> None:
+    """``families``: the serving families it knows (default: the registered ones,
+    ``service.families``); a test passes its own to serve a family from outside the tree."""
+
+    def __init__(
+        self, settings: Settings, families: tuple[ServingFamily, ...] = SERVING_FAMILIES
+    ) -> None:
         self.settings = settings
+        self.families = Families(families)
+        self.by_task = family_table(families)
+        # What each model route serves: the bundle tasks it accepts (a posture bundle is a
+        # multi-label classifier, so /v1/classify serves it too).
+        self.route_tasks = route_table(families)
         self.models: dict[str, LoadedModel] = {}
         self.ready = False
         self.load_error: str | None = None
@@ -98,12 +66,7 @@ class ModelRegistry:
         root = self.settings.bundles_dir
         found = sorted(p.parent for p in root.glob(f"*/{MANIFEST_FILE}"))
         for bundle_dir in found:
-            manifest = verify_bundle(bundle_dir)
-            if (manifest.task, manifest.head) not in RUNTIMES:
-                raise BundleError(
-                    f"{bundle_dir}: no runtime serves task {manifest.task!r} with head "
-                    f"{manifest.head!r} (known: {sorted(RUNTIMES)})"
-                )
+            manifest = self.families.verify(bundle_dir)
             if self.settings.models and manifest.name not in self.settings.models:
                 continue
             if manifest.name in self.models:
@@ -122,9 +85,10 @@ class ModelRegistry:
                 model.runtime = self._build_runtime(model)
                 model.batcher = Batcher(
                     model.name,
-                    _runner(model.runtime),
+                    model.runtime.run_prepared,
                     self._limits(),
-                    *_slicing(model.runtime),
+                    model.runtime.run_slice,
+                    model.runtime.merge,
                 )
                 manifest = model.manifest
                 provider = model.runtime.session.provider
@@ -170,31 +134,23 @@ class ModelRegistry:
         )
 
     def _build_runtime(self, model: LoadedModel) -> Runtime[Any, Any]:
-        manifest, settings = model.manifest, self.settings
-        onnx = OnnxSession(
-            model.bundle_dir / manifest.onnx.file,
-            manifest.onnx.output,
-            settings.intra_op_threads,
-            settings.providers,
+        loaded = build_runtime(
+            model.manifest, model.bundle_dir, self.settings, self.families, metered_as=model.name
         )
-        # Before any traffic: the bundle must reproduce its stored sample on this CPU.
-        model.selfcheck = run_selfcheck(manifest, model.bundle_dir, onnx)
-        log.info(model.selfcheck.summary(model.name))
-        session = MeteredSession(onnx, model.name)
-        factory = RUNTIMES[(manifest.task, manifest.head)]
-        runtime = factory(manifest, model.bundle_dir, session, settings)
+        model.selfcheck = loaded.selfcheck
+        runtime = loaded.runtime
         runtime.run_prepared([runtime.prepare(["warm up the model"], RequestOptions())])
         return runtime
 
     def get(self, route: str, name: str | None) -> LoadedModel:
         """The named model, or the only model ``route`` serves when no name is given.
 
-        ``route`` is a key of :data:`ROUTE_TASKS` (``ner``, ``postures``, ``classify``).
+        ``route`` is a key of :attr:`route_tasks` (``ner``, ``postures``, ``classify``).
         """
         if not self.ready:
             raise NotReady(self.load_error or "models are still loading")
-        tasks = ROUTE_TASKS[route]
-        task = " or ".join(tasks)
+        tasks = self.route_tasks.get(route, ())
+        task = " or ".join(tasks) or route
         if name is not None:
             model = self.models.get(name)
             if model is None:

@@ -124,7 +124,7 @@ def reference_probabilities(root: Path, texts: list[str]) -> np.ndarray:
     aggregation (multi-label: max of sigmoid; single-label: mean of softmax)."""
     from export.checkpoint import load_checkpoint
     from families.classify.model import build_classifier
-    from service.classify.pipeline import aggregate, probabilities_of
+    from families.classify.runtime import aggregate, probabilities_of
     from service.text.inputs import build_inputs
     from service.text.windows import plan_windows
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from service.api.common import infer, registry_of
-from service.api.results import classify_results
+from families.classify.results import classify_results
+from families.classify.runtime import ClassPrediction
+from service.api.common import registry_of
 from service.api.schemas import ClassifyRequest, ClassifyResponse, ModelRef
-from service.classify.pipeline import ClassPrediction
+from service.dataplane import infer
 from service.errors import ERROR_RESPONSES
 from service.runtime.family import RequestOptions
 

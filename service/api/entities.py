@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from service.api.common import infer, registry_of
-from service.api.results import entity_results
+from families.ner.results import entity_results
+from families.ner.runtime import NerPrediction
+from service.api.common import registry_of
 from service.api.schemas import EntitiesRequest, EntitiesResponse, ModelRef
+from service.dataplane import infer
 from service.errors import ERROR_RESPONSES
-from service.ner.pipeline import NerPrediction
 from service.runtime.family import RequestOptions
 
 router = APIRouter()

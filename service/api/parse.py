@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Request
 
-from service.api.common import infer, registry_of
-from service.api.results import entity_results
+from families.classify.runtime import ClassPrediction
+from families.ner.results import entity_results
+from families.ner.runtime import NerPrediction
+from service.api.common import registry_of
 from service.api.schemas import IntentOut, ModelRef, ParsedText, ParseRequest, ParseResponse
-from service.classify.pipeline import ClassPrediction
+from service.dataplane import infer
 from service.errors import ERROR_RESPONSES, InvalidInput, ModelNotFound, NotReady
-from service.ner.pipeline import NerPrediction
 from service.registry import LoadedModel, ModelRegistry
 from service.runtime.family import RequestOptions
 
@@ -41,7 +42,8 @@ def intent_model(registry: ModelRegistry) -> LoadedModel:
     candidates = [
         m
         for m in registry.models.values()
-        if m.manifest.task == "classify" and m.manifest.head == "single-label"
+        if m.manifest.task in registry.route_tasks.get("classify", ())
+        and m.manifest.head == "single-label"
     ]
     if not candidates:
         raise ModelNotFound(

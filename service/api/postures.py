@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from service.api.common import infer, registry_of
-from service.api.results import posture_results
+from families.classify.runtime import ClassPrediction
+from families.postures.results import posture_results
+from service.api.common import registry_of
 from service.api.schemas import ModelRef, PosturesRequest, PosturesResponse
-from service.classify.pipeline import ClassPrediction
+from service.dataplane import infer
 from service.errors import ERROR_RESPONSES
 from service.runtime.family import RequestOptions
 

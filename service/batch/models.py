@@ -1,41 +1,25 @@
-"""The batch command's only coupling to the model runtimes and response schemas.
+"""The batch command's only coupling to the model runtimes and result objects.
 
 Given a loaded model and tokenized texts, return the JSON-able result objects exactly as the HTTP
-routes build them (``service.api.results``), plus what ``--eval`` needs to compare a record's gold
-annotation with its result. The runner, I/O, sharding and evaluation do not know the tasks.
+routes build them (each family's ``results.py``), plus what ``--eval`` needs to compare a record's
+gold annotation with its result; both come from the model's family (``ServingFamily.batch``). The
+runner, I/O, sharding and evaluation do not know the tasks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from service.api.common import check_texts
-from service.api.results import classify_results, entity_results, posture_results
 from service.bundle import BundleError
+from service.dataplane import check_texts
 from service.errors import ServiceError
-from service.ner.pipeline import NerPipeline
 from service.registry import LoadedModel, ModelRegistry
 from service.runtime.batcher import Prepared
-from service.runtime.family import RequestOptions, Runtime
+from service.runtime.family import BadRecord as BadRecord
+from service.runtime.family import BatchRecords, RequestOptions, Runtime, ServingFamily
+from service.runtime.family import Unit as Unit
 from service.settings import Settings
-from service.text.tokenizer import words_of
-
-# One gold or predicted unit: (class, start, end); for documents start = end = 0.
-Unit = tuple[str, int, int]
-
-# Per task: the route's result objects for a runtime's predictions (labels, return_scores), and
-# the key of the predicted classes in them (None: entities).
-RESULTS: dict[str, tuple[Callable[[Any, list[str], bool], list[Any]], str | None]] = {
-    "ner": (lambda prediction, labels, scores: entity_results(prediction), None),
-    "postures": (posture_results, "postures"),
-    "classify": (classify_results, "labels"),
-}
-
-
-class BadRecord(ValueError):
-    """A record the model cannot score; the message is the reason written to the error file."""
 
 
 @dataclass
@@ -44,6 +28,7 @@ class BatchModel:
 
     loaded: LoadedModel
     settings: Settings
+    family: ServingFamily
     top_k: int | None = None
     return_scores: bool = False
 
@@ -60,9 +45,13 @@ class BatchModel:
         return self.loaded.manifest.task
 
     @property
+    def records(self) -> BatchRecords:
+        return self.family.batch
+
+    @property
     def gold_field(self) -> str:
         """Where a record keeps its gold annotation for ``--eval``."""
-        return "entities" if self.task == "ner" else "labels"
+        return self.records.gold_field
 
     def prepare(self, text: str) -> Prepared:
         """Check the text against the service's limits and tokenize it (raises BadRecord)."""
@@ -76,10 +65,9 @@ class BatchModel:
 
     def run(self, items: list[Any]) -> list[dict[str, Any]]:
         """One runtime call for all items (each one text); the route's result object for each."""
-        build, _ = RESULTS[self.task]
         labels = self.loaded.manifest.labels
         return [
-            build(p, labels, self.return_scores)[0].model_dump(mode="json")
+            self.records.result(p, labels, self.return_scores)
             for p in self._runtime().run_prepared(items)
         ]
 
@@ -92,46 +80,28 @@ class BatchModel:
     # --- evaluation ----------------------------------------------------------------------------
 
     def eval_classes(self) -> list[str] | None:
-        """Classes macro-F1 averages over: the model's postures; None for NER (seqeval: the
-        entity types seen in gold or predictions)."""
-        return None if self.task == "ner" else list(self.loaded.manifest.labels)
+        """Classes macro-F1 averages over (a classifier's labels; None for NER: seqeval's entity
+        types seen in gold or predictions)."""
+        return self.records.eval_classes(list(self.loaded.manifest.labels))
 
     def eval_units(
         self, text: str, gold: Any, result: dict[str, Any]
     ) -> tuple[set[Unit], set[Unit]]:
-        """(gold units, predicted units) of one record; raises BadRecord on malformed gold.
-
-        NER follows the training build (``default_models/evaluation.py``): gold and predicted
-        spans become BIO tags over the service's words, entities are read back with seqeval's
-        rules, so a unit is (type, first word, last word).
-        """
-        if self.task != "ner":
-            if not isinstance(gold, list) or not all(isinstance(x, str) for x in gold):
-                raise BadRecord("labels must be a list of strings")
-            known = set(self.loaded.manifest.labels)
-            key = RESULTS[self.task][1]
-            return {(g, 0, 0) for g in gold if g in known}, {
-                (p["label"], 0, 0) for p in result[str(key)]
-            }
-        try:
-            gold_spans = [(int(e["start"]), int(e["end"]), str(e["label"])) for e in gold]
-        except (TypeError, KeyError, ValueError) as exc:
-            raise BadRecord("entities must be a list of {start, end, label}") from exc
-        runtime = self._runtime()
-        assert isinstance(runtime, NerPipeline)
-        (encoded,) = runtime.tokenizer.encode_batch([text])
-        starts = [int(s) for s in words_of(encoded).char_start]
-        predicted = [(e["start"], e["end"], e["label"]) for e in result["entities"]]
-        return _bio_entities(_bio_tags(starts, gold_spans)), _bio_entities(
-            _bio_tags(starts, predicted)
-        )
+        """(gold units, predicted units) of one record; raises BadRecord on malformed gold."""
+        labels = list(self.loaded.manifest.labels)
+        return self.records.eval_units(self._runtime(), labels, text, gold, result)
 
 
 def load_model(
-    settings: Settings, name: str | None, top_k: int | None = None, return_scores: bool = False
+    settings: Settings,
+    name: str | None,
+    top_k: int | None = None,
+    return_scores: bool = False,
+    registry: ModelRegistry | None = None,
 ) -> BatchModel:
-    """Verify, load, self-check and warm up one bundle exactly as the service does."""
-    registry = ModelRegistry(settings)
+    """Verify, load, self-check and warm up one bundle exactly as the service does
+    (``registry``: one with other families, e.g. a test's)."""
+    registry = registry or ModelRegistry(settings)
     registry.discover()
     if name is None and len(registry.models) > 1:
         raise BundleError(
@@ -143,30 +113,5 @@ def load_model(
         raise BundleError(registry.load_error or "the model did not load")
     registry.close()  # the HTTP batcher's worker thread is not used here
     (loaded,) = registry.models.values()
-    return BatchModel(loaded, settings, top_k, return_scores)
-
-
-def _bio_tags(starts: list[int], spans: list[tuple[int, int, str]]) -> list[str]:
-    """Words whose first character lies in a span get B-/I- of its label (later spans win)."""
-    tags = ["O"] * len(starts)
-    for begin, end, label in spans:
-        inside = [i for i, s in enumerate(starts) if begin <= s < end]
-        for n, i in enumerate(inside):
-            tags[i] = f"{'B' if n == 0 else 'I'}-{label}"
-    return tags
-
-
-def _bio_entities(tags: list[str]) -> set[Unit]:
-    """seqeval 1.2.2 ``get_entities`` (default mode) for B/I/O tags: an I- after O or after
-    another type starts an entity; a type change or B- ends one."""
-    found: set[Unit] = set()
-    prev_tag, prev_type, begin = "O", "", 0
-    for i, chunk in enumerate([*tags, "O"]):
-        tag, kind = chunk[0], chunk[1:].split("-", maxsplit=1)[-1] or "_"
-        ends = (prev_tag in "BI" and tag in "BO") or (prev_tag != "O" and prev_type != kind)
-        if ends:
-            found.add((prev_type, begin, i - 1))
-        if tag == "B" or (prev_tag == "O" and tag == "I") or (tag != "O" and prev_type != kind):
-            begin = i
-        prev_tag, prev_type = tag, kind
-    return found
+    family = registry.by_task[loaded.manifest.task]
+    return BatchModel(loaded, settings, family, top_k, return_scores)

@@ -1,2 +1,1 @@
-"""Sequence classification (multi-label postures, single-label intents): windows, aggregation,
-thresholds or abstention."""
+"""Shims (issue 28): the classify family moved to ``families/classify``."""

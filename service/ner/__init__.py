@@ -1,1 +1,1 @@
-"""Named-entity recognition: BIO tag scheme, CRF decoding and span assembly (pure numpy)."""
+"""Shims (issue 28): the NER family moved to ``families/ner``."""

@@ -61,10 +61,11 @@ def _exporter(name: str) -> Any:
 
 
 def configure(env: Mapping[str, str] | None = None, exporter: Any = None) -> bool:
-    """Turn tracing on when the environment asks (or ``exporter`` is given, for tests).
+    """Turn tracing on when the environment asks, or send spans to ``exporter``.
 
-    Returns whether tracing is on. A given exporter is flushed span by span (tests read it at
-    once); configured ones are batched in the background and flushed at exit.
+    ``exporter``: any OpenTelemetry span exporter the caller injects (an in-memory one, a custom
+    backend); it gets each span as it ends, synchronously. Exporters named by the environment
+    are batched in the background and flushed at exit. Returns whether tracing is on.
     """
     global _tracer, _provider
     env = os.environ if env is None else env

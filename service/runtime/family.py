@@ -3,18 +3,19 @@
 A runtime is built from a bundle (``from_bundle``), turns a request into a :class:`Prepared`
 (tokens and windows: what the batcher needs to know its cost and to slice it), runs several
 prepared requests in shared ONNX calls (``run_prepared``) and says what ``/v1/models`` shows
-(``describe``). The registry picks the runtime from the bundle's (task, head) with a table; routes
-reach it only through the data plane (``service.api.common.infer``).
+(``describe``). A family registers one :class:`ServingFamily` (``service/families.py``); the
+registry picks the runtime from the bundle's (task, head) with the table built from them; routes
+and the batch scorer reach it only through the data plane (``service.dataplane``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from service.bundle import AnyManifest
+from service.manifest import ManifestBase
 from service.runtime.batcher import Prepared
 from service.runtime.session import InferenceSession
 from service.settings import Settings
@@ -59,4 +60,54 @@ class Runtime(Protocol[P, R]):
     def describe(self) -> dict[str, object]: ...
 
 
-RuntimeFactory = Callable[[AnyManifest, Path, InferenceSession, Settings], Runtime[Any, Any]]
+RuntimeFactory = Callable[[ManifestBase, Path, InferenceSession, Settings], Runtime[Any, Any]]
+
+# Unit of batch evaluation: (class, start, end); for documents start = end = 0.
+Unit = tuple[str, int, int]
+
+
+class BadRecord(ValueError):
+    """A batch record the model cannot score; the message is the reason written to the error
+    file."""
+
+
+class BatchRecords(Protocol):
+    """How the batch scorer (``service.batch``) writes and evaluates one family's records."""
+
+    @property
+    def gold_field(self) -> str:
+        """Where a record keeps its gold annotation for ``--eval``."""
+
+    def result(self, prediction: Any, labels: list[str], return_scores: bool) -> dict[str, Any]:
+        """The route's result object (as JSON) of a one-text prediction."""
+
+    def eval_classes(self, labels: list[str]) -> list[str] | None:
+        """Classes macro-F1 averages over (None: those seen in gold or predictions)."""
+
+    def eval_units(
+        self,
+        runtime: Runtime[Any, Any],
+        labels: list[str],
+        text: str,
+        gold: Any,
+        result: dict[str, Any],
+    ) -> tuple[set[Unit], set[Unit]]:
+        """(gold units, predicted units) of one record; raises BadRecord on malformed gold."""
+
+
+@dataclass(frozen=True)
+class ServingFamily:
+    """Everything the service needs to know about one model family (one per package).
+
+    ``task`` is the manifest's discriminator; ``runtimes`` maps each head of the family to the
+    runtime factory that serves it; ``route`` is the model route that serves the family (a key of
+    the registry's route table: ``/v1/<route>`` style name) and ``also_routes`` the others that
+    serve it too (a posture bundle is a multi-label classifier, so ``classify`` serves it).
+    """
+
+    task: str
+    manifest: type[ManifestBase]
+    runtimes: dict[str, RuntimeFactory]
+    route: str
+    batch: BatchRecords
+    also_routes: tuple[str, ...] = field(default=())

@@ -3,6 +3,7 @@ NER runtime next to a CRF bundle, through the same route; an unknown family stop
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -11,10 +12,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-import service.registry as registry_module
+from families.ner import serving as ner_serving
+from families.ner.runtime import NerPipeline
+from families.ner.spec import NerManifest
 from service.app import create_app
-from service.bundle import BundleError, NerManifest, read_manifest
-from service.ner.pipeline import NerPipeline
+from service.bundle import BundleError, read_manifest
+from service.families import SERVING_FAMILIES
+from service.registry import ModelRegistry
 from service.runtime.session import OnnxSession
 from service.settings import Settings
 
@@ -55,12 +59,11 @@ def test_each_head_is_served_by_its_runtime_through_one_route(two_heads: Path) -
     assert direct.decoder.crf.transitions.max() == 0.0  # zero transitions plus constraints
 
 
-def test_a_bundle_no_runtime_serves_stops_start_up(
-    two_heads: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    table = {k: v for k, v in registry_module.RUNTIMES.items() if k != ("ner", "softmax")}
-    monkeypatch.setattr(registry_module, "RUNTIMES", table)
-    app = create_app(Settings(bundles_dir=two_heads))
+def test_a_bundle_no_runtime_serves_stops_start_up(two_heads: Path) -> None:
+    crf_only = dataclasses.replace(ner_serving.FAMILY, runtimes={"crf": NerPipeline.from_bundle})
+    families = tuple(crf_only if f.task == "ner" else f for f in SERVING_FAMILIES)
+    settings = Settings(bundles_dir=two_heads)
+    app = create_app(settings, ModelRegistry(settings, families))
     refused = "no runtime serves task 'ner' with head 'softmax'"
     with pytest.raises(BundleError, match=refused), TestClient(app):
         pass

@@ -5,16 +5,18 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from families.ner.runtime import NerInputs, NerPrediction
 from service.app import create_app
 from service.bundle import BundleError
-from service.ner.pipeline import NerInputs, NerPrediction
 from service.registry import ModelRegistry
 from service.settings import Settings
+from tests.run_hooks import RunHooks
 
 
 class GatedRegistry(ModelRegistry):
@@ -57,20 +59,20 @@ def test_missing_bundles_dir_is_a_settings_error(tmp_path: Path) -> None:
 
 def test_a_crashing_model_gives_json_500_and_the_app_keeps_serving(tiny_bundle: Path) -> None:
     settings = Settings(bundles_dir=tiny_bundle.parent)
-    registry = ModelRegistry(settings)
+    hooks = RunHooks()
+    registry = ModelRegistry(settings, hooks.families())
     with TestClient(create_app(settings, registry), raise_server_exceptions=False) as client:
         while client.get("/readyz").status_code != 200:
             time.sleep(0.05)
-        pipeline = registry.models["tiny-ner"].runtime
-        assert pipeline is not None
-        original = pipeline.run_prepared
 
-        def explode(items: list[NerInputs]) -> list[NerPrediction]:
+        def explode(
+            original: Callable[[list[NerInputs]], list[NerPrediction]], items: list[NerInputs]
+        ) -> list[NerPrediction]:
             if any(item.texts == ["boom"] for item in items):
                 raise RuntimeError("simulated ONNX Runtime failure")
             return original(items)
 
-        pipeline.run_prepared = explode  # type: ignore[method-assign]
+        hooks.set("tiny-ner", explode)
         crashed = client.post("/v1/entities", json={"text": "boom"})
         assert crashed.status_code == 500
         assert crashed.json()["error"] == {

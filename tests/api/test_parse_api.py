@@ -15,7 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.registry import ModelRegistry
 from service.settings import Settings
+from tests.run_hooks import RunHooks
 
 TEXTS = ["order 2 misal from tushar", "where is my order", "hello"]
 INTENT, MULTI = "bert-single-pt", "bert-multi-dir"
@@ -36,8 +38,10 @@ def bundles(
 
 
 @contextmanager
-def serving(bundles: Path, **settings: Any) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(bundles_dir=bundles, **settings))) as client:
+def serving(bundles: Path, hooks: RunHooks | None = None, **settings: Any) -> Iterator[TestClient]:
+    config = Settings(bundles_dir=bundles, **settings)
+    registry = ModelRegistry(config, (hooks or RunHooks()).families())
+    with TestClient(create_app(config, registry)) as client:
         deadline = time.monotonic() + 60
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -68,23 +72,23 @@ def test_parse_answers_what_classify_and_entities_answer(bundles: Path) -> None:
 def test_both_models_run_at_the_same_time(bundles: Path) -> None:
     """The intent model's batch waits for the NER model's batch to start: sequential calls
     would time out here, concurrent ones meet."""
-    with serving(bundles, models=["tiny-ner", INTENT]) as client:
-        registry = client.app.state.registry  # type: ignore[attr-defined]
-        ner = registry.models["tiny-ner"].runtime
-        intent = registry.models[INTENT].runtime
+    hooks = RunHooks()
+    with serving(bundles, hooks, models=["tiny-ner", INTENT]) as client:
         ner_started = threading.Event()
         met: list[bool] = []
-        ner_run, intent_run = ner.run_prepared, intent.run_prepared
 
-        def ner_first(items: list[Any]) -> list[Any]:
+        def ner_first(ner_run: Callable[[list[Any]], list[Any]], items: list[Any]) -> list[Any]:
             ner_started.set()
             return ner_run(items)
 
-        def intent_waits(items: list[Any]) -> list[Any]:
+        def intent_waits(
+            intent_run: Callable[[list[Any]], list[Any]], items: list[Any]
+        ) -> list[Any]:
             met.append(ner_started.wait(timeout=5))
             return intent_run(items)
 
-        ner.run_prepared, intent.run_prepared = ner_first, intent_waits
+        hooks.set("tiny-ner", ner_first)
+        hooks.set(INTENT, intent_waits)
         answer = client.post("/v1/parse", json={"text": "order 2 misal"})
     assert answer.status_code == 200
     assert met == [True]

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from seqeval.metrics.sequence_labeling import get_entities
 
+from families.ner.spans import bio_entities as _bio_entities
 from service.batch.__main__ import main
 from service.batch.evaluate import Tally, evaluate
-from service.batch.models import _bio_entities
 
 ROOT = Path(__file__).resolve().parents[2]
 ROW = r"^\s*(\S+(?: avg)?)\s+[\d.]+\s+[\d.]+\s+([\d.]+)\s+(\d+)$"  # seqeval report: name P R F1 n
@@ -89,8 +89,8 @@ def test_posture_eval_equals_the_posture_builds_figures(
     tiny_posture_bundle: Path, tmp_path: Path
 ) -> None:
     from export.calibration.cuts import micro_macro
+    from families.classify.runtime import ClassifierPipeline
     from service.bundle import PostureManifest, verify_bundle
-    from service.classify.pipeline import ClassifierPipeline
     from service.runtime.session import OnnxSession
 
     manifest = verify_bundle(tiny_posture_bundle)

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.observability import tracing
 from service.observability.logs import LogFormat, configure_logging
+from service.registry import ModelRegistry
 from service.settings import Settings
 
 
@@ -63,8 +64,8 @@ def no_tracing() -> Iterator[None]:
 
 
 @contextmanager
-def client_for(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+def client_for(settings: Settings, registry: ModelRegistry | None = None) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, registry), raise_server_exceptions=False) as client:
         deadline = time.monotonic() + 30
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)

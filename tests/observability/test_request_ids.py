@@ -11,6 +11,7 @@ import pytest
 from service.registry import ModelRegistry
 from service.settings import Settings
 from tests.observability.conftest import client_for
+from tests.run_hooks import RunHooks
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -98,16 +99,14 @@ def test_every_error_response_carries_the_id_and_its_log_line_the_error_type(
 def test_unexpected_error_500_has_the_id_and_its_traceback_line_too(
     settings: Settings, capture_logs
 ) -> None:
-    registry = ModelRegistry(settings)
+    hooks = RunHooks()
     logs = capture_logs()
-    with client_for(settings) as client:
-        registry = client.app.state.registry  # type: ignore[attr-defined]
-        pipeline = registry.models["tiny-ner"].runtime
+    with client_for(settings, ModelRegistry(settings, hooks.families())) as client:
 
-        def explode(items):
+        def explode(original, items):
             raise RuntimeError("boom")
 
-        pipeline.run_prepared = explode
+        hooks.set("tiny-ner", explode)
         logs.clear()
         response = client.post(
             "/v1/entities", json={"text": "two misal"}, headers={"X-Request-ID": "r500"}

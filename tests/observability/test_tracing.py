@@ -19,6 +19,7 @@ from service.observability import tracing
 from service.registry import ModelRegistry
 from service.settings import Settings
 from tests.observability.conftest import client_for
+from tests.run_hooks import RunHooks
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_SPAN = "b7ad6b7169203331"
@@ -97,21 +98,20 @@ async def test_one_batch_of_several_requests_gives_each_its_own_stage_spans(
     the whole batch, and each hangs under its own request span."""
     exporter = InMemorySpanExporter()
     tracing.configure(exporter=exporter)
-    registry = ModelRegistry(Settings(bundles_dir=tiny_bundle.parent, batch_wait_ms=50))
+    hooks = RunHooks()
+    settings = Settings(bundles_dir=tiny_bundle.parent, batch_wait_ms=50)
+    registry = ModelRegistry(settings, hooks.families())
     registry.discover()
     registry.load()
-    pipeline = registry.models["tiny-ner"].runtime
-    assert pipeline is not None
     gate = asyncio.Event()
-    original = pipeline.run_prepared
     release = asyncio.get_running_loop()
 
-    def slow_first(items):  # hold the first batch until the other requests have queued
+    def slow_first(original, items):  # hold the first batch until the others have queued
         asyncio.run_coroutine_threadsafe(gate.wait(), release).result(10)
-        pipeline.run_prepared = original
+        hooks.set("tiny-ner", None)
         return original(items)
 
-    pipeline.run_prepared = slow_first
+    hooks.set("tiny-ner", slow_first)
     app = create_app(registry.settings, registry)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

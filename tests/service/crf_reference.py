@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.ner.crf import CrfParams
+from families.ner.crf import CrfParams
 
 
 def viterbi_decode(emissions: np.ndarray, lengths: np.ndarray, params: CrfParams) -> np.ndarray:

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
+from families.classify.runtime import ClassifierPipeline
+from families.ner.runtime import NerPipeline
 from service.bundle import PostureManifest, PostureSpec, read_manifest
-from service.classify.pipeline import ClassifierPipeline
 from service.errors import DeadlineExceeded, Overloaded
-from service.ner.pipeline import NerPipeline
 from service.runtime.batcher import Batcher, BatchLimits
 from service.runtime.family import RequestOptions
 from service.runtime.session import MeteredSession, OnnxSession

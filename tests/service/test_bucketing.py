@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
+from families.ner.runtime import NerPipeline
 from service.bundle import read_manifest
-from service.ner.pipeline import NerPipeline
 from service.runtime import batch_loop
 from service.runtime.batch_loop import run_rows
 from service.runtime.session import MeteredSession, OnnxSession

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torchcrf import CRF
 
-from service.ner.crf import CrfParams, forward_backward, segment_probability, viterbi_decode
+from families.ner.crf import CrfParams, forward_backward, segment_probability, viterbi_decode
 
 cases = st.fixed_dictionaries(
     {

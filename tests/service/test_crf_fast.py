@@ -11,9 +11,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.ner.crf import CrfParams, forward_backward, viterbi_decode
-from service.ner.decoding import WordDecoder
-from service.ner.tagging import TagScheme
+from families.ner.crf import CrfParams, forward_backward, viterbi_decode
+from families.ner.decoding import WordDecoder
+from families.ner.tagging import TagScheme
 from tests.service import crf_reference
 
 SCHEMES = {

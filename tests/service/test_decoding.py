@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
+from families.ner.decoding import WordDecoder
 from service.bundle import NerSpec
-from service.ner.decoding import WordDecoder
 
 BIOES = ["O", "B-X", "I-X", "E-X", "S-X"]
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
+from families.classify.runtime import ClassifierPipeline
+from families.ner.runtime import NerPipeline
 from service.bundle import PostureManifest, PostureSpec, read_manifest
-from service.classify.pipeline import ClassifierPipeline
 from service.errors import DeadlineExceeded, NotReady, Overloaded
-from service.ner.pipeline import NerPipeline
 from service.runtime.batcher import Batcher, BatchLimits, plan_slices
 from service.runtime.cancel import CallScope, Cancelled, active, current
 from service.runtime.family import RequestOptions

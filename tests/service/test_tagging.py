@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.ner.crf import CrfParams, viterbi_decode
-from service.ner.tagging import END, INSIDE, TagScheme, TagSchemeError
+from families.ner.crf import CrfParams, viterbi_decode
+from families.ner.tagging import END, INSIDE, TagScheme, TagSchemeError
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from default_models.ner_training import encoder_dir
+from families.ner.runtime import NerPipeline
 from service.bundle import read_manifest
-from service.ner.pipeline import NerPipeline
 from service.text.windows import best_context_window, plan_windows
 from tests.helpers import TableSession
 

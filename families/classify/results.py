@@ -1,0 +1,73 @@
+"""The classify family's API bodies: ``/v1/classify``'s request and response, and the result per
+text, built from the runtime's :class:`~families.classify.runtime.ClassPrediction`. The batch
+scorer writes the same result objects."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from families.classify.runtime import ClassPrediction
+from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest
+
+
+class ClassOut(BaseModel):
+    label: str
+    probability: float = Field(ge=0.0, le=1.0)
+    threshold: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="Multi-label: the class's threshold, predicted when reached. Single-label: the "
+        "abstain threshold the top probability had to reach (0 when the bundle has none).",
+    )
+
+
+class TextClasses(BaseModel):
+    labels: list[ClassOut] = Field(
+        description="Predicted classes, most probable first. Multi-label: every class at or above "
+        "its threshold. Single-label: the most probable class, or none (abstained)."
+    )
+    windows: int = Field(description="Model windows the text was split into.")
+    scores: dict[str, float] | None = Field(
+        default=None, description="Every class's probability (with return_scores)."
+    )
+
+
+class ClassifyRequest(TextsRequest):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "where is my order?", "return_scores": True}],
+            "oneOf": EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+        },
+    )
+
+    top_k: int | None = Field(
+        default=None, ge=1, le=1000, description="Return at most this many predicted classes."
+    )
+    return_scores: bool = Field(default=False, description="Also return every class's probability.")
+
+
+class ClassifyResponse(BaseModel):
+    model: ModelRef
+    head: Literal["multi-label", "single-label"] = Field(
+        description="multi-label: sigmoid per class + thresholds; single-label: softmax, argmax."
+    )
+    results: list[TextClasses] = Field(description="One entry per input text, in order.")
+
+
+def classify_results(
+    prediction: ClassPrediction, labels: list[str], return_scores: bool
+) -> list[TextClasses]:
+    """One ``TextClasses`` per text of the prediction, in order."""
+    return [
+        TextClasses(
+            labels=[ClassOut(**vars(p)) for p in found],
+            windows=windows,
+            scores=dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
+        )
+        for found, probs, windows in zip(
+            prediction.labels, prediction.probabilities, prediction.windows, strict=True
+        )
+    ]

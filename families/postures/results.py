@@ -1,0 +1,61 @@
+"""The postures family's API bodies: ``/v1/postures``'s request and response, and the result per
+document, built from the classify runtime's :class:`~families.classify.runtime.ClassPrediction`."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from families.classify.runtime import ClassPrediction
+from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest
+
+
+class PostureOut(BaseModel):
+    label: str
+    probability: float = Field(ge=0.0, le=1.0)
+    threshold: float = Field(
+        ge=0.0, le=1.0, description="The class's calibrated threshold; predicted when reached."
+    )
+
+
+class DocumentPostures(BaseModel):
+    postures: list[PostureOut] = Field(description="Predicted postures, most probable first.")
+    windows: int = Field(description="Model windows the document was split into.")
+    scores: dict[str, float] | None = Field(
+        default=None, description="Every class's probability (with return_scores)."
+    )
+
+
+class PosturesRequest(TextsRequest):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "Defendant moves to dismiss ...", "top_k": 3}],
+            "oneOf": EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+        },
+    )
+
+    top_k: int | None = Field(
+        default=None, ge=1, le=1000, description="Return at most this many predicted postures."
+    )
+    return_scores: bool = Field(default=False, description="Also return every class's probability.")
+
+
+class PosturesResponse(BaseModel):
+    model: ModelRef
+    results: list[DocumentPostures] = Field(description="One entry per input document, in order.")
+
+
+def posture_results(
+    prediction: ClassPrediction, labels: list[str], return_scores: bool
+) -> list[DocumentPostures]:
+    """One ``DocumentPostures`` per document of the prediction, in order."""
+    return [
+        DocumentPostures(
+            postures=[PostureOut(**vars(p)) for p in found],
+            windows=windows,
+            scores=dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
+        )
+        for found, probs, windows in zip(
+            prediction.labels, prediction.probabilities, prediction.windows, strict=True
+        )
+    ]

@@ -1,0 +1,223 @@
+"""What every bundle manifest shares, whatever its family: the ONNX graph, the tokenizer, the
+export record, the parity report, the graph variant, the self-check sample, and the schema-version
+rules (all in this module). A family adds its own section in ``families/<name>/spec.py``;
+``service.bundle`` builds the manifest union from the registered families.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.runtime.cpu_features import INT8_DOT_PRODUCT, CpuInfo
+
+# Newest understood. Bundles are written with the lowest version that describes them: 1 for a
+# plain fp32 BIO BERT-CRF or posture bundle, 2 with a graph variant, 3 with a self-check sample
+# (every bundle exported now) or an NER head, tag scheme or layout beyond the first round's, 4 for
+# a classifier bundle (task "classify": any encoder, multi- or single-label) or a variant with
+# static INT8, its calibration or a refused quantization. Older services then refuse them by
+# version.
+SCHEMA_VERSION = 4
+SchemaVersion = Literal[1, 2, 3, 4]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OnnxInfo(Strict):
+    file: str = "model.onnx"
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    opset: int
+    inputs: list[str] = Field(description="graph input names, e.g. input_ids, attention_mask")
+    output: str = Field(description="name of the output the service reads")
+
+
+class TokenizerInfo(Strict):
+    file: str = "tokenizer.json"
+    max_length: int = Field(ge=4, description="tokens per model call, special tokens included")
+    stride: int = Field(ge=0, description="tokens shared by consecutive windows of a long text")
+    pad_token_id: int = 0
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="hash of the tokenizer file, checked at load (absent in bundles before it)",
+    )
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> TokenizerInfo:
+        if self.stride >= self.max_length - 2:
+            raise ValueError("stride must be smaller than max_length minus the special tokens")
+        return self
+
+
+class ExportInfo(Strict):
+    created_at: str
+    source: str
+    duration_s: float
+    versions: dict[str, str]
+
+
+class ParityReport(Strict):
+    """How closely the ONNX graph reproduces the PyTorch model (filled by the export gate)."""
+
+    atol: float
+    max_abs_diff: float
+    cases: int
+    tag_agreement: float | None = None
+    details: list[dict[str, float | int | str]] = []
+
+
+class CalibrationInfo(Strict):
+    """Static INT8's activation ranges: from which texts and how they were cut."""
+
+    method: Literal["minmax", "percentile", "entropy"]
+    percentile: float | None = Field(default=None, description="percentile method only")
+    texts: int = Field(ge=1, description="calibration texts, each run alone (no padding)")
+    tokens: int = Field(ge=1, description="real tokens they hold")
+    source: str = Field(description="where the texts came from")
+
+
+class VariantInfo(Strict):
+    """How the shipped graph differs from the plain fp32 export, and the accuracy gate it passed.
+
+    Absent (``null``) in plain fp32 bundles. Bundles that carry it are written as schema version 2,
+    so a service that predates variants refuses them by version instead of by an unknown field.
+    """
+
+    optimized: bool = Field(default=False, description="transformer fusions applied")
+    optimizer: str | None = Field(default=None, description="what ran, or why it was skipped")
+    fusions: dict[str, int] = Field(default_factory=dict, description="fused operator counts")
+    quantization: Literal["int8-dynamic", "int8-static"] | None = Field(
+        default=None,
+        description="int8-static: calibrated activation ranges, answers independent of "
+        "batch-mates; int8-dynamic: activation scales per call (per batch)",
+    )
+    calibration: CalibrationInfo | None = Field(
+        default=None, description="how int8-static's activation ranges were measured"
+    )
+    quantization_refused: str | None = Field(
+        default=None,
+        description="why INT8 was asked for but fp32 ships (the accuracy gate's message)",
+    )
+    int8_format: Literal["u8s8-reduced", "u8u8", "u8s8"] | None = Field(
+        default=None, description="activation x weight types; absent before schema 3 (u8s8)"
+    )
+    requires_cpu_features: list[str] = Field(
+        default_factory=list,
+        description="the graph is exact only on CPUs with one of these /proc/cpuinfo flags",
+    )
+    validated_on: CpuInfo | None = Field(
+        default=None, description="the CPU the accuracy gate ran on"
+    )
+    per_channel: bool = False
+    kept_fp32: list[str] = Field(
+        default_factory=list, description="node-name regexes left unquantized (--keep-fp32)"
+    )
+    kept_fp32_nodes: int = Field(default=0, description="nodes left fp32 in all")
+    kept_fp32_sensitive: list[str] = Field(
+        default_factory=list,
+        description="products the sensitivity search kept fp32 so that the gate passes",
+    )
+    min_agreement: float | None = Field(default=None, description="the gate's required rate")
+    agreement: float | None = Field(
+        default=None,
+        description="words (NER) or (document, label) decisions (postures) agreeing with fp32",
+    )
+    exact_match: float | None = Field(default=None, description="texts decided identically")
+    max_abs_diff_vs_fp32: float | None = None
+    validation_size: int | None = Field(default=None, description="texts in the gate sample")
+    fp32_sha256: str | None = Field(default=None, description="the fp32 graph it was made from")
+
+    def required_cpu_features(self) -> list[str]:
+        """Any-of CPU flags this graph needs; INT8 bundles from before formats were recorded are
+        u8 x s8 with 8-bit weights, which saturates without a dot-product instruction."""
+        if self.quantization is not None and self.int8_format is None:
+            return list(INT8_DOT_PRODUCT)
+        return self.requires_cpu_features
+
+    @property
+    def needs_v4(self) -> bool:
+        """Fields a schema-3 service does not know."""
+        return (
+            self.quantization == "int8-static"
+            or self.calibration is not None
+            or self.quantization_refused is not None
+        )
+
+
+class SelfCheck(Strict):
+    """A small sample with the shipped graph's outputs on the export CPU, re-run at start-up."""
+
+    texts: list[str] = Field(min_length=1)
+    outputs: list[list[list[float]]] = Field(
+        description="per text: content-token rows (token outputs) or one row (sequence outputs)"
+    )
+    atol: float = Field(gt=0, description="max abs output difference allowed on another CPU")
+    validated_on: CpuInfo
+
+    @model_validator(mode="after")
+    def _one_output_per_text(self) -> SelfCheck:
+        if len(self.outputs) != len(self.texts):
+            raise ValueError("selfcheck needs one output per text")
+        return self
+
+
+class ManifestBase(Strict):
+    """The sections every family's manifest has; a family's manifest class adds ``task`` (the
+    discriminator, a literal) and its own section, and overrides the hooks below."""
+
+    if TYPE_CHECKING:  # each family declares it as a literal field (kept out of the field order)
+        task: str
+
+    schema_version: SchemaVersion = 1
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    version: str
+    labels: list[str] = Field(min_length=1)
+    onnx: OnnxInfo
+    tokenizer: TokenizerInfo
+    export: ExportInfo
+    parity: ParityReport
+    variant: VariantInfo | None = None
+    selfcheck: SelfCheck | None = None
+
+    @model_validator(mode="after")
+    def _sections_need_their_version(self) -> ManifestBase:
+        if self.variant is not None and self.schema_version < 2:
+            raise ValueError("a manifest with a variant section must have schema_version 2")
+        if self.selfcheck is not None and self.schema_version < 3:
+            raise ValueError("a manifest with a selfcheck section must have schema_version 3")
+        if self.schema_version < self.content_schema_version():
+            raise ValueError(
+                f"this manifest's content needs schema_version {self.content_schema_version()}"
+            )
+        if self.variant is not None and self.variant.needs_v4 and self.schema_version < 4:
+            raise ValueError("static INT8, calibration or a refused quantization needs schema 4")
+        return self
+
+    @property
+    def head(self) -> str:
+        """Which runtime variant of the family serves it (the family's own head names)."""
+        raise NotImplementedError
+
+    def content_schema_version(self) -> SchemaVersion:
+        """The lowest version that understands this task's own section (sections aside)."""
+        return 1
+
+    def dump_exclude(self) -> dict[str, Any]:
+        """Fields of the family's section left out of ``bundle.json`` (defaults older services
+        would not know); see ``service.bundle.write_manifest``."""
+        return {}
+
+
+def schema_version_for(manifest: ManifestBase) -> SchemaVersion:
+    """The lowest schema version that describes ``manifest`` (older services keep loading it)."""
+    if manifest.variant is not None and manifest.variant.needs_v4:
+        return 4
+    sections: SchemaVersion = 1
+    if manifest.selfcheck is not None:
+        sections = 3
+    elif manifest.variant is not None:
+        sections = 2
+    return max(sections, manifest.content_schema_version())

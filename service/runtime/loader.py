@@ -1,0 +1,88 @@
+"""One loader: a bundle directory -> its verified manifest and a ready runtime.
+
+The service's registry, the batch scorer, the default builds' evaluation and the export stage's
+calibration all load a bundle this way: the manifest is verified (schema, files, sha256), an ONNX
+Runtime session is opened, the bundle's stored self-check sample is re-run on this CPU, and the
+runtime registered for the bundle's (task, head) is built.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from service.bundle import BundleError, manifest_adapter, verify_bundle
+from service.families import SERVING_FAMILIES, runtime_table
+from service.manifest import ManifestBase
+from service.runtime.family import Runtime, RuntimeFactory, ServingFamily
+from service.runtime.session import InferenceSession, MeteredSession, OnnxSession
+from service.selfcheck import SelfCheckReport, run_selfcheck
+from service.settings import Settings
+
+log = logging.getLogger("service.loader")
+
+
+class Families:
+    """The serving families a loader knows (default: the registered ones), as lookup tables."""
+
+    def __init__(self, families: Iterable[ServingFamily] = SERVING_FAMILIES) -> None:
+        self.families = tuple(families)
+        self.runtimes: dict[tuple[str, str], RuntimeFactory] = runtime_table(self.families)
+        self.manifests: TypeAdapter[ManifestBase] = manifest_adapter(
+            f.manifest for f in self.families
+        )
+
+    def verify(self, bundle_dir: Path) -> ManifestBase:
+        """The bundle's verified manifest; BundleError if no registered runtime serves it."""
+        manifest = verify_bundle(bundle_dir, self.manifests)
+        if (manifest.task, manifest.head) not in self.runtimes:
+            raise BundleError(
+                f"{bundle_dir}: no runtime serves task {manifest.task!r} with head "
+                f"{manifest.head!r} (known: {sorted(self.runtimes)})"
+            )
+        return manifest
+
+
+@dataclass
+class LoadedRuntime:
+    manifest: ManifestBase
+    runtime: Runtime[Any, Any]
+    selfcheck: SelfCheckReport
+
+
+def build_runtime(
+    manifest: ManifestBase,
+    bundle_dir: Path,
+    settings: Settings,
+    families: Families,
+    metered_as: str | None = None,
+) -> LoadedRuntime:
+    """Session, self-check (raises SelfCheckError) and the family's runtime for a verified
+    manifest; ``metered_as``: record the session's batches under this model name."""
+    onnx = OnnxSession(
+        bundle_dir / manifest.onnx.file,
+        manifest.onnx.output,
+        settings.intra_op_threads,
+        settings.providers,
+    )
+    # Before any traffic: the bundle must reproduce its stored sample on this CPU.
+    selfcheck = run_selfcheck(manifest, bundle_dir, onnx)
+    log.info(selfcheck.summary(manifest.name))
+    session: InferenceSession = onnx if metered_as is None else MeteredSession(onnx, metered_as)
+    factory = families.runtimes[(manifest.task, manifest.head)]
+    return LoadedRuntime(manifest, factory(manifest, bundle_dir, session, settings), selfcheck)
+
+
+def load_runtime(
+    bundle_dir: Path, settings: Settings | None = None, families: Families | None = None
+) -> LoadedRuntime:
+    """Verify ``bundle_dir`` and build its runtime, as the service does (no warm-up, no
+    metrics)."""
+    families = families or Families()
+    manifest = families.verify(bundle_dir)
+    return build_runtime(manifest, bundle_dir, settings or Settings(), families)

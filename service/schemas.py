@@ -1,0 +1,47 @@
+"""Request and response parts every model route shares, outside the HTTP layer: the text(s) of a
+request, the model it names, the model an answer came from. Each family's own request and
+response bodies (``families/<name>/results.py``) are built on them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+# "Exactly one of text / texts (non-empty)" in the JSON schema too, so clients and fuzzers see
+# the rule the validator below enforces; a null counts as absent, as it does there.
+EXACTLY_ONE_OF_TEXT_OR_TEXTS: list[JsonValue] = [
+    {"required": ["text"], "properties": {"text": {"type": "string"}, "texts": {"type": "null"}}},
+    {
+        "required": ["texts"],
+        "properties": {"texts": {"type": "array", "minItems": 1}, "text": {"type": "null"}},
+    },
+]
+
+
+class TextsInput(BaseModel):
+    # strict: what the schema says is what is accepted ("return_scores": 0 or "top_k": "3" is 422,
+    # not silently coerced; found by schemathesis).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    text: str | None = Field(default=None, description="One text; use either text or texts.")
+    texts: list[str] | None = Field(default=None, description="Several texts, answered in order.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TextsInput:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give exactly one of 'text' or 'texts'")
+        return self
+
+    def all_texts(self) -> list[str]:
+        return [self.text] if self.text is not None else list(self.texts or [])
+
+
+class TextsRequest(TextsInput):
+    model: str | None = Field(
+        default=None,
+        description="Bundle name; may be left out when one model of the task is loaded.",
+    )
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
