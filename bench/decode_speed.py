@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from service.ner.crf import CrfParams
-from service.ner.decoding import WordDecoder
-from service.ner.tagging import TagScheme
+from families.ner.crf import CrfParams
+from families.ner.decoding import WordDecoder
+from families.ner.tagging import TagScheme
 from service.runtime.cpu_features import current_cpu
 
 LABELS = ["O"] + [f"{p}-{t}" for t in ("A", "B", "C", "D", "E") for p in "BI"]

@@ -35,9 +35,10 @@ from export.variants.static import (
     compute_ranges,
     quantize_static_int8,
 )
+from families.ner.decoding import WordDecoder
 from families.ner.parity import SAMPLE_TEXTS
-from service.bundle import NerManifest, read_manifest
-from service.ner.decoding import WordDecoder
+from families.ner.spec import NerManifest
+from service.bundle import read_manifest
 from service.runtime.cpu_features import current_cpu
 from service.runtime.cpus import available_cpus
 from service.runtime.session import OnnxSession

@@ -26,7 +26,7 @@ from export.errors import ExportError
 from export.variants.gate import AccuracyGateError
 from export.variants.request import DEFAULT_MIN_AGREEMENT, VariantRequest
 from families.ner.export import NerOptions
-from service.bundle import NerManifest
+from families.ner.spec import NerManifest
 from service.runtime.cpu_features import current_cpu
 from service.runtime.cpus import available_cpus
 from service.runtime.session import OnnxSession

@@ -34,7 +34,8 @@ INTENT_QUANTIZE: Quantization | None = "int8-static"
 
 
 def _is_built(bundle: Path) -> bool:
-    from service.bundle import BundleError, ClassifyManifest, read_manifest
+    from families.classify.spec import ClassifyManifest
+    from service.bundle import BundleError, read_manifest
 
     try:
         manifest = read_manifest(bundle)
@@ -60,7 +61,8 @@ def intent_probabilities(bundle: Path, texts: list[str]) -> tuple[list[str], np.
 
 def evaluate_intents(bundle: Path, utterances: list[Any]) -> dict[str, Any]:
     """:func:`intent_figures` of the bundle as served, at its calibrated abstain threshold."""
-    from service.bundle import ClassifyManifest, read_manifest
+    from families.classify.spec import ClassifyManifest
+    from service.bundle import read_manifest
 
     labels, probs = intent_probabilities(bundle, [u.text for u in utterances])
     manifest = read_manifest(bundle)

@@ -32,7 +32,8 @@ INT8_VALIDATION_DOCS = 150
 
 
 def _is_built(bundle: Path) -> bool:
-    from service.bundle import BundleError, PostureManifest, read_manifest
+    from families.postures.spec import PostureManifest
+    from service.bundle import BundleError, read_manifest
 
     try:
         manifest = read_manifest(bundle)
@@ -62,7 +63,8 @@ def posture_probabilities(bundle: Path, docs: list) -> tuple[list[str], np.ndarr
 def evaluate_posture_bundle(bundle: Path, docs: list, labels: list[str]) -> dict[str, float]:  # type: ignore[type-arg]
     """Micro/macro F1 of the served pipeline at 0.5 and at the bundle's calibrated thresholds."""
     from export.calibration.cuts import micro_macro
-    from service.bundle import PostureManifest, read_manifest
+    from families.postures.spec import PostureManifest
+    from service.bundle import read_manifest
 
     manifest = read_manifest(bundle)
     assert isinstance(manifest, PostureManifest)

@@ -52,23 +52,6 @@ def manifest_adapter(classes: Iterable[type[ManifestBase]]) -> TypeAdapter[Manif
 
 _manifest_adapter = manifest_adapter(f.manifest for f in SERVING_FAMILIES)
 
-# Shims (issue 28): family sections moved to families/<name>/spec.py; old imports keep working
-# until the export side imports them from there.
-from families.classify.spec import PROBLEM_TYPES as PROBLEM_TYPES  # noqa: E402
-from families.classify.spec import AbstainSummary as AbstainSummary  # noqa: E402
-from families.classify.spec import CalibrationMethod as CalibrationMethod  # noqa: E402
-from families.classify.spec import CalibrationOption as CalibrationOption  # noqa: E402
-from families.classify.spec import CalibrationSummary as CalibrationSummary  # noqa: E402
-from families.classify.spec import ClassifierHead as ClassifierHead  # noqa: E402
-from families.classify.spec import ClassifierManifest as ClassifierManifest  # noqa: E402
-from families.classify.spec import ClassifyManifest as ClassifyManifest  # noqa: E402
-from families.classify.spec import ClassifySpec as ClassifySpec  # noqa: E402
-from families.ner.spec import CrfScores as CrfScores  # noqa: E402
-from families.ner.spec import NerManifest as NerManifest  # noqa: E402
-from families.ner.spec import NerSpec as NerSpec  # noqa: E402
-from families.postures.spec import PostureManifest as PostureManifest  # noqa: E402
-from families.postures.spec import PostureSpec as PostureSpec  # noqa: E402
-
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()

@@ -1,6 +1,6 @@
 """The accuracy gate: a quantized graph must decide like the fp32 ONNX graph it came from.
 
-NER: the served decoder (:class:`service.ner.decoding.WordDecoder`) runs on both graphs' scores;
+NER: the served decoder (:class:`families.ner.decoding.WordDecoder`) runs on both graphs' scores;
 the gated figure is the fraction of words whose tag agrees, the worse of two runs (each text
 alone, and in length-sorted batches of 32). Postures: window probabilities are aggregated per
 document as served; multi-label decisions are thresholded at 0.5 and the gated figure is the
@@ -17,8 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from export.errors import ParityError
-from service.classify.pipeline import aggregate, probabilities_of
-from service.ner.decoding import WordDecoder
+from families.classify.runtime import aggregate, probabilities_of
+from families.ner.decoding import WordDecoder
 from service.runtime.batch_loop import run_rows
 from service.runtime.cpu_features import current_cpu
 from service.runtime.session import InferenceSession

@@ -17,8 +17,9 @@ import numpy as np
 from export.calibration.abstain import estimate_abstain
 from export.errors import ExportError
 from export.progress import Progress
+from families.classify.spec import AbstainSummary
 from families.classify.validation import CalibrationOptions, load_classifier, score
-from service.bundle import AbstainSummary, write_manifest
+from service.bundle import write_manifest
 
 
 def run_abstain_calibration(options: CalibrationOptions) -> dict[str, object]:

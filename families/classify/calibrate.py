@@ -21,18 +21,14 @@ from export.calibration.report import build_report, to_markdown
 from export.calibration.selection import Selection, select
 from export.progress import Progress
 from families.classify.abstain import run_abstain_calibration
+from families.classify.spec import CalibrationOption, CalibrationSummary
 from families.classify.validation import (
     CalibrationOptions,
     LabelledDocument,
     load_classifier,
     score,
 )
-from service.bundle import (
-    CalibrationOption,
-    CalibrationSummary,
-    read_manifest,
-    write_manifest,
-)
+from service.bundle import read_manifest, write_manifest
 
 TEST_SPLIT_WARNING = (
     "warning: thresholds are tuned on this file; it must be a validation split, never the test "

@@ -28,14 +28,9 @@ from export.variants.gate import Agreement, classifier_agreement
 from export.variants.ship import GraphSpec
 from families.classify.model import Classifier, build_classifier
 from families.classify.parity import check_parity, parity_lengths
+from families.classify.spec import PROBLEM_TYPES, ClassifierHead, ClassifyManifest, ClassifySpec
 from families.postures.blocked_longformer import export_onnx
-from service.bundle import (
-    PROBLEM_TYPES,
-    ClassifierHead,
-    ClassifyManifest,
-    ClassifySpec,
-    ParityReport,
-)
+from service.bundle import ParityReport
 from service.runtime.session import InferenceSession
 from service.text.tokenizer import TextTokenizer
 

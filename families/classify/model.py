@@ -22,8 +22,8 @@ from transformers import AutoModelForSequenceClassification, PreTrainedModel
 from export.checkpoint import RawCheckpoint, load_checked
 from export.encoders import find_encoder_prefix, model_inputs, position_limit
 from export.errors import ExportError
+from families.classify.spec import ClassifierHead
 from families.postures.blocked_longformer import ExportableLongformer
-from service.bundle import ClassifierHead
 
 _CONFIG_HEADS: dict[str | None, ClassifierHead] = {
     "multi_label_classification": "multi-label",

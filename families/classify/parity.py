@@ -15,8 +15,8 @@ import numpy as np
 from export.errors import ParityError
 from export.progress import Progress
 from families.classify.model import Classifier
+from families.classify.runtime import probabilities_of
 from service.bundle import ParityReport
-from service.classify.pipeline import probabilities_of
 from service.runtime.session import InferenceSession
 from service.text.tokenizer import TextTokenizer
 

@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from export.calibration.options import Settings
 from export.errors import ExportError
-from service.bundle import ClassifierManifest, verify_bundle
-from service.classify.pipeline import ClassifierPipeline
+from families.classify.runtime import ClassifierPipeline
+from families.classify.spec import ClassifierManifest
+from service.bundle import verify_bundle
 from service.runtime.cpus import available_cpus
 from service.runtime.session import OnnxSession
 

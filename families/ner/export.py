@@ -16,10 +16,11 @@ from export.onnx_graph import export_scores
 from export.options import ExportOptions
 from export.variants.gate import Agreement, ner_agreement
 from export.variants.ship import GraphSpec
+from families.ner.decoding import WordDecoder
 from families.ner.model import Head, Tagger, build_tagger
 from families.ner.parity import SAMPLE_TEXTS, check_parity
-from service.bundle import CrfScores, NerManifest, NerSpec, ParityReport
-from service.ner.decoding import WordDecoder
+from families.ner.spec import CrfScores, NerManifest, NerSpec
+from service.bundle import ParityReport
 from service.runtime.session import InferenceSession
 from service.text.tokenizer import TextTokenizer
 

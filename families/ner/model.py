@@ -20,7 +20,7 @@ from transformers import AutoModelForTokenClassification, PreTrainedModel
 from export.checkpoint import RawCheckpoint, load_checked
 from export.encoders import find_encoder_prefix, model_inputs
 from export.errors import ExportError
-from service.ner.tagging import SchemeName, TagSchemeError, detect_scheme
+from families.ner.tagging import SchemeName, TagSchemeError, detect_scheme
 
 CRF_KEYS = ("crf.start_transitions", "crf.end_transitions", "crf.transitions")
 HEAD_KEYS = ("classifier.weight", "classifier.bias")

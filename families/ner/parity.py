@@ -1,7 +1,7 @@
 """The NER parity gate: ONNX scores vs PyTorch, and served tags vs ``torchcrf.CRF.decode``.
 
 Scores are the graph's output (CRF emissions, or log-softmax for softmax heads). The served decoder
-(:class:`service.ner.decoding.WordDecoder`, constraints as the bundle says) runs on the ONNX
+(:class:`families.ner.decoding.WordDecoder`, constraints as the bundle says) runs on the ONNX
 scores; pytorch-crf's own ``decode`` runs on the PyTorch scores with the same constrained start /
 end / transition scores (zeros plus constraints for softmax heads). For ``cls+words`` both run over
 ``[CLS] + words`` and drop the first tag. Every sequence must agree, the scores within ``atol``.
@@ -17,10 +17,10 @@ from numpy.typing import NDArray
 from torchcrf import CRF
 
 from export.errors import ParityError
+from families.ner.crf import CrfParams
+from families.ner.decoding import WordDecoder
 from families.ner.model import Tagger
 from service.bundle import ParityReport
-from service.ner.crf import CrfParams
-from service.ner.decoding import WordDecoder
 from service.runtime.session import InferenceSession
 from service.text.inputs import build_inputs
 from service.text.tokenizer import TextTokenizer, first_subtokens

@@ -16,7 +16,7 @@ from export.errors import ExportError
 from export.family import GateContext
 from families.classify.export import ClassifierFamily, ClassifierOptions
 from families.classify.model import Classifier, build_classifier
-from service.bundle import PostureManifest, PostureSpec
+from families.postures.spec import PostureManifest, PostureSpec
 
 
 class PostureOptions(ClassifierOptions):

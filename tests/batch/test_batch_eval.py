@@ -90,7 +90,8 @@ def test_posture_eval_equals_the_posture_builds_figures(
 ) -> None:
     from export.calibration.cuts import micro_macro
     from families.classify.runtime import ClassifierPipeline
-    from service.bundle import PostureManifest, verify_bundle
+    from families.postures.spec import PostureManifest
+    from service.bundle import verify_bundle
     from service.runtime.session import OnnxSession
 
     manifest = verify_bundle(tiny_posture_bundle)

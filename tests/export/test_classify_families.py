@@ -15,14 +15,9 @@ import pytest
 from export.calibration.abstain import estimate_abstain
 from export.calibration.options import Settings
 from export.cli import main
-from service.bundle import (
-    AbstainSummary,
-    BundleError,
-    ClassifyManifest,
-    read_manifest,
-    verify_bundle,
-)
-from service.classify.pipeline import ClassifierPipeline
+from families.classify.runtime import ClassifierPipeline
+from families.classify.spec import AbstainSummary, ClassifyManifest
+from service.bundle import BundleError, read_manifest, verify_bundle
 from service.runtime.session import OnnxSession
 from tests.classify_families import (
     CASES,

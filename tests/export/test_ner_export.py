@@ -15,8 +15,8 @@ from default_models.random_checkpoint import LABELS
 from export.checkpoint import load_checkpoint
 from export.cli import main
 from families.ner.model import build_tagger
+from families.ner.runtime import NerPipeline
 from service.bundle import BundleError, read_manifest, verify_bundle
-from service.ner.pipeline import NerPipeline
 from service.runtime.session import OnnxSession
 
 

@@ -19,8 +19,9 @@ from export.cli import main
 from export.encoders import position_limit
 from families.ner.model import Tagger, build_tagger
 from families.ner.parity import reference_crf
-from service.bundle import NerManifest, read_manifest, verify_bundle
-from service.ner.pipeline import NerPipeline
+from families.ner.runtime import NerPipeline
+from families.ner.spec import NerManifest
+from service.bundle import read_manifest, verify_bundle
 from service.runtime.session import OnnxSession
 from service.text.tokenizer import TextTokenizer, extend_to_word_end, first_subtokens, words_of
 from tests.families import BIO, CASES, MULTILINGUAL, TOKENIZERS, Case, source_args, write_tagger

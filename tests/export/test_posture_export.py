@@ -12,8 +12,9 @@ import pytest
 from export.calibration.options import OPTIONS, Settings
 from export.calibration.selection import select
 from export.cli import main
-from service.bundle import PostureManifest, read_manifest, verify_bundle
-from service.classify.pipeline import ClassifierPipeline
+from families.classify.runtime import ClassifierPipeline
+from families.postures.spec import PostureManifest
+from service.bundle import read_manifest, verify_bundle
 from service.runtime.session import OnnxSession
 
 

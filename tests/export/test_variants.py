@@ -29,8 +29,9 @@ from export.variants.static import (
     quantize_static_int8,
     weight_products,
 )
-from service.bundle import BundleError, PostureManifest, read_manifest, verify_bundle
-from service.classify.pipeline import ClassifierPipeline
+from families.classify.runtime import ClassifierPipeline
+from families.postures.spec import PostureManifest
+from service.bundle import BundleError, read_manifest, verify_bundle
 from service.runtime.cpu_features import current_cpu
 from service.runtime.session import OnnxSession
 from tests.helpers import running_server

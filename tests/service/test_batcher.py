@@ -16,7 +16,8 @@ from prometheus_client import REGISTRY
 
 from families.classify.runtime import ClassifierPipeline
 from families.ner.runtime import NerPipeline
-from service.bundle import PostureManifest, PostureSpec, read_manifest
+from families.postures.spec import PostureManifest, PostureSpec
+from service.bundle import read_manifest
 from service.errors import DeadlineExceeded, Overloaded
 from service.runtime.batcher import Batcher, BatchLimits
 from service.runtime.family import RequestOptions

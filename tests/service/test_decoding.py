@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from families.ner.decoding import WordDecoder
-from service.bundle import NerSpec
+from families.ner.spec import NerSpec
 
 BIOES = ["O", "B-X", "I-X", "E-X", "S-X"]
 

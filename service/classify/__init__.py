@@ -1,1 +1,0 @@
-"""Shims (issue 28): the classify family moved to ``families/classify``."""

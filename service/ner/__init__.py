@@ -1,1 +1,0 @@
-"""Shims (issue 28): the NER family moved to ``families/ner``."""
