@@ -167,6 +167,10 @@ class ModelRegistry:
             s.batch_wait_ms / 1000,
             s.request_timeout_s,
             s.slice_tokens,
+            max_queue_tokens=s.max_queue_tokens,
+            shed=s.shed_late_requests,
+            order=s.large_request_order,
+            max_tokenizing=s.max_tokenizing,
         )
 
     def _build_runtime(self, model: LoadedModel) -> Runtime[Any, Any]:
