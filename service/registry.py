@@ -1,7 +1,9 @@
 """Loaded models: discovers bundles, verifies them at start-up, loads and warms them up.
 
-Verification (manifest schema, files present, ONNX sha256) runs before the server accepts traffic,
-so a broken bundle stops start-up with a clear message. Creating sessions, the self-check (the
+Verification (manifest schema, files present and inside the bundle, ONNX sha256) runs before the
+server accepts traffic, so a broken bundle stops start-up with a clear message; a bundle that fails
+later (session, self-check, warm-up) sets ``load_error`` and ``python -m service`` exits 3 too
+(docs/reliability.md, the broken-bundle policy). Creating sessions, the self-check (the
 bundle's stored sample must give the same outputs on this CPU) and the warm-up run happen in the
 background; ``/readyz`` turns 200 only when they are done, and names the reason if one failed.
 """
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.bundle import MANIFEST_FILE, AnyManifest, BundleError, verify_bundle
+from service.bundle import MANIFEST_FILE, AnyManifest, BundleError, read_manifest, verify_bundle
 from service.classify.pipeline import ClassifierPipeline
 from service.errors import InvalidInput, ModelNotFound, NotReady
 from service.metrics import MODEL_INFO, MODEL_LOAD_FAILURES, QUEUE_CAPACITY, READY
@@ -94,26 +96,65 @@ class ModelRegistry:
         self.draining = False
 
     def discover(self) -> None:
-        """Verify every selected bundle; raise BundleError naming the first broken one."""
+        """Verify every selected bundle; raise BundleError naming the first broken one.
+
+        With ``INFER_MODELS`` set only the bundles it names are verified and loaded: the others'
+        manifests are read for their names, and one that cannot be read is skipped with a
+        warning (it is not served), so a broken bundle left out never stops start-up.
+        """
         root = self.settings.bundles_dir
+        wanted = set(self.settings.models)
         found = sorted(p.parent for p in root.glob(f"*/{MANIFEST_FILE}"))
         for bundle_dir in found:
+            if wanted:
+                try:
+                    name = read_manifest(bundle_dir).name
+                except BundleError as exc:
+                    if bundle_dir.name in wanted:
+                        raise
+                    first = str(exc).splitlines()[0]
+                    log.warning(
+                        "skipped %s (not in INFER_MODELS, unreadable): %s", bundle_dir, first
+                    )
+                    continue
+                if name not in wanted:
+                    continue
             manifest = verify_bundle(bundle_dir)
             if (manifest.task, manifest.head) not in RUNTIMES:
                 raise BundleError(
                     f"{bundle_dir}: no runtime serves task {manifest.task!r} with head "
                     f"{manifest.head!r} (known: {sorted(RUNTIMES)})"
                 )
-            if self.settings.models and manifest.name not in self.settings.models:
-                continue
             if manifest.name in self.models:
                 raise BundleError(f"two bundles are named {manifest.name!r} in {root}")
             self.models[manifest.name] = LoadedModel(bundle_dir, manifest)
-        missing = set(self.settings.models) - set(self.models)
+        missing = wanted - set(self.models)
         if missing:
             raise BundleError(f"bundles {sorted(missing)} not found in {root}")
         if not self.models:
             raise BundleError(f"no bundles (sub-directories with {MANIFEST_FILE}) in {root}")
+        self._check_parse_settings()
+
+    def _check_parse_settings(self) -> None:
+        """``INFER_PARSE_*_MODEL`` must name a loaded model of the right kind (start-up error)."""
+        s = self.settings
+        for setting, name, task, head in (
+            ("INFER_PARSE_INTENT_MODEL", s.parse_intent_model, "classify", "single-label"),
+            ("INFER_PARSE_NER_MODEL", s.parse_ner_model, "ner", None),
+        ):
+            if name is None:
+                continue
+            model = self.models.get(name)
+            kind = f"a {head} {task}" if head else f"an {task}"
+            if (
+                model is None
+                or model.manifest.task != task
+                or (head and model.manifest.head != head)
+            ):
+                raise BundleError(
+                    f"{setting}={name!r} names no loaded bundle that is {kind} model (loaded: "
+                    f"{sorted(self.models)}); /v1/parse could never answer"
+                )
 
     def load(self) -> None:
         """Create ONNX Runtime sessions and run one warm-up inference per model (blocking)."""

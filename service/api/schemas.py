@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, model_validator
 
 # "Exactly one of text / texts (non-empty)" in the JSON schema too, so clients and fuzzers see
 # the rule the validator below enforces; a null counts as absent, as it does there.
@@ -15,6 +15,18 @@ EXACTLY_ONE_OF_TEXT_OR_TEXTS: list[JsonValue] = [
         "properties": {"texts": {"type": "array", "minItems": 1}, "text": {"type": "null"}},
     },
 ]
+
+
+def _integral(value: Any) -> Any:
+    """1.0 is an integer by JSON Schema's definition (the OpenAPI document says "integer"):
+    accept integral floats as that integer; 1.5, true and "1" stay refused (strict)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer field that accepts what JSON Schema calls an integer (found by schemathesis).
+IntegralInt = Annotated[int, BeforeValidator(_integral)]
 
 
 class TextsInput(BaseModel):
@@ -61,7 +73,7 @@ class PosturesRequest(TextsRequest):
         },
     )
 
-    top_k: int | None = Field(
+    top_k: IntegralInt | None = Field(
         default=None, ge=1, le=1000, description="Return at most this many predicted postures."
     )
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
@@ -76,7 +88,7 @@ class ClassifyRequest(TextsRequest):
         },
     )
 
-    top_k: int | None = Field(
+    top_k: IntegralInt | None = Field(
         default=None, ge=1, le=1000, description="Return at most this many predicted classes."
     )
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
@@ -168,7 +180,7 @@ class ParseRequest(TextsInput):
         },
     )
 
-    top_k: int | None = Field(
+    top_k: IntegralInt | None = Field(
         default=None, ge=1, le=1000, description="Rank at most this many intents (default: all)."
     )
 
