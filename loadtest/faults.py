@@ -610,10 +610,12 @@ def case_small_api(ctx: Context) -> str:
     return f"Allow {allows}; top_k 1.0 200, 1.5 422; BOM and UTF-16 bodies 400 malformed_json"
 
 
-def non_reading_sockets(ctx: Context, count: int, requests: int) -> list[socket.socket]:
-    """``count`` sockets with a 4 KB receive buffer, each sending ``requests`` pipelined
-    /openapi.json requests and never reading an answer."""
+def non_reading_sockets(ctx: Context, count: int) -> list[socket.socket]:
+    """``count`` sockets with a 4 KB receive buffer, each pipelining enough /openapi.json
+    requests for 6 MB of answers (more than the kernel's 4 MB send buffer, so the server's
+    writes stall) and never reading an answer."""
     host, port = ctx.base.removeprefix("http://").split(":")
+    size = len(httpx.get(ctx.base + "/openapi.json", timeout=10).content)
     request = f"GET /openapi.json HTTP/1.1\r\nHost: x\r\nx-api-key: {KEY}\r\n\r\n".encode()
     sockets = []
     for _ in range(count):
@@ -621,35 +623,34 @@ def non_reading_sockets(ctx: Context, count: int, requests: int) -> list[socket.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.settimeout(10)
         sock.connect((host, int(port)))
-        sock.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            sock.send(request * requests)
+        sock.sendall(request * (6_000_000 // size + 1))
         sockets.append(sock)
     return sockets
 
 
 def case_non_reading(ctx: Context) -> str:
-    """Issue 21.4: 512 clients that pipeline requests and never read their answers, with the
-    connection cap at 512: a normal client must be served (their connections are aborted after
-    the write timeout, here 2 s)."""
-    count = 512
+    """Issue 21.4, scaled: as many clients as the connection cap (32 here; the issue's 512 at
+    512) pipeline requests and never read their answers: a normal client must be served within
+    a few seconds (their connections are aborted after the write timeout, here 2 s)."""
+    count = 32
     with fresh(
         ctx,
         "non-reading",
         INFER_MAX_CONNECTIONS=str(count),
-        INFER_MODELS='["ner-food"]',
+        INFER_MODELS='["intent-food"]',
         INFER_WRITE_TIMEOUT_S="2",
     ) as service:
         ctx.service = service
-        held = non_reading_sockets(ctx, count, 40)
+        held = non_reading_sockets(ctx, count)
         try:
             opened = time.monotonic()
-            time.sleep(0.5)
             first_ok: float | None = None
             statuses: list[int] = []
-            while time.monotonic() - opened < 15:
+            while time.monotonic() - opened < 20:
                 try:
-                    status = httpx.get(service.base + "/healthz", timeout=5).status_code
+                    status = httpx.get(
+                        service.base + "/v1/models", headers={"X-API-Key": KEY}, timeout=5
+                    ).status_code
                 except httpx.TransportError:
                     status = 0
                 statuses.append(status)
@@ -657,22 +658,22 @@ def case_non_reading(ctx: Context) -> str:
                     first_ok = time.monotonic() - opened
                     break
                 time.sleep(0.25)
-            with ctx.client() as client:
-                ner = client.post("/v1/entities", json=SHORT).status_code if first_ok else 0
         finally:
             for sock in held:
                 sock.close()
     ctx.figures["non_reading"] = {
         "sockets": count,
+        "connection_cap": count,
         "first_200_after_s": None if first_ok is None else round(first_ok, 2),
         "statuses_before": sorted(set(statuses)),
     }
     check(
-        first_ok is not None, f"no 200 within 15 s of {count} non-reading sockets: {statuses[-3:]}"
+        first_ok is not None, f"no 200 in 20 s beside {count} non-reading sockets: {statuses[-3:]}"
     )
-    check(first_ok is not None and first_ok <= 5.0, f"first 200 after {first_ok} s")
-    check(ner == 200, f"NER while they are open: {ner}")
-    return f"{count} non-reading sockets open: a normal client served after {first_ok:.1f} s"
+    check(first_ok is not None and first_ok <= 8.0, f"first 200 after {first_ok} s")
+    return (
+        f"{count} non-reading sockets (cap {count}): a normal client served after {first_ok:.1f} s"
+    )
 
 
 def overload(ctx: Context, order: str) -> str:
@@ -760,6 +761,10 @@ def case_overload_round_robin(ctx: Context) -> str:
     return overload(ctx, "round-robin")
 
 
+# The bundle the file-level cases copy (paths, INFER_MODELS, a corrupt ONNX file, poison records).
+FILE_BUNDLE = "intent-food"
+
+
 def batch_scorer(ctx: Context, *args: str, limit_s: float = 120) -> tuple[int | None, str, float]:
     """``python -m service.batch`` of the served checkout; memory capped (a runaway read)."""
     import resource
@@ -794,7 +799,7 @@ def case_poison_record(ctx: Context) -> str:
     data = work / "in.jsonl"
     data.write_text("".join(line + "\n" for line in lines))
     out = work / "out.jsonl"
-    common = ["--model", "ner-food", "--input", str(data), "--no-progress"]
+    common = ["--model", FILE_BUNDLE, "--input", str(data), "--no-progress"]
     code, log, _ = batch_scorer(ctx, *common, "--output", str(out))
     written = [json.loads(x) for x in out.read_text().splitlines()] if out.exists() else []
     error_file = work / "out.jsonl.errors.jsonl"
@@ -898,7 +903,7 @@ def manifest_file(source: Path) -> str:
 
 @contextmanager
 def bundle_workspace() -> Iterator[tuple[Path, Path]]:
-    """A scratch directory and, inside it, one copy of ner-food's ONNX file outside any bundle."""
+    """A scratch directory and, inside it, one copy of an ONNX file outside any bundle."""
     import shutil
 
     with tempfile.TemporaryDirectory(prefix="faults-bundles-") as tmp:
@@ -916,7 +921,7 @@ def case_bundle_paths(ctx: Context) -> str:
     import hashlib
     import shutil
 
-    source = ctx.bundles / "ner-food"
+    source = ctx.bundles / FILE_BUNDLE
     passwd_hash = hashlib.sha256(Path("/etc/passwd").read_bytes()).hexdigest()
     results = {}
     with bundle_workspace() as (root, onnx):
@@ -929,13 +934,13 @@ def case_bundle_paths(ctx: Context) -> str:
         }
         for name, (changes, shown) in variants.items():
             bundles = root / name
-            bundle_copy(source, bundles / "ner-food", onnx, **changes)
+            bundle_copy(source, bundles / FILE_BUNDLE, onnx, **changes)
             if name == "symlink":
-                target = bundles / "ner-food" / manifest_file(source)
+                target = bundles / FILE_BUNDLE / manifest_file(source)
                 target.unlink()
                 target.symlink_to(onnx)
                 shown = manifest_file(source)
-            outcome, log = start_outcome(ctx, bundles, f"paths-{name}", {}, limit_s=60)
+            outcome, log = start_outcome(ctx, bundles, f"paths-{name}", {}, limit_s=90)
             results[name] = outcome
             check(outcome.startswith("exit") and outcome != "exit 0", f"{name}: {outcome}")
             check(shown in log, f"{name}: the log does not name {shown!r}")
@@ -948,17 +953,18 @@ def case_models_isolation(ctx: Context) -> str:
     """Issue 21.6: a broken bundle that INFER_MODELS leaves out does not stop start-up."""
     import shutil
 
-    source = ctx.bundles / "ner-food"
+    source = ctx.bundles / FILE_BUNDLE
     with bundle_workspace() as (root, onnx):
         shutil.copy(source / manifest_file(source), onnx)
         bundles = root / "bundles"
-        bundle_copy(source, bundles / "ner-food", onnx)
+        bundle_copy(source, bundles / FILE_BUNDLE, onnx)
         (bundles / "broken").mkdir()
         (bundles / "broken" / "bundle.json").write_text("{not json")
-        outcome, _ = start_outcome(ctx, bundles, "isolation", {"INFER_MODELS": '["ner-food"]'})
+        env = {"INFER_MODELS": json.dumps([FILE_BUNDLE])}
+        outcome, _ = start_outcome(ctx, bundles, "isolation", env)
     ctx.figures["models_isolation"] = outcome
-    check(outcome == "ready", f"INFER_MODELS=[ner-food] beside a broken bundle: {outcome}")
-    return 'INFER_MODELS=["ner-food"] beside a broken bundle: ready'
+    check(outcome == "ready", f"INFER_MODELS=[{FILE_BUNDLE}] beside a broken bundle: {outcome}")
+    return f"INFER_MODELS=[{FILE_BUNDLE}] beside a broken bundle: ready"
 
 
 def case_broken_bundle(ctx: Context) -> str:
@@ -967,11 +973,11 @@ def case_broken_bundle(ctx: Context) -> str:
     import hashlib
     import shutil
 
-    source = ctx.bundles / "ner-food"
+    source = ctx.bundles / FILE_BUNDLE
     with bundle_workspace() as (root, onnx):
         shutil.copy(source / manifest_file(source), onnx)
         bundles = root / "bundles"
-        bundle_copy(source, bundles / "ner-food", onnx)
+        bundle_copy(source, bundles / FILE_BUNDLE, onnx)
         garbage = root / "outside" / "garbage.onnx"
         garbage.write_bytes(b"not an onnx graph" * 100)
         digest = hashlib.sha256(garbage.read_bytes()).hexdigest()
@@ -979,7 +985,7 @@ def case_broken_bundle(ctx: Context) -> str:
             source,
             bundles / "corrupt",
             garbage,
-            name="corrupt-ner",
+            name="corrupt-bundle",
             onnx__sha256=digest,
         )
         outcome, log = start_outcome(ctx, bundles, "broken-bundle", {}, limit_s=60)
