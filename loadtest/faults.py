@@ -623,7 +623,11 @@ def non_reading_sockets(ctx: Context, count: int) -> list[socket.socket]:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.settimeout(10)
         sock.connect((host, int(port)))
-        sock.sendall(request * (6_000_000 // size + 1))
+        sock.settimeout(0.5)
+        # What the server does not take now (it reads pipelined requests one at a time) stays
+        # unsent; an aborted connection (the fix) resets the send.
+        with contextlib.suppress(TimeoutError, OSError):
+            sock.sendall(request * (6_000_000 // size + 1))
         sockets.append(sock)
     return sockets
 
@@ -942,10 +946,14 @@ def case_bundle_paths(ctx: Context) -> str:
                 shown = manifest_file(source)
             outcome, log = start_outcome(ctx, bundles, f"paths-{name}", {}, limit_s=90)
             results[name] = outcome
-            check(outcome.startswith("exit") and outcome != "exit 0", f"{name}: {outcome}")
-            check(shown in log, f"{name}: the log does not name {shown!r}")
-            check(passwd_hash not in log, f"{name}: the log shows /etc/passwd's sha256")
+            if shown not in log:
+                results[name] += ", path not named"
+            if passwd_hash in log:
+                results[name] += ", /etc/passwd's sha256 shown"
     ctx.figures["bundle_paths"] = results
+    for name, outcome in results.items():
+        check(outcome.startswith("exit") and outcome != "exit 0", f"{name}: {outcome}")
+        check("," not in outcome, f"{name}: {outcome}")
     return f"outside-path manifests refused at start-up, path named: {results}"
 
 
