@@ -518,16 +518,28 @@ def case_alive(ctx: Context) -> str:
 OVER_BUDGET = {"texts": ["tushar se 2 misal mangwao aur pizza " * 555] * 64}
 
 
+def load_target(models: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
+    """The model the load cases use: ner-food on /v1/entities, else the intent classifier on
+    /v1/classify (when the NER bundle is not built): (name, route, short request)."""
+    if "ner-food" in models:
+        return "ner-food", "/v1/entities", SHORT
+    name = next(n for n, task in models.items() if task == "classify")
+    return name, "/v1/classify", {"text": "where is my order?", "model": name}
+
+
 def case_flood_refused(ctx: Context) -> str:
     """Issue 21.1: two clients loop over-budget requests (422 each) for 10 s; short NER requests
     meanwhile must stay fast (p99 <= 1 s): a refused request never delays admitted work."""
     stop = threading.Event()
     refused: list[int] = []
+    assert ctx.service is not None
+    name, route, short = load_target(ctx.service.models)
 
     def flood() -> None:
         with ctx.client(timeout=120) as client:
             while not stop.is_set():
-                refused.append(client.post("/v1/entities", json=OVER_BUDGET).status_code)
+                body = {**OVER_BUDGET, "model": name}
+                refused.append(client.post(route, json=body).status_code)
 
     threads = [threading.Thread(target=flood) for _ in range(2)]
     for thread in threads:
@@ -538,7 +550,7 @@ def case_flood_refused(ctx: Context) -> str:
         time.sleep(1.0)
         ends = time.monotonic() + 10
         while time.monotonic() < ends:
-            started, ended, status = timed_short(ctx, "/v1/entities", SHORT, require_ok=False)
+            started, ended, status = timed_short(ctx, route, short, require_ok=False)
             latencies.append(ended - started)
             statuses.append(status)
     finally:
@@ -551,6 +563,7 @@ def case_flood_refused(ctx: Context) -> str:
         "p99_ms": round(1000 * p99, 1),
         "max_ms": round(1000 * max(latencies), 1),
         "over_budget_answers": {str(s): refused.count(s) for s in sorted(set(refused))},
+        "model": name,
     }
     check(set(refused) <= {422, 429}, f"over-budget requests answered {sorted(set(refused))}")
     check(set(statuses) == {200}, f"short requests: {sorted(set(statuses))}")
@@ -558,7 +571,7 @@ def case_flood_refused(ctx: Context) -> str:
     return (
         f"{len(refused)} over-budget requests refused "
         f"({ctx.figures['flood_refused']['over_budget_answers']}); "
-        f"{len(latencies)} short NER requests meanwhile: p50 {figures(latencies)['p50_ms']} ms, "
+        f"{len(latencies)} short {name} requests meanwhile: p50 {figures(latencies)['p50_ms']} ms, "
         f"p99 {1000 * p99:.0f} ms, max {1000 * max(latencies):.0f} ms"
     )
 
@@ -686,21 +699,23 @@ def overload(ctx: Context, order: str) -> str:
     requests one after another could finish must be answered, and every refusal must come within
     1 s (shed early, with Retry-After)."""
     deadline = 20.0
+    models = available_models(ctx.bundles)
+    name, route, _ = load_target(models)
     env = {
-        "INFER_MODELS": '["ner-food"]',
+        "INFER_MODELS": json.dumps([name]),
         "INFER_REQUEST_TIMEOUT_S": str(deadline),
         "INFER_LARGE_REQUEST_ORDER": order,
     }
     with fresh(ctx, f"overload-{order}", **env) as service:
         ctx.service = service
-        probe = {"texts": ["漢" * 2000] * 3}
+        probe = {"texts": ["漢" * 2000] * 3, "model": name}
         with ctx.client() as client:
-            client.post("/v1/entities", json={"texts": ["漢" * 2000]})  # warm the slice path
+            client.post(route, json={"texts": ["漢" * 2000], "model": name})  # warm slicing
             started = time.monotonic()
-            check(client.post("/v1/entities", json=probe).status_code == 200, "probe request")
+            check(client.post(route, json=probe).status_code == 200, "probe request")
             per_text = (time.monotonic() - started) / 3
         texts = max(1, min(16, round(deadline / 2.3 / per_text)))
-        body = {"texts": ["漢" * 2000] * texts}
+        body = {"texts": ["漢" * 2000] * texts, "model": name}
         alone = per_text * texts
         window = 2.2 * deadline
         outcomes: list[tuple[int, float, str | None]] = []
@@ -711,7 +726,7 @@ def overload(ctx: Context, order: str) -> str:
             with ctx.client(timeout=deadline + 30) as client:
                 while time.monotonic() < ends:
                     started = time.monotonic()
-                    response = client.post("/v1/entities", json=body)
+                    response = client.post(route, json=body)
                     with lock:
                         outcomes.append(
                             (
@@ -735,6 +750,7 @@ def overload(ctx: Context, order: str) -> str:
     possible = window / alone
     figure = {
         "order": order,
+        "model": name,
         "texts": texts,
         "alone_s": round(alone, 2),
         "deadline_s": deadline,
@@ -755,6 +771,16 @@ def overload(ctx: Context, order: str) -> str:
         f"for {window:.0f} s ({order}): {len(answered)} answered of {possible:.1f} possible, "
         f"{len(shed)} shed (slowest {figure['shed_max_s']} s), {len(expired)} x 504"
     )
+
+
+def available_models(bundles: Path) -> dict[str, str]:
+    """name -> task of the bundles in ``bundles`` (their manifests)."""
+    found = {}
+    for manifest in sorted(bundles.glob("*/bundle.json")):
+        with contextlib.suppress(ValueError, KeyError):
+            data = json.loads(manifest.read_text())
+            found[data["name"]] = data["task"]
+    return found
 
 
 def case_overload(ctx: Context) -> str:
