@@ -135,10 +135,19 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, detail)
 
 
+def _flat(routes: list[Any]) -> list[Any]:
+    """Routes with the routers FastAPI includes (``_IncludedRouter``, no prefix here) opened."""
+    flat = []
+    for route in routes:
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        flat.extend(_flat(inner) if inner is not None else [route])
+    return flat
+
+
 def _allowed_methods(request: Request) -> str | None:
     """Every method some route of this path answers (Starlette names only the first route's)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    for route in _flat(request.app.router.routes):
         match, _ = route.matches(request.scope)
         if match != Match.NONE:
             methods |= getattr(route, "methods", None) or set()
