@@ -1128,7 +1128,9 @@ def case_sigterm_past_graceful(ctx: Context) -> str:
     """Maximal requests running and queued, graceful timeout 2 s: each gets complete JSON (its
     result if it finished in time, else 503 draining; at least the queued ones), exit 0."""
     answers: list[httpx.Response] = []
-    with fresh(ctx, "past-graceful", INFER_GRACEFUL_TIMEOUT_SECONDS="2") as service:
+    # About shutdown, not admission: all three are admitted (no shedding by deadline).
+    env = {"INFER_GRACEFUL_TIMEOUT_SECONDS": "2", "INFER_SHED_LATE_REQUESTS": "false"}
+    with fresh(ctx, "past-graceful", **env) as service:
 
         def call() -> None:
             with httpx.Client(headers={"X-API-Key": KEY}, timeout=60) as client:
