@@ -25,8 +25,9 @@ def _integral(value: Any) -> Any:
     return value
 
 
-# An integer field that accepts what JSON Schema calls an integer (found by schemathesis).
-IntegralInt = Annotated[int, BeforeValidator(_integral)]
+# top_k: an integer in [1, 1000] that accepts what JSON Schema calls an integer (1.0; found by
+# schemathesis). The bounds go before the validator, so the schema says minimum/maximum.
+TopK = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_integral)]
 
 
 class TextsInput(BaseModel):
@@ -73,8 +74,8 @@ class PosturesRequest(TextsRequest):
         },
     )
 
-    top_k: IntegralInt | None = Field(
-        default=None, ge=1, le=1000, description="Return at most this many predicted postures."
+    top_k: TopK | None = Field(
+        default=None, description="Return at most this many predicted postures."
     )
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
 
@@ -88,8 +89,8 @@ class ClassifyRequest(TextsRequest):
         },
     )
 
-    top_k: IntegralInt | None = Field(
-        default=None, ge=1, le=1000, description="Return at most this many predicted classes."
+    top_k: TopK | None = Field(
+        default=None, description="Return at most this many predicted classes."
     )
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
 
@@ -180,8 +181,8 @@ class ParseRequest(TextsInput):
         },
     )
 
-    top_k: IntegralInt | None = Field(
-        default=None, ge=1, le=1000, description="Rank at most this many intents (default: all)."
+    top_k: TopK | None = Field(
+        default=None, description="Rank at most this many intents (default: all)."
     )
 
 
