@@ -43,16 +43,23 @@ def main() -> int:
     parser.add_argument("--bundles", type=Path, default=DEFAULT_BUNDLES)
     parser.add_argument("--max-examples", type=int, default=60, help="per API operation")
     parser.add_argument("--max-time", type=int, default=60, help="seconds for the whole run")
-    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=None, help="default: unseeded (a new run)")
+    parser.add_argument(
+        "--all-checks",
+        action="store_true",
+        help="every schemathesis check (positive_data_acceptance too)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "fuzz")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with running_service(args.bundles, args.out / "service.log", LIMITS) as service:
         command = [
             *(str(Path(sys.executable).with_name("st")), "run", f"{service.base}/openapi.json"),
-            *("--checks", CHECKS, "--phases", "examples,coverage,fuzzing"),
+            *("--checks", "all" if args.all_checks else CHECKS),
+            *("--phases", "examples,coverage,fuzzing"),
             *("--max-examples", str(args.max_examples), "--max-time", str(args.max_time)),
-            *("--seed", str(args.seed), "--workers", "1", "--request-timeout", "30"),
+            *(("--seed", str(args.seed)) if args.seed is not None else ()),
+            *("--workers", "1", "--request-timeout", "30"),
             *("--report", "junit", "--report-dir", str(args.out)),
         ]
         status = subprocess.run(command, cwd=ROOT).returncode

@@ -12,6 +12,7 @@ import contextvars
 import logging
 import resource
 import signal
+import sys
 import time
 from types import FrameType
 
@@ -36,6 +37,7 @@ class DrainingServer(uvicorn.Server):
         self.registry = registry
         self.drain_s = drain_s
         self.stop_at: float | None = None
+        self.exit_status = 0
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if sig != signal.SIGTERM:
@@ -58,6 +60,12 @@ class DrainingServer(uvicorn.Server):
 
     async def on_tick(self, counter: int) -> bool:
         if self.stop_at is not None and time.monotonic() >= self.stop_at:
+            self.should_exit = True
+        if self.registry.load_error is not None and self.exit_status == 0:
+            # The broken-bundle policy (docs/reliability.md): a bundle that fails to load, self-
+            # check or warm up stops the process (exit 3), like one that fails verification.
+            log.error("exiting (status 3): a bundle cannot be served: %s", self.registry.load_error)
+            self.exit_status = 3
             self.should_exit = True
         return await super().on_tick(counter)
 
@@ -90,11 +98,19 @@ def main() -> None:
         timeout_graceful_shutdown=settings.graceful_timeout_seconds,
         # h11, with deadlines for request heads and a connection cap (service/connections.py);
         # the body deadline is in the app (BodyLimit), the idle keep-alive one is uvicorn's.
-        http=guarded_protocol(settings.header_timeout_s, connection_cap(settings.max_connections)),
+        http=guarded_protocol(
+            settings.header_timeout_s,
+            connection_cap(settings.max_connections),
+            settings.write_timeout_s,
+            settings.max_header_bytes,
+        ),
         timeout_keep_alive=settings.keepalive_timeout_s,  # type: ignore[arg-type]
         h11_max_incomplete_event_size=settings.max_header_bytes,
     )
-    DrainingServer(config, app.state.registry, settings.drain_seconds).run()
+    server = DrainingServer(config, app.state.registry, settings.drain_seconds)
+    server.run()
+    if server.exit_status:
+        sys.exit(server.exit_status)
 
 
 if __name__ == "__main__":

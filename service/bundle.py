@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Union, cast
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -75,22 +75,52 @@ def read_manifest(
         raise BundleError(f"{path}: invalid manifest:\n{exc}") from exc
 
 
+def bundle_file(bundle_dir: Path, name: str, field: str) -> Path:
+    """The file a manifest names in ``field``, inside ``bundle_dir``, or BundleError.
+
+    The rule (docs/reliability.md): a plain relative name (sub-directories allowed), no ``..``
+    part, not absolute, and the resolved path (symlinks followed) inside the bundle directory.
+    A refused path is named as the manifest spells it; nothing outside the bundle is read.
+    """
+    pure = PurePosixPath(name)
+    if not name or "\\" in name or "\x00" in name:
+        problem = "is not a plain relative file name"
+    elif pure.is_absolute() or Path(name).is_absolute():
+        problem = "is an absolute path"
+    elif ".." in pure.parts:
+        problem = "has a '..' part"
+    else:
+        root = bundle_dir.resolve()
+        resolved = (root / name).resolve()
+        if not resolved.is_relative_to(root) or resolved == root:
+            problem = "resolves outside the bundle directory (a symlink)"
+        else:
+            return bundle_dir / name
+    raise BundleError(
+        f"{bundle_dir}: {field} {name!r} {problem}; files a manifest names must be plain "
+        "relative names inside the bundle directory"
+    )
+
+
 def verify_bundle(
     bundle_dir: Path, adapter: TypeAdapter[ManifestBase] | None = None
 ) -> ManifestBase:
-    """Validate the manifest and check that the files it names exist and the ONNX hash matches."""
+    """Validate the manifest, check that the files it names are inside the bundle directory and
+    exist, and that their sha256 match."""
     manifest = read_manifest(bundle_dir, adapter)
-    for name in (manifest.onnx.file, manifest.tokenizer.file):
-        if not (bundle_dir / name).is_file():
-            raise BundleError(f"{bundle_dir}: {name} is missing")
-    expected = [(manifest.onnx.file, manifest.onnx.sha256)]
+    named = [("onnx.file", manifest.onnx.file), ("tokenizer.file", manifest.tokenizer.file)]
+    paths = {field: bundle_file(bundle_dir, name, field) for field, name in named}
+    for field, name in named:
+        if not paths[field].is_file():
+            raise BundleError(f"{bundle_dir}: {name} ({field}) is missing")
+    expected = [(paths["onnx.file"], manifest.onnx.sha256)]
     if manifest.tokenizer.sha256 is not None:
-        expected.append((manifest.tokenizer.file, manifest.tokenizer.sha256))
-    for name, digest in expected:
-        actual = sha256_of(bundle_dir / name)
+        expected.append((paths["tokenizer.file"], manifest.tokenizer.sha256))
+    for path, digest in expected:
+        actual = sha256_of(path)
         if actual != digest:
             raise BundleError(
-                f"{bundle_dir / name}: sha256 {actual} does not match the manifest's {digest}; "
+                f"{path}: sha256 {actual} does not match the manifest's {digest}; "
                 "the file is corrupt, truncated or was replaced"
             )
     return manifest

@@ -7,6 +7,11 @@ a request head (a new connection, or after a response on a keep-alive connection
 connection when the head has not arrived in time. The body has its own deadline in the app
 (``service.api.middleware.BodyLimit``). Connections beyond the cap get 503 JSON
 ``too_many_connections`` and are closed; malformed HTTP gets 400 JSON instead of uvicorn's text.
+
+A client that does not read its answers (the send buffer stays full, uvicorn stops writing) gets
+``write_timeout_s``: then the connection is aborted, so such sockets cannot hold the connection
+cap. A request head larger than ``max_header_bytes`` gets 400 JSON however it arrives (h11's own
+limit only holds while the head is incomplete: a large head in one packet passed it).
 """
 
 from __future__ import annotations
@@ -35,9 +40,12 @@ class GuardedH11Protocol(H11Protocol):
 
     header_timeout_s: float = 10.0
     max_connections: int = 512
+    write_timeout_s: float = 30.0
+    max_header_bytes: int = 16_384
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._write_timer: asyncio.TimerHandle | None = None
         self._head_timer: asyncio.TimerHandle | None = None
         self._waiting_cycle: object = None
         self._head_bytes = False
@@ -70,11 +78,34 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
             self.app = _too_many_connections(self.max_connections)
+        else:
+            self.app = _head_limited(self.app, self.max_header_bytes)
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         super().connection_lost(exc)
+
+    # --- the response write deadline -----------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        """The send buffer is full: the client has that long to read before we abort."""
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(self.write_timeout_s, self._write_timeout)
+
+    def resume_writing(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        super().resume_writing()
+
+    def _write_timeout(self) -> None:
+        self._write_timer = None
+        self.transport.abort()  # close() would wait to flush what the client never reads
 
     def data_received(self, data: bytes) -> None:
         if self._head_timer is not None:
@@ -123,7 +154,40 @@ def _too_many_connections(cap: int) -> Any:
     return refuse
 
 
-def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[GuardedH11Protocol]:
+def head_bytes(scope: Any) -> int:
+    """Bytes of the request line and headers as they came (``METHOD target HTTP/1.1``, CRLFs)."""
+    target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + 1
+    line = len(scope["method"]) + target + len(scope.get("http_version", "1.1")) + 9
+    return line + sum(len(k) + len(v) + 4 for k, v in scope.get("headers", [])) + 2
+
+
+def _head_limited(app: Any, limit: int) -> Any:
+    async def limited(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (size := head_bytes(scope)) > limit:
+            detail = ErrorDetail(
+                type="bad_request",
+                message=f"the request head is {size} bytes; the limit is {limit}",
+                field="headers",
+                limit=limit,
+            )
+            await error_response(400, detail, {"Connection": "close"})(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return limited
+
+
+def guarded_protocol(
+    header_timeout_s: float,
+    max_connections: int,
+    write_timeout_s: float = 30.0,
+    max_header_bytes: int = 16_384,
+) -> type[GuardedH11Protocol]:
     """The protocol class for ``uvicorn.Config(http=...)`` with these limits."""
-    attributes = {"header_timeout_s": header_timeout_s, "max_connections": max_connections}
+    attributes = {
+        "header_timeout_s": header_timeout_s,
+        "max_connections": max_connections,
+        "write_timeout_s": write_timeout_s,
+        "max_header_bytes": max_header_bytes,
+    }
     return type("GuardedH11", (GuardedH11Protocol,), attributes)

@@ -113,9 +113,9 @@ async def run_model(
 ) -> Result:
     """Queue one request on the model's batcher (merged with concurrent ones) and record it.
 
-    ``prepare`` tokenizes the request; it runs in the model's worker thread, like inference, so
-    the event loop never tokenizes. A request over ``max_tokens`` is refused there (422 on
-    ``field``).
+    ``prepare`` tokenizes the request before it is queued, never on the model's worker (the
+    batcher: at once when small, else on the model's tokenizer thread). A request over
+    ``max_tokens`` is refused there (422 on ``field``) and costs the model's batch loop nothing.
     """
     annotate(model=model.name, texts=len(texts))
     if model.batcher is None:

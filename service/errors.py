@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from service.observability.request_context import annotate
 
@@ -54,6 +55,12 @@ class InvalidInput(ServiceError):
 
 class LimitExceeded(ServiceError):
     status, type = 422, "limit_exceeded"
+
+
+class InvalidJson(ServiceError):
+    """The body is not UTF-8 JSON."""
+
+    status, type = 400, "malformed_json"
 
 
 class PayloadTooLarge(ServiceError):
@@ -128,7 +135,28 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, detail)
 
 
-async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
+def _flat(routes: list[Any]) -> list[Any]:
+    """Routes with the routers FastAPI includes (``_IncludedRouter``, no prefix here) opened."""
+    flat = []
+    for route in routes:
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        flat.extend(_flat(inner) if inner is not None else [route])
+    return flat
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method some route of this path answers (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in _flat(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods)) or None
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and exc.detail == _BODY_PARSE_FAILURE:
         cause = exc.__cause__
@@ -138,9 +166,10 @@ async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     kind = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
         exc.status_code, "http_error"
     )
-    return error_response(
-        exc.status_code, ErrorDetail(type=kind, message=str(exc.detail)), exc.headers
-    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers["Allow"] = allowed
+    return error_response(exc.status_code, ErrorDetail(type=kind, message=str(exc.detail)), headers)
 
 
 async def _on_unexpected_error(_: Request, exc: Exception) -> JSONResponse:

@@ -85,6 +85,20 @@ CALL_TOKENS = Counter(
     ("model", "kind"),
 )
 QUEUE_DEPTH = Gauge(f"{PREFIX}_queue_depth", "Requests waiting for a model's worker.", ("model",))
+QUEUED_TOKENS = Gauge(
+    f"{PREFIX}_queued_tokens",
+    "Tokens of admitted work waiting for a model's worker (queued requests and unrun slices); "
+    "bounded by INFER_MAX_QUEUE_TOKENS.",
+    ("model",),
+)
+SHED_REASONS = ("requests", "tokens", "deadline", "tokenizing")
+SHED = Counter(
+    f"{PREFIX}_shed_total",
+    "Requests refused with 429 before any model work, by model and reason: requests (queue full "
+    "by count), tokens (queued work over INFER_MAX_QUEUE_TOKENS), deadline (the work ahead would "
+    "make it miss its deadline), tokenizing (too many large requests waiting for tokenization).",
+    ("model", "reason"),
+)
 CANCELLED = Counter(
     f"{PREFIX}_cancelled_total",
     "Work given up because nobody waits for it any more (deadline passed, client disconnected, "

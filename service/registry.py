@@ -1,7 +1,9 @@
 """Loaded models: discovers bundles, verifies them at start-up, loads and warms them up.
 
-Verification (manifest schema, files present, ONNX sha256) runs before the server accepts traffic,
-so a broken bundle stops start-up with a clear message. Creating sessions, the self-check (the
+Verification (manifest schema, files present and inside the bundle, ONNX sha256) runs before the
+server accepts traffic, so a broken bundle stops start-up with a clear message; a bundle that fails
+later (session, self-check, warm-up) sets ``load_error`` and ``python -m service`` exits 3 too
+(docs/reliability.md, the broken-bundle policy). Creating sessions, the self-check (the
 bundle's stored sample must give the same outputs on this CPU) and the warm-up run happen in the
 background; ``/readyz`` turns 200 only when they are done, and names the reason if one failed.
 """
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.bundle import MANIFEST_FILE, BundleError
+from service.bundle import MANIFEST_FILE, BundleError, read_manifest
 from service.errors import InvalidInput, ModelNotFound, NotReady
 from service.families import SERVING_FAMILIES, family_table, route_table
 from service.manifest import ManifestBase
@@ -62,21 +64,60 @@ class ModelRegistry:
         self.draining = False
 
     def discover(self) -> None:
-        """Verify every selected bundle; raise BundleError naming the first broken one."""
+        """Verify every selected bundle; raise BundleError naming the first broken one.
+
+        With ``INFER_MODELS`` set only the bundles it names are verified and loaded: the others'
+        manifests are read for their names, and one that cannot be read is skipped with a
+        warning (it is not served), so a broken bundle left out never stops start-up.
+        """
         root = self.settings.bundles_dir
+        wanted = set(self.settings.models)
         found = sorted(p.parent for p in root.glob(f"*/{MANIFEST_FILE}"))
         for bundle_dir in found:
+            if wanted:
+                try:
+                    name = read_manifest(bundle_dir, self.families.manifests).name
+                except BundleError as exc:
+                    if bundle_dir.name in wanted:
+                        raise
+                    first = str(exc).splitlines()[0]
+                    log.warning(
+                        "skipped %s (not in INFER_MODELS, unreadable): %s", bundle_dir, first
+                    )
+                    continue
+                if name not in wanted:
+                    continue
             manifest = self.families.verify(bundle_dir)
-            if self.settings.models and manifest.name not in self.settings.models:
-                continue
             if manifest.name in self.models:
                 raise BundleError(f"two bundles are named {manifest.name!r} in {root}")
             self.models[manifest.name] = LoadedModel(bundle_dir, manifest)
-        missing = set(self.settings.models) - set(self.models)
+        missing = wanted - set(self.models)
         if missing:
             raise BundleError(f"bundles {sorted(missing)} not found in {root}")
         if not self.models:
             raise BundleError(f"no bundles (sub-directories with {MANIFEST_FILE}) in {root}")
+        self._check_parse_settings()
+
+    def _check_parse_settings(self) -> None:
+        """``INFER_PARSE_*_MODEL`` must name a loaded model of the right kind (start-up error)."""
+        s = self.settings
+        for setting, name, route, head in (
+            ("INFER_PARSE_INTENT_MODEL", s.parse_intent_model, "classify", "single-label"),
+            ("INFER_PARSE_NER_MODEL", s.parse_ner_model, "ner", None),
+        ):
+            if name is None:
+                continue
+            model = self.models.get(name)
+            kind = f"a {head} model of /v1/{route}" if head else f"a model of /v1/{route}"
+            if (
+                model is None
+                or model.manifest.task not in self.route_tasks.get(route, ())
+                or (head and model.manifest.head != head)
+            ):
+                raise BundleError(
+                    f"{setting}={name!r} names no loaded bundle that is {kind} (loaded: "
+                    f"{sorted(self.models)}); /v1/parse could never answer"
+                )
 
     def load(self) -> None:
         """Create ONNX Runtime sessions and run one warm-up inference per model (blocking)."""
@@ -131,6 +172,10 @@ class ModelRegistry:
             s.batch_wait_ms / 1000,
             s.request_timeout_s,
             s.slice_tokens,
+            max_queue_tokens=s.max_queue_tokens,
+            shed=s.shed_late_requests,
+            order=s.large_request_order,
+            max_tokenizing=s.max_tokenizing,
         )
 
     def _build_runtime(self, model: LoadedModel) -> Runtime[Any, Any]:

@@ -4,7 +4,9 @@ response bodies (``families/<name>/results.py``) are built on them."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, model_validator
 
 # "Exactly one of text / texts (non-empty)" in the JSON schema too, so clients and fuzzers see
 # the rule the validator below enforces; a null counts as absent, as it does there.
@@ -15,6 +17,19 @@ EXACTLY_ONE_OF_TEXT_OR_TEXTS: list[JsonValue] = [
         "properties": {"texts": {"type": "array", "minItems": 1}, "text": {"type": "null"}},
     },
 ]
+
+
+def _integral(value: Any) -> Any:
+    """1.0 is an integer by JSON Schema's definition (the OpenAPI document says "integer"):
+    accept integral floats as that integer; 1.5, true and "1" stay refused (strict)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# top_k: an integer in [1, 1000] that accepts what JSON Schema calls an integer (1.0; found by
+# schemathesis). The bounds go before the validator, so the schema says minimum/maximum.
+TopK = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_integral)]
 
 
 class TextsInput(BaseModel):

@@ -58,6 +58,31 @@ class Settings(BaseSettings):
         ge=1,
         description="Most requests queued per model; beyond it requests get 429 with Retry-After.",
     )
+    max_queue_tokens: int = Field(
+        default=131_072,
+        ge=1,
+        description="Most tokens of work queued per model (waiting requests and the unrun slices "
+        "of large ones); a request that would pass it gets 429 with Retry-After, before any model "
+        "work. Admission by work, not by request count.",
+    )
+    shed_late_requests: bool = Field(
+        default=True,
+        description="Refuse at once (429 with Retry-After) a request that the work queued ahead of "
+        "it would make miss its deadline, at the model's recent throughput, instead of letting it "
+        "wait and expire (504).",
+    )
+    large_request_order: Literal["deadline", "round-robin"] = Field(
+        default="deadline",
+        description="Which large (sliced) request's slice runs next: deadline (earliest deadline "
+        "first: admitted requests finish one after another) or round-robin (all advance together; "
+        "under overload all finish late). Whole requests run between slices either way.",
+    )
+    max_tokenizing: int = Field(
+        default=4,
+        ge=1,
+        description="Most large requests per model waiting for (or in) tokenization, which runs "
+        "off the model's worker; more get 429.",
+    )
     request_timeout_s: float = Field(
         default=60.0,
         gt=0,
@@ -108,6 +133,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Most seconds to receive a request body; then 408 request_timeout.",
     )
+    write_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Most seconds a response may wait for a client that does not read it (the "
+        "send buffer stays full); then the connection is aborted.",
+    )
     keepalive_timeout_s: float = Field(
         default=5.0, gt=0, description="Idle keep-alive connections are closed after this long."
     )
@@ -120,7 +151,8 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         default=16_384,
         ge=1024,
-        description="Largest incomplete request head h11 buffers; beyond it 400 bad_request.",
+        description="Largest request head (request line and headers), however it arrives; "
+        "beyond it 400 bad_request.",
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         default="info", description="Log level of the service and uvicorn."

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from families.classify.runtime import ClassPrediction
-from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest
+from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest, TopK
 
 
 class ClassOut(BaseModel):
@@ -43,8 +43,8 @@ class ClassifyRequest(TextsRequest):
         },
     )
 
-    top_k: int | None = Field(
-        default=None, ge=1, le=1000, description="Return at most this many predicted classes."
+    top_k: TopK | None = Field(
+        default=None, description="Return at most this many predicted classes."
     )
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
 

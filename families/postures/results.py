@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from families.classify.runtime import ClassPrediction
-from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest
+from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest, TopK
 
 
 class PostureOut(BaseModel):
@@ -34,8 +34,8 @@ class PosturesRequest(TextsRequest):
         },
     )
 
-    top_k: int | None = Field(
-        default=None, ge=1, le=1000, description="Return at most this many predicted postures."
+    top_k: TopK | None = Field(
+        default=None, description="Return at most this many predicted postures."
     )
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
 

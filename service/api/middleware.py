@@ -8,7 +8,13 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import Draining, ErrorDetail, RequestTimeout, error_response
+from service.errors import (
+    Draining,
+    InvalidJson,
+    PayloadTooLarge,
+    RequestTimeout,
+    error_response,
+)
 from service.metrics import IN_FLIGHT, REQUEST_LATENCY
 from service.registry import ModelRegistry
 
@@ -60,6 +66,13 @@ class BodyLimit:
             return
         if body is None:
             scope[CLIENT_GONE] = True
+            return
+        if not_utf8_json(body):
+            invalid = InvalidJson(
+                "request body is not valid JSON (UTF-8): it starts with a byte-order mark or is "
+                "UTF-16/32; send UTF-8 without a BOM"
+            )
+            await error_response(invalid.status, invalid.detail)(scope, receive, send)
             return
         await self._run_watching(scope, body, receive, send)
 
@@ -116,13 +129,18 @@ class BodyLimit:
             watcher.cancel()
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = ErrorDetail(
-            type="payload_too_large",
-            message=f"request body exceeds {self.max_bytes} bytes",
-            field="body",
-            limit=self.max_bytes,
+        error = PayloadTooLarge(
+            f"request body exceeds {self.max_bytes} bytes", field="body", limit=self.max_bytes
         )
-        await error_response(413, detail, {"Connection": "close"})(scope, receive, send)
+        await error_response(error.status, error.detail, {"Connection": "close"})(
+            scope, receive, send
+        )
+
+
+def not_utf8_json(body: bytes) -> bool:
+    """A BOM, or the NUL bytes of UTF-16/32 in the first four bytes: Python's JSON reader would
+    detect and accept those encodings; the API takes UTF-8 only (README, Errors)."""
+    return body.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) or b"\x00" in body[:4]
 
 
 class RequestMetrics:

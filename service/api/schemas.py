@@ -22,6 +22,7 @@ from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS as EXACTLY_ONE_OF_TEXT_
 from service.schemas import ModelRef as ModelRef
 from service.schemas import TextsInput as TextsInput
 from service.schemas import TextsRequest as TextsRequest
+from service.schemas import TopK
 
 
 class ParseRequest(TextsInput):
@@ -33,8 +34,8 @@ class ParseRequest(TextsInput):
         },
     )
 
-    top_k: int | None = Field(
-        default=None, ge=1, le=1000, description="Rank at most this many intents (default: all)."
+    top_k: TopK | None = Field(
+        default=None, description="Rank at most this many intents (default: all)."
     )
 
 

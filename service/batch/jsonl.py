@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,23 @@ from typing import Any
 def dumps(obj: Any) -> str:
     """JSON as the HTTP API renders it (Starlette's JSONResponse): compact, UTF-8, no NaN."""
     return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def unwritable(obj: Any) -> str | None:
+    """Why ``obj`` cannot be written as one UTF-8 JSON line (a lone surrogate, NaN, infinity:
+    values Python's JSON reader accepts), or None when it can."""
+    try:
+        dumps(obj).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"holds text that is not valid Unicode ({exc.reason}); output must be UTF-8"
+    except ValueError as exc:
+        return f"holds a value JSON output cannot carry ({exc})"
+    return None
+
+
+def printable(value: Any) -> Any:
+    """``value`` if it can be written, else its ASCII JSON spelling (for an error record)."""
+    return value if unwritable(value) is None else json.dumps(value, ensure_ascii=True)
 
 
 class LockedError(RuntimeError):
@@ -36,6 +54,12 @@ class AppendLog:
     def open(self) -> AppendLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # /dev/full, a FIFO: nothing to resume from
+            os.close(fd)
+            raise ValueError(
+                f"{self.path} is not a regular file; the output and error files must be files "
+                "that can be appended to and read back (to resume)"
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -61,8 +85,11 @@ class AppendLog:
         """Write one line; it is in the kernel (survives kill -9) when this returns."""
         data = (dumps(record) + "\n").encode("utf-8")
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:  # a full disk: say which file, exit with the error (exit 2)
+            raise OSError(exc.errno, f"cannot write {self.path}: {exc.strerror}") from exc
 
     def sync(self) -> None:
         """Make what is written durable (survives a node crash): once per batch."""

@@ -21,10 +21,10 @@ from types import FrameType
 from typing import Any
 
 from service.batch.evaluate import Tally, evaluate, format_report
-from service.batch.jsonl import AppendLog, dumps
+from service.batch.jsonl import AppendLog, dumps, printable, unwritable
 from service.batch.models import BadRecord, BatchModel
 from service.batch.shard import id_key, shard_of
-from service.runtime.batcher import Prepared
+from service.runtime.batcher import Packing, Prepared
 
 log = logging.getLogger("service.batch")
 
@@ -116,19 +116,17 @@ def _chunks(path: Path, size: int) -> Iterator[list[tuple[int, bytes]]]:
 
 
 def batches(items: list[_Item], max_windows: int, max_tokens: int) -> Iterator[list[_Item]]:
-    """Length-sorted, within the service's budget: windows <= max_windows and windows x widest
-    window <= max_tokens (the batcher's rule); one item over the budget runs alone."""
+    """Length-sorted, within the service's budget (``Packing``, the batcher's rule): windows <=
+    max_windows and windows x widest window <= max_tokens; one item over the budget runs alone."""
     ordered = sorted(items, key=lambda it: (it.prepared.width, it.line))
     batch: list[_Item] = []
-    windows = width = 0
+    packing = Packing(max_windows, max_tokens)
     for item in ordered:
-        grown = windows + item.prepared.num_windows
-        wider = max(width, item.prepared.width)
-        if batch and (grown > max_windows or grown * wider > max_tokens):
+        if not packing.add(item.prepared):
             yield batch
-            batch, grown, wider = [], item.prepared.num_windows, item.prepared.width
+            batch, packing = [], Packing(max_windows, max_tokens)
+            packing.add(item.prepared)
         batch.append(item)
-        windows, width = grown, wider
     if batch:
         yield batch
 
@@ -203,7 +201,14 @@ def run(model: BatchModel, opts: Options) -> Summary:
                     results = model.run([it.prepared for it in batch])
                     tokens = 0
                     for item, result in zip(batch, results, strict=True):
-                        out.append({**item.record, "result": result})
+                        line = {**item.record, "result": result}
+                        problem = unwritable(line)
+                        if problem is not None:  # never crash on a value the reader accepted
+                            ident = printable(item.record.get("id"))
+                            errors.append({"line": item.line, "id": ident, "reason": problem})
+                            summary.errors += 1
+                            continue
+                        out.append(line)
                         tokens += item.prepared.tokens
                     if time.monotonic() - last_sync >= opts.sync_every_s:
                         out.sync()  # node-crash durability; kill -9 safety needs no fsync
@@ -274,10 +279,13 @@ def _pending(
                 reason = str(exc)
             else:
                 carried = {k: v for k, v in record.items() if k not in (opts.text_field, "id")}
-                pending.append(_Item(number, {"id": ident, **carried}, prepared))
-                done.add(key)
-                continue
-        pending.append({"line": number, "id": ident, "reason": reason})
+                problem = unwritable({"id": ident, **carried})
+                if problem is None:
+                    pending.append(_Item(number, {"id": ident, **carried}, prepared))
+                    done.add(key)
+                    continue
+                reason = f"the record {problem}"
+        pending.append({"line": number, "id": printable(ident), "reason": reason})
     return pending
 
 

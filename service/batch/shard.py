@@ -14,7 +14,8 @@ def id_key(value: Any) -> str:
 
 def shard_of(key: str, count: int) -> int:
     """SHA-256 of the canonical id, first 8 bytes, modulo ``count`` (not Python's salted hash)."""
-    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    # surrogatepass: an id holding a lone surrogate still has a shard (it goes to the error file)
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:8], "big") % count
 
 

@@ -3,17 +3,28 @@
 Requests for one model queue while its worker is busy; when the worker is free it takes the queued
 requests (oldest first) up to the window and padded-token budget and runs them as one pipeline
 call, so concurrent requests share ONNX Runtime calls. A request on an idle model starts at once.
-The worker tokenizes each request itself (``prepare``) to learn its cost; a request that does not
-fit stays at the head of the queue for the next batch.
+
+**Admission by work, before the worker.** A request is tokenized (``prepare``) before it is queued:
+small ones (at most ``INLINE_CHARS`` characters) at once, larger ones on the model's tokenizer
+thread (at most ``max_tokenizing`` waiting there, 429 beyond), never on the worker, so a request
+refused for its size (422) costs the model's batch loop nothing. Once its cost is known it is
+admitted only if the work queued for the model stays within ``max_queue_tokens`` and, when
+``shed`` is on, if it can still finish before its deadline at the model's recent throughput
+(work ahead of it / tokens per second); otherwise it is refused at once with 429 and a
+Retry-After that says when the work ahead will have drained enough (docs/reliability.md).
 
 A request larger than one slice (the batch budget, or ``slice_tokens`` padded tokens if smaller) is
 cut into **slices** (``Prepared.split``): one slice runs per
 worker turn, then the request goes back to the tail of the queue, so requests that arrived
 meanwhile run between its slices and wait at most about one slice; the slice results are
-assembled at the end (``merge``). A request whose caller has given up (deadline, disconnect,
-shutdown) loses its remaining slices, and a running ONNX Runtime call that only it waits for is
-terminated (``service.runtime.cancel``). Each model has its own worker, so a long posture
-document never holds up NER.
+assembled at the end (``merge``). Large requests take turns with the whole ones: one slice, then
+one batch of whatever whole requests are queued. Among large requests, ``order`` picks whose slice
+runs next: ``deadline`` (earliest deadline first, i.e. first come first served for one deadline:
+admitted requests finish one after another) or ``round-robin`` (every large request advances one
+slice per turn: under overload all of them finish late). A request whose caller has given up
+(deadline, disconnect, shutdown) loses its remaining slices, and a running ONNX Runtime call that
+only it waits for is terminated (``service.runtime.cancel``). Each model has its own worker, so a
+long posture document never holds up NER.
 """
 
 from __future__ import annotations
@@ -26,11 +37,20 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from service.errors import DeadlineExceeded, NotReady, Overloaded
-from service.metrics import BATCH_SIZE, CANCELLED, QUEUE_DEPTH, STAGE_LATENCY
+from service.metrics import (
+    BATCH_SIZE,
+    CANCELLED,
+    QUEUE_DEPTH,
+    QUEUED_TOKENS,
+    SHED,
+    SHED_REASONS,
+    STAGE_LATENCY,
+)
 from service.observability import tracing
 from service.runtime.cancel import CallScope, active
 
@@ -72,6 +92,12 @@ class BatchLimits:
     # A request over this many padded tokens (or over the batch budget) runs in slices of at most
     # this size: it bounds how long a short request waits behind a large one. None: the batch's.
     slice_tokens: int | None = None
+    # Admission by work: most tokens queued (waiting requests and unrun slices); None: no bound.
+    max_queue_tokens: int | None = None
+    # Refuse at once a request that the work ahead of it keeps from finishing before its deadline.
+    shed: bool = False
+    order: str = "deadline"  # or "round-robin": which large request's slice runs next
+    max_tokenizing: int = 4  # large requests waiting for (or in) tokenization; 429 beyond
 
     @property
     def slice_budget(self) -> int:
@@ -91,6 +117,37 @@ def plan_slices(widths: Sequence[int], max_windows: int, max_tokens: int) -> lis
     if start < len(widths):
         slices.append(range(start, len(widths)))
     return slices
+
+
+class Packing:
+    """The batch budget, once for the service and the batch scorer: items join a batch while the
+    windows stay within ``max_windows`` and windows x widest window within ``max_tokens``; the
+    first item always joins (one over the budget runs alone)."""
+
+    def __init__(self, max_windows: int, max_tokens: int) -> None:
+        self.max_windows = max_windows
+        self.max_tokens = max_tokens
+        self.windows = 0
+        self.width = 0
+        self.count = 0
+
+    def add(self, item: Prepared) -> bool:
+        """Take ``item`` into the batch if it fits (always the first); False: start another."""
+        grown, wider = self.windows + item.num_windows, max(self.width, item.width)
+        if self.count and (grown > self.max_windows or grown * wider > self.max_tokens):
+            return False
+        self.windows, self.width, self.count = grown, wider, self.count + 1
+        return True
+
+
+# Requests of at most this many characters are tokenized on the event loop as they arrive (well
+# under a millisecond); larger ones on the model's tokenizer thread.
+INLINE_CHARS = 4096
+# A request is admitted only if the estimate says it finishes within this share of the time left
+# to its deadline: throughput measured over the last calls varies (shared cores, other models),
+# and an admitted request that then expires (504) wasted its work; measured in ``make faults``
+# (overload): without headroom 2 of 7 admitted large requests expired.
+SHED_HEADROOM = 0.85
 
 
 @dataclass(eq=False)
@@ -153,14 +210,20 @@ class Batcher(Generic[P, R]):
         self._run_slice = run_slice
         self._merge = merge
         self.limits = limits or BatchLimits()
-        self._queue: deque[_Job] = deque()
+        self._queue: deque[_Job] = deque()  # whole requests, first come first served
+        self._large: deque[_Job] = deque()  # requests cut in slices (``order`` picks among them)
+        self._large_turn = True  # whether a slice runs next (when both kinds wait)
         self._cond = threading.Condition()
         self._closed = False
         self._running: _Running | None = None
+        self._tokenizing = 0
+        self._tokenizer = ThreadPoolExecutor(1, thread_name_prefix=f"tokenize-{name}")
         # Recent (tokens, seconds) per pipeline call and tokens per request: for Retry-After.
         self._recent: deque[tuple[float, float]] = deque(maxlen=32)
         self._sizes: deque[tuple[int, int]] = deque(maxlen=32)  # (tokens, chars) per request
         self._depth = QUEUE_DEPTH.labels(name)
+        self._queued_tokens = QUEUED_TOKENS.labels(name)
+        self._shed = {reason: SHED.labels(name, reason) for reason in SHED_REASONS}
         self._cancelled = {
             u: CANCELLED.labels(name, u) for u in ("requests", "windows", "onnx_calls")
         }
@@ -170,32 +233,35 @@ class Batcher(Generic[P, R]):
     async def submit(
         self, prepare: Callable[[], P], timeout_s: float | None = None, chars: int = 0
     ) -> R:
-        """Queue one request (``prepare`` tokenizes it, in the worker) and await its result.
+        """Tokenize one request (``prepare``, never on the worker), admit it by its work, queue
+        it and await its result.
 
-        ``chars`` (the request's characters) lets Retry-After estimate its cost before it is
-        tokenized.
+        ``chars`` (the request's characters) picks where it is tokenized and lets Retry-After
+        estimate its cost before it is tokenized.
         """
         timeout_s = self.limits.timeout_s if timeout_s is None else timeout_s
         loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + timeout_s
         with self._cond:
-            estimate = self._estimate(chars)
-            deadline = time.monotonic() + timeout_s
-            job = _Job(prepare, loop, loop.create_future(), deadline, estimate, chars)
             if self._closed:
                 raise NotReady(f"model {self.name} is shutting down")
-            if len(self._queue) >= self.limits.max_queue:
-                retry = self.retry_after_s()
+            if self.depth >= self.limits.max_queue:
+                self._shed["requests"].inc()
+                retry = self._retry_after_locked()
                 raise Overloaded(
-                    f"model {self.name} has {len(self._queue)} requests queued (the limit); "
+                    f"model {self.name} has {self.depth} requests queued (the limit); "
                     f"retry in {retry} s",
                     limit=self.limits.max_queue,
                     headers={"Retry-After": str(retry)},
                 )
-            self._queue.append(job)
-            self._depth.set(len(self._queue))
-            self._cond.notify()
+        job = _Job(prepare, loop, loop.create_future(), deadline, self._estimate(chars), chars)
         try:
-            result: R = await asyncio.wait_for(job.future, timeout_s)
+            async with asyncio.timeout_at(loop.time() + timeout_s):
+                job.prepared = await self._tokenize(prepare, chars)
+                job.prepared_at = time.monotonic()
+                self._learn(job)
+                self._admit(job)
+                result: R = await job.future
         except TimeoutError:
             self._abandon(job)
             raise DeadlineExceeded(
@@ -207,33 +273,135 @@ class Batcher(Generic[P, R]):
             raise
         return result
 
+    async def _tokenize(self, prepare: Callable[[], P], chars: int) -> P:
+        """``prepare()`` now for a small request, else on the model's tokenizer thread."""
+        if chars <= INLINE_CHARS:
+            return prepare()
+        with self._cond:
+            if self._tokenizing >= self.limits.max_tokenizing:
+                self._shed["tokenizing"].inc()
+                raise Overloaded(
+                    f"model {self.name} is tokenizing {self._tokenizing} large requests (the "
+                    "limit); retry in 1 s",
+                    limit=self.limits.max_tokenizing,
+                    headers={"Retry-After": "1"},
+                )
+            self._tokenizing += 1
+
+        def run() -> P:
+            try:
+                return prepare()
+            finally:
+                with self._cond:
+                    self._tokenizing -= 1
+
+        return await asyncio.get_running_loop().run_in_executor(self._tokenizer, run)
+
+    def _admit(self, job: _Job) -> None:
+        """Queue a tokenized job, or refuse it (429) when the work queued leaves no room."""
+        sliceable = self._merge is not None and self._run_slice is not None
+        if sliceable and not self._fits_one_slice(job.prepared):
+            limits = self.limits
+            job.parts = deque(job.prepared.split(limits.max_windows, limits.slice_budget))
+        own = job.remaining_tokens()
+        with self._cond:
+            if self._closed:
+                raise NotReady(f"model {self.name} is shutting down")
+            queued = self._queued_locked()
+            busy = queued > 0 or self._running is not None
+            cap = self.limits.max_queue_tokens
+            if busy and cap is not None and queued + own > cap:
+                rate = self._rate_locked()
+                retry = self._seconds(queued + own - cap, rate)
+                self._shed["tokens"].inc()
+                raise Overloaded(
+                    f"model {self.name} has {queued:.0f} tokens of work queued; this request's "
+                    f"{own:.0f} would pass the limit of {cap}; retry in {retry} s",
+                    limit=cap,
+                    headers={"Retry-After": str(retry)},
+                )
+            rate = self._rate_locked()
+            if busy and self.limits.shed and rate > 0:
+                ahead = self._ahead_locked(job)
+                left = job.deadline - time.monotonic()
+                finish = (ahead + own) / rate
+                if finish > left * SHED_HEADROOM:
+                    retry = self._seconds(ahead + own - left * SHED_HEADROOM * rate, rate)
+                    self._shed["deadline"].inc()
+                    raise Overloaded(
+                        f"model {self.name} cannot finish this request within its deadline: "
+                        f"{ahead:.0f} tokens of work are ahead of its {own:.0f} (about "
+                        f"{finish:.1f} s at {rate:.0f} tokens/s, {max(left, 0):.1f} s left); "
+                        f"retry in {retry} s",
+                        limit=math.ceil(self.limits.timeout_s),
+                        headers={"Retry-After": str(retry)},
+                    )
+            (self._large if job.parts is not None else self._queue).append(job)
+            self._gauges_locked()
+            self._cond.notify()
+
+    def _ahead_locked(self, job: _Job) -> float:
+        """Tokens that run before ``job`` finishes: for a whole request the queued whole ones and
+        one slice; for a sliced one everything queued, except later deadlines when ordered by
+        deadline (whole requests still run between its slices)."""
+        whole = sum(j.remaining_tokens() for j in self._queue if not j.abandoned)
+        running = 0.0
+        if self._running is not None:
+            running = sum(j.remaining_tokens() for j in self._running.jobs if not j.abandoned)
+        if job.parts is None:
+            return whole + running + (self.limits.slice_budget if self._large else 0)
+        large = [j for j in self._large if not j.abandoned]
+        if self.limits.order == "deadline":
+            large = [j for j in large if j.deadline <= job.deadline]
+        return whole + running + sum(j.remaining_tokens() for j in large)
+
+    def _queued_locked(self) -> float:
+        jobs = [*self._queue, *self._large]
+        queued = sum(j.remaining_tokens() for j in jobs if not j.abandoned)
+        if self._running is not None:
+            queued += sum(j.remaining_tokens() for j in self._running.jobs if not j.abandoned)
+        return queued
+
+    def _rate_locked(self) -> float:
+        """Tokens per second of recent pipeline calls (0 before any)."""
+        tokens = sum(t for t, _ in self._recent)
+        seconds = sum(s for _, s in self._recent)
+        return tokens / seconds if tokens > 0 and seconds > 0 else 0.0
+
+    def _seconds(self, tokens: float, rate: float) -> int:
+        """Seconds to run ``tokens`` at ``rate``, clamped to [1, deadline]."""
+        ceiling = max(1, math.ceil(self.limits.timeout_s))
+        if rate <= 0:
+            return 1
+        return min(ceiling, max(1, math.ceil(tokens / rate)))
+
+    def _gauges_locked(self) -> None:
+        self._depth.set(self.depth)
+        self._queued_tokens.set(sum(j.remaining_tokens() for j in (*self._queue, *self._large)))
+
     def retry_after_s(self) -> int:
         """Seconds until the work queued now has likely run: its tokens over recent throughput.
 
-        Tokens of requests not tokenized yet are estimated from their characters; throughput is
-        tokens per second of pipeline calls over the last 32 calls. Clamped to [1, deadline].
+        Queued requests are tokenized already; throughput is tokens per second of pipeline calls
+        over the last 32 calls. Clamped to [1, deadline].
         """
         with self._cond:
-            queued = sum(j.remaining_tokens() for j in self._queue if not j.abandoned)
-            if self._running is not None:
-                queued += sum(j.remaining_tokens() for j in self._running.jobs)
-            tokens = sum(t for t, _ in self._recent)
-            seconds = sum(s for _, s in self._recent)
-        ceiling = max(1, math.ceil(self.limits.timeout_s))
-        if tokens <= 0 or seconds <= 0:
-            return 1
-        return min(ceiling, max(1, math.ceil(queued * seconds / tokens)))
+            return self._retry_after_locked()
+
+    def _retry_after_locked(self) -> int:
+        return self._seconds(self._queued_locked(), self._rate_locked())
 
     @property
     def depth(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + len(self._large)
 
     def abort(self, error: Exception) -> None:
         """Answer every queued and running request with ``error`` and stop the running call."""
         with self._cond:
-            jobs = list(self._queue)
+            jobs = [*self._queue, *self._large]
             self._queue.clear()
-            self._depth.set(0)
+            self._large.clear()
+            self._gauges_locked()
             if self._running is not None:
                 jobs += self._running.jobs
                 if self._running.scope.terminate():
@@ -254,6 +422,7 @@ class Batcher(Generic[P, R]):
         if self._thread.is_alive():
             self.abort(NotReady(f"model {self.name} is shutting down"))
             self._thread.join(timeout_s)
+        self._tokenizer.shutdown(wait=False, cancel_futures=True)
 
     # --- called on the event loop when a caller gives up ---------------------------------------
 
@@ -280,27 +449,44 @@ class Batcher(Generic[P, R]):
             except Exception:  # the worker must outlive any one batch
                 log.exception("batcher %s: unexpected error", self.name)
 
-    def _pop(self, wait_s: float | None) -> _Job | None:
-        """The oldest queued job; block up to ``wait_s`` (None: until one comes or closing)."""
+    def _pop(self, wait_s: float | None, whole_only: bool = False) -> _Job | None:
+        """The next job: a slice's turn or the oldest whole request (``whole_only``: only those);
+        block up to ``wait_s`` (None: until one comes or closing)."""
         with self._cond:
-            if not self._queue and not self._closed:
-                self._cond.wait_for(lambda: self._queue or self._closed, wait_s)
-            if not self._queue:
+
+            def ready() -> bool:
+                return bool(self._queue or (self._large and not whole_only) or self._closed)
+
+            if not ready():
+                self._cond.wait_for(ready, wait_s)
+            take_large = bool(self._large) and not whole_only
+            if take_large and self._queue:
+                take_large = self._large_turn
+            if take_large:
+                if self.limits.order == "deadline":
+                    job = min(self._large, key=lambda j: j.deadline)
+                    self._large.remove(job)
+                else:
+                    job = self._large.popleft()
+                self._large_turn = False
+            elif self._queue:
+                job = self._queue.popleft()
+                self._large_turn = True
+            else:
                 return None
-            job = self._queue.popleft()
-            self._depth.set(len(self._queue))
+            self._gauges_locked()
             return job
 
     def _push_front(self, job: _Job) -> None:
         with self._cond:
             self._queue.appendleft(job)  # already tokenized: first in the next batch
-            self._depth.set(len(self._queue))
+            self._gauges_locked()
 
     def _requeue(self, job: _Job) -> None:
-        """Back to the tail: whoever queued while a slice ran goes before the next slice."""
+        """Back among the large requests, for its next slice."""
         with self._cond:
-            self._queue.append(job)
-            self._depth.set(len(self._queue))
+            self._large.append(job)
+            self._gauges_locked()
             self._cond.notify()
 
     def _next_batch(self) -> list[_Job] | None:
@@ -312,37 +498,33 @@ class Batcher(Generic[P, R]):
             return None if self._closed else []
         if first.parts is not None:
             return [first]
-        batch, windows, width = [first], first.prepared.num_windows, first.prepared.width
-        queued_before = self.depth > 0
+        packing = Packing(self.limits.max_windows, self.limits.max_tokens)
+        packing.add(first.prepared)
+        batch = [first]
+        queued_before = bool(self._queue)
         waited = False
         while True:
-            job = self._take(0.0)
+            job = self._take(0.0, whole_only=True)
             if job is None:
                 if queued_before and not waited and self.limits.wait_s > 0:
                     waited = True
-                    job = self._take(self.limits.wait_s)
+                    job = self._take(self.limits.wait_s, whole_only=True)
                 if job is None:
                     return batch
-            if job.parts is not None:
-                self._push_front(job)
-                return batch
-            item = job.prepared
-            grown, wider = windows + item.num_windows, max(width, item.width)
-            if grown > self.limits.max_windows or grown * wider > self.limits.max_tokens:
+            if not packing.add(job.prepared):
                 self._push_front(job)
                 return batch
             batch.append(job)
-            windows, width = grown, wider
 
     def _fits_one_slice(self, item: Prepared) -> bool:
         windows = item.num_windows
         limits = self.limits
         return windows <= limits.max_windows and windows * item.width <= limits.slice_budget
 
-    def _take(self, wait_s: float | None) -> _Job | None:
-        """The next live job, tokenized; expired or failed ones are answered on the way."""
+    def _take(self, wait_s: float | None, whole_only: bool = False) -> _Job | None:
+        """The next live job; expired or failed ones are answered on the way."""
         while True:
-            job = self._pop(wait_s)
+            job = self._pop(wait_s, whole_only)
             if job is None:
                 return None
             if job.abandoned:
@@ -352,18 +534,13 @@ class Batcher(Generic[P, R]):
                 self._count_cancelled(job)
                 self._settle(job, DeadlineExceeded(f"request expired in {self.name}'s queue"))
                 continue
-            if job.prepared is None:
+            if job.prepared is None:  # not reached through submit; kept for direct queueing
                 try:
                     job.prepared = job.prepare()
                     job.prepared_at = time.monotonic()
                 except Exception as exc:
                     self._settle(job, exc)
                     continue
-                self._learn(job)
-                sliceable = self._merge is not None and self._run_slice is not None
-                if sliceable and not self._fits_one_slice(job.prepared):
-                    limits = self.limits
-                    job.parts = deque(job.prepared.split(limits.max_windows, limits.slice_budget))
             return job
 
     def _estimate(self, chars: int) -> float:

@@ -21,6 +21,7 @@ LIMITS = {
     "INFER_BODY_TIMEOUT_S": "1.5",
     "INFER_KEEPALIVE_TIMEOUT_S": "1",
     "INFER_MAX_CONNECTIONS": "6",
+    "INFER_WRITE_TIMEOUT_S": "1",
 }
 
 
@@ -113,3 +114,40 @@ def test_connections_beyond_the_cap_get_503_json(server: str) -> None:
             sock.close()
     time.sleep(0.3)
     assert httpx.get(f"{server}/healthz", timeout=5).status_code == 200
+
+
+def test_a_large_head_sent_at_once_gets_a_json_400(server: str) -> None:
+    """h11's limit only holds while a head is incomplete; the head size is checked however it
+    arrives (issue 21)."""
+    sock = connect(server)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-pad: " + b"a" * 100_000 + b"\r\n\r\n")
+    response = read_all(sock)
+    assert response.startswith(b"HTTP/1.1 400"), response[:100]
+    error = json_body(response)["error"]
+    assert error["field"] == "headers" and error["limit"] == 16_384  # type: ignore[index]
+    assert httpx.get(f"{server}/healthz", headers={"x-pad": "a" * 8000}).status_code == 200
+
+
+def test_clients_that_never_read_are_cut_off_after_the_write_timeout(server: str) -> None:
+    """Two sockets pipeline 300 requests (6 MB of answers: more than the kernel's 4 MB send
+    buffer) and never read: the server stops writing, and after the write timeout (1 s) aborts
+    the connection; reading later gets a cut-off stream, not every answer (issue 21)."""
+    host, port = server.removeprefix("http://").split(":")
+    request = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"
+    held = []
+    for _ in range(2):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, int(port)))
+        sock.sendall(request * 300)
+        held.append(sock)
+    try:
+        time.sleep(4)
+        assert httpx.get(f"{server}/healthz", timeout=5).status_code == 200
+        for sock in held:
+            sock.settimeout(5)
+            answered = read_all(sock).count(b"HTTP/1.1 200")
+            assert 0 < answered < 300  # cut off, not served to the end
+    finally:
+        for sock in held:
+            sock.close()

@@ -80,6 +80,9 @@ def test_running_and_queued_work_past_the_graceful_timeout_get_503_json_and_exit
         # big slices, so that SIGTERM lands inside a long ONNX Runtime call
         INFER_MAX_BATCH_SIZE="1024",
         INFER_MAX_BATCH_TOKENS="1000000",
+        # this test is about shutdown: both requests must be admitted (queued work, no shedding)
+        INFER_MAX_QUEUE_TOKENS="10000000",
+        INFER_SHED_LATE_REQUESTS="false",
     )
     answers: list[httpx.Response] = []
 

@@ -238,3 +238,41 @@ def test_shards_are_a_stable_hash_of_the_id() -> None:
     # A changed hash would silently re-split running corpora: these values must never change.
     assert [shard_of(id_key(x), 1000) for x in ("doc-1", 1, "1")] == [195, 913, 521]
     assert id_key(1) != id_key("1")
+
+
+def test_poison_values_the_reader_accepts_go_to_the_error_file_and_the_rest_is_scored(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    """A lone surrogate, NaN or 1e400 in an id or an extra field: Python's JSON reader accepts
+    them, the UTF-8 / strict JSON writer cannot; each is one error line, every other record is
+    scored, and a rerun does not fail on them again."""
+    good = corpus(4)
+    poison = [
+        '{"id": "\\ud800", "text": "x"}',
+        '{"id": "p2", "text": "x", "extra": NaN}',
+        '{"id": "p3", "text": "x", "big": 1e400}',
+        '{"id": NaN, "text": "x"}',
+        '{"id": "p5", "text": "x", "note": "\\udfff"}',
+    ]
+    data = write_jsonl(tmp_path / "in.jsonl", good, poison)
+    out = tmp_path / "o.jsonl"
+    assert score(tiny_bundle.parent, data, out) == 1
+    assert sorted(r["id"] for r in lines_of(out)) == sorted(r["id"] for r in good)
+    errors = lines_of(tmp_path / "o.jsonl.errors.jsonl")
+    reasons = {e["line"]: e["reason"] for e in errors}
+    assert sorted(reasons) == [5, 6, 7, 8, 9]
+    assert "not valid Unicode" in reasons[5] and "not valid Unicode" in reasons[9]
+    assert all("JSON output cannot carry" in reasons[n] for n in (6, 7, 8))
+    assert errors[0]["id"] == '"\\ud800"'  # the bad id, spelled in ASCII JSON
+    assert score(tiny_bundle.parent, data, out) == 1
+    assert len(lines_of(out)) == 4
+
+
+def test_an_output_that_is_not_a_regular_file_is_a_clear_error_exit(
+    tiny_bundle: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", corpus(2))
+    started = time.monotonic()
+    assert score(tiny_bundle.parent, data, Path("/dev/full")) == 2
+    assert time.monotonic() - started < 30
+    assert "/dev/full is not a regular file" in caplog.text

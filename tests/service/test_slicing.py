@@ -274,7 +274,8 @@ def test_retry_after_is_clamped_to_the_deadline() -> None:
         running = asyncio.create_task(batcher.submit(lambda: Big(2), chars=8))
         while len(model.calls) < 2:
             await asyncio.sleep(0.001)
-        queued = asyncio.create_task(batcher.submit(lambda: Big(3), chars=10**7))
+        # tokenized before it is queued: 100,000 tokens, far more than 3 s of work
+        queued = asyncio.create_task(batcher.submit(lambda: Big(3, width=10**5), chars=10))
         while batcher.depth < 1:
             await asyncio.sleep(0.001)
         with pytest.raises(Overloaded) as refused:
