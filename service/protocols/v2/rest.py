@@ -72,8 +72,14 @@ async def live() -> Response:
     return JSONResponse({"live": True})
 
 
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Not ready (the protocol answers false with a 4xx)"}
+}
+
+
 @router.get(
     "/v2/health/ready",
+    responses=NOT_READY,
     summary="Readiness (as /readyz): 200 when every model is loaded, 400 otherwise",
 )
 async def ready(request: Request) -> Response:
@@ -111,7 +117,11 @@ async def model_metadata(request: Request, name: str, version: str | None = None
     responses=ERRORS,
     summary="Model readiness: 200 when ready, 400 when not",
 )
-@router.get("/v2/models/{name}/versions/{version}/ready", responses=ERRORS)
+@router.get(
+    "/v2/models/{name}/versions/{version}/ready",
+    responses=ERRORS,
+    summary="Model readiness at a version",
+)
 @protocol_errors
 async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
     is_ready = core.model_ready(_registry(request), name, version)

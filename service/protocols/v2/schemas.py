@@ -11,7 +11,7 @@ Parameters = dict[str, Any]
 
 
 class RequestInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # clients add fields (kserve: model_name)
 
     name: str
     shape: list[int]
@@ -21,14 +21,14 @@ class RequestInput(BaseModel):
 
 
 class RequestOutput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # clients add fields (kserve: model_name)
 
     name: str
     parameters: Parameters | None = None
 
 
 class InferenceRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # clients add fields (kserve: model_name)
 
     id: str | None = None
     parameters: Parameters | None = None
