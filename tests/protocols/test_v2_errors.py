@@ -12,10 +12,13 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tritongrpc
 import tritonclient.http as tritonhttp
+
+# tritonclient's stubs of the same protocol: ours (also package "inference") cannot share a
+# process's protobuf descriptor pool with them.
+from tritonclient.grpc import service_pb2 as pb
+from tritonclient.grpc import service_pb2_grpc as pb_grpc
 from tritonclient.utils import InferenceServerException
 
-from service.protocols.v2.proto import open_inference_pb2 as pb
-from service.protocols.v2.proto import open_inference_pb2_grpc as pb_grpc
 from tests.protocols.v2_server import LIMITS, Server
 
 pytestmark = pytest.mark.slow
