@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from service.errors import ServiceError
+from service.errors import ErrorBody, ServiceError
 from service.observability.request_context import annotate
 from service.protocols.v2 import core, errors, schemas
 from service.protocols.v2.tensors import BadTensor, InputTensor, deserialize_bytes, flatten
@@ -32,11 +32,20 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.ErrorResponse, "description": text}
     for code, text in (
         (400, "Bad tensor, parameter or body; a limit exceeded"),
-        (404, "No such model or version"),
         (429, "The model's queue is full; retry after Retry-After seconds"),
         (503, "Models not loaded yet, or shutting down"),
         (504, "The request missed its deadline"),
     )
+}
+# A path the router cannot match (a model name holding "/") is answered by the HTTP layer in the
+# /v1 error shape; an unknown model or version by the route, in the protocol's.
+ERRORS[404] = {
+    "model": schemas.ErrorResponse | ErrorBody,
+    "description": "No such model or version",
+}
+READY_ERRORS = {
+    **ERRORS,
+    400: {"model": schemas.ModelReady | schemas.ErrorResponse, "description": "Not ready"},
 }
 P = ParamSpec("P")
 
@@ -67,18 +76,23 @@ async def server_metadata() -> schemas.ServerMetadata:
     )
 
 
-@router.get("/v2/health/live", summary="Liveness: 200 while the process answers")
-async def live() -> Response:
-    return JSONResponse({"live": True})
-
-
 NOT_READY: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Not ready (the protocol answers false with a 4xx)"}
+    400: {"model": schemas.ServerReady, "description": "Not ready (false is a 4xx)"}
 }
 
 
 @router.get(
+    "/v2/health/live",
+    response_model=schemas.ServerLive,
+    summary="Liveness: 200 while the process answers",
+)
+async def live() -> Response:
+    return JSONResponse({"live": True})
+
+
+@router.get(
     "/v2/health/ready",
+    response_model=schemas.ServerReady,
     responses=NOT_READY,
     summary="Readiness (as /readyz): 200 when every model is loaded, 400 otherwise",
 )
@@ -114,12 +128,14 @@ async def model_metadata(request: Request, name: str, version: str | None = None
 
 @router.get(
     "/v2/models/{name}/ready",
-    responses=ERRORS,
+    response_model=schemas.ModelReady,
+    responses=READY_ERRORS,
     summary="Model readiness: 200 when ready, 400 when not",
 )
 @router.get(
     "/v2/models/{name}/versions/{version}/ready",
-    responses=ERRORS,
+    response_model=schemas.ModelReady,
+    responses=READY_ERRORS,
     summary="Model readiness at a version",
 )
 @protocol_errors

@@ -72,5 +72,18 @@ class ServerMetadata(BaseModel):
     extensions: list[str]
 
 
+class ServerLive(BaseModel):
+    live: bool
+
+
+class ServerReady(BaseModel):
+    ready: bool
+
+
+class ModelReady(BaseModel):
+    name: str
+    ready: bool
+
+
 class ErrorResponse(BaseModel):
     error: str
