@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CACHE ?= .cache
 
-.PHONY: install run test lint fmt kserve-venv default-models bench bench-quick bench-longformer lint-deploy image image-test loadtest loadtest-ci fuzz faults monitoring prometheus rules-test prom-proof dashboard-png clean
+.PHONY: install run test lint fmt kserve-venv faults-v2 default-models bench bench-quick bench-longformer lint-deploy image image-test loadtest loadtest-ci fuzz faults monitoring prometheus rules-test prom-proof dashboard-png clean
 
 install: $(VENV)/.installed
 
@@ -70,6 +70,10 @@ fuzz: default-models
 # default bundles, one PASS/FAIL line per case, SIGTERM in every state; non-zero on a failure.
 faults: default-models
 	$(PY) -m loadtest.faults --bundles $(LOADTEST_BUNDLES)
+
+# The Open Inference Protocol's gRPC fault cases (cancel, deadline, hostile tensors; docs/api-v2.md).
+faults-v2: default-models
+	$(PY) -m loadtest.faults_v2 --bundles $(LOADTEST_BUNDLES)
 
 # Operators' view (README "Logs, traces, alerts, dashboard"): rules and dashboard are generated
 # from monitoring/*.py; promtool and prometheus come from Debian's prometheus package.

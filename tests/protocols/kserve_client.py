@@ -9,12 +9,13 @@ tensors and once with binary ones (``set_data_from_numpy``), checks that both ag
 import asyncio
 import json
 import sys
+from typing import Any
 
 import numpy as np
 from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
 
-def plain(output):
+def plain(output: Any) -> dict[str, Any]:
     array = output.as_numpy()
     values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in array.reshape(-1)]
     data = [v.item() if hasattr(v, "item") else v for v in values]
