@@ -66,13 +66,15 @@ ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     INFER_HOST=0.0.0.0 \
     INFER_PORT=8000 \
-    INFER_BUNDLES_DIR=/models
+    INFER_BUNDLES_DIR=/models \
+    INFER_GRPC_PORT=8001
 COPY --from=build /opt/venv /opt/venv
 COPY --chown=0:0 ${BUNDLES} /models
 WORKDIR /tmp
 # Numeric, so Kubernetes' runAsNonRoot can verify it without an /etc/passwd entry.
 USER 10001:10001
-EXPOSE 8000
+# 8001: Open Inference Protocol over gRPC, with INFER_GRPC_ENABLED=true (off by default).
+EXPOSE 8000 8001
 # /readyz: healthy once every bundle is loaded and warmed up (python, as the image has no curl).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=180s --retries=3 \
     CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('INFER_PORT', '8000') + '/readyz', timeout=4)"]

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CACHE ?= .cache
 
-.PHONY: install run test lint fmt default-models bench bench-quick bench-longformer lint-deploy image image-test loadtest loadtest-ci fuzz faults monitoring prometheus rules-test prom-proof dashboard-png docs docs-gen docs-serve clean
+.PHONY: install run test lint fmt kserve-venv faults-v2 default-models bench bench-quick bench-longformer lint-deploy image image-test loadtest loadtest-ci fuzz faults monitoring prometheus rules-test prom-proof dashboard-png docs docs-gen docs-serve clean
 
 install: $(VENV)/.installed
 
@@ -71,6 +71,10 @@ fuzz: default-models
 faults: default-models
 	$(PY) -m loadtest.faults --bundles $(LOADTEST_BUNDLES)
 
+# The Open Inference Protocol's gRPC fault cases (cancel, deadline, hostile tensors; docs/api-v2.md).
+faults-v2: default-models
+	$(PY) -m loadtest.faults_v2 --bundles $(LOADTEST_BUNDLES)
+
 # Operators' view (docs/operating/observability.md): rules and dashboard are generated
 # from monitoring/*.py; promtool and prometheus come from Debian's prometheus package.
 monitoring: install
@@ -96,6 +100,15 @@ dashboard-png: default-models prometheus
 	$(PY) -m monitoring.proof --bundles $(LOADTEST_BUNDLES) --seconds 150 --render docs/dashboard.png
 
 # Deployment artefacts, offline: hadolint + every kustomization rendered and schema-validated.
+# The kserve SDK for the Open Inference Protocol client tests (tests/protocols), in its own venv:
+# kserve 0.21 pins protobuf<7, the service's gRPC stubs need protobuf>=7.35 (docs/api-v2.md).
+KSERVE_VENV ?= $(CACHE)/kserve-venv
+kserve-venv: $(KSERVE_VENV)/.installed
+$(KSERVE_VENV)/.installed:
+	$(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/python -m pip install --quiet kserve==0.21.0
+	touch $@
+
 lint-deploy: install
 	VENV=$(VENV) deploy/lint.sh
 

@@ -15,6 +15,8 @@ from service.api.middleware import AnswerAtShutdown, BodyLimit, DrainGate, Reque
 from service.errors import install_error_handlers
 from service.metrics import READY
 from service.observability.request_context import RequestContext
+from service.protocols.v2 import grpc_server
+from service.protocols.v2 import rest as v2_rest
 from service.registry import ModelRegistry
 from service.settings import Settings
 
@@ -36,7 +38,10 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         registry.discover()  # a broken bundle stops start-up here, before traffic
         READY.set(0)
         loading = asyncio.create_task(asyncio.to_thread(registry.load))
+        grpc = await grpc_server.start(settings, registry) if settings.grpc_enabled else None
         yield
+        if grpc is not None:  # HTTP has drained; gRPC calls get the same graceful time
+            await grpc_server.stop(grpc, settings.graceful_timeout_seconds)
         # uvicorn gets here only after every connection ended (the drain): nothing is queued.
         await asyncio.shield(loading)
         await asyncio.to_thread(registry.close)
@@ -48,7 +53,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         lifespan=lifespan,
     )
     app.state.registry = registry
-    for module in (entities, postures, classify, parse, system):
+    for module in (entities, postures, classify, parse, system, v2_rest):
         app.include_router(module.router)
     install_error_handlers(app)
     # Outermost last: metrics see every answer; a bad key is refused before the body is read.

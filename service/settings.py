@@ -183,6 +183,16 @@ class Settings(BaseSettings):
         description="File with one API key per line (blank lines, # comments ignored); adds to"
         " api_keys.",
     )
+    grpc_enabled: bool = Field(
+        default=False,
+        description="Also serve the Open Inference Protocol (KServe v2) over gRPC on grpc_port.",
+    )
+    grpc_port: int = Field(
+        default=8001,
+        ge=1,
+        le=65535,
+        description="Port of the gRPC server (with grpc_enabled), on the same host as HTTP.",
+    )
     metrics_auth: bool = Field(
         default=False, description="Require an API key for /metrics too (when auth is on)."
     )

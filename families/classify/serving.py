@@ -23,8 +23,17 @@ class ClassRecords:
     key: str
     gold_field: str = "labels"
 
+    @property
+    def items_key(self) -> str:
+        return self.key
+
+    def results(
+        self, prediction: Any, labels: list[str], return_scores: bool
+    ) -> list[dict[str, Any]]:
+        return [r.model_dump(mode="json") for r in self.build(prediction, labels, return_scores)]
+
     def result(self, prediction: Any, labels: list[str], return_scores: bool) -> dict[str, Any]:
-        return self.build(prediction, labels, return_scores)[0].model_dump(mode="json")
+        return self.results(prediction, labels, return_scores)[0]
 
     def eval_classes(self, labels: list[str]) -> list[str] | None:
         return list(labels)

@@ -19,9 +19,15 @@ class EntityRecords:
     word, last word)."""
 
     gold_field = "entities"
+    items_key = "entities"
+
+    def results(
+        self, prediction: Any, labels: list[str], return_scores: bool
+    ) -> list[dict[str, Any]]:
+        return [r.model_dump(mode="json") for r in entity_results(prediction)]
 
     def result(self, prediction: Any, labels: list[str], return_scores: bool) -> dict[str, Any]:
-        return entity_results(prediction)[0].model_dump(mode="json")
+        return self.results(prediction, labels, return_scores)[0]
 
     def eval_classes(self, labels: list[str]) -> list[str] | None:
         return None  # seqeval: the entity types seen in gold or predictions

@@ -18,7 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.errors import ErrorBody, Unauthorized, error_response
 from service.settings import Settings
 
-PROBES = frozenset({"/healthz", "/readyz"})
+# The Open Inference Protocol's probes (service.protocols.v2) are probes too.
+PROBES = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
 METRICS = "/metrics"
 SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer"},

@@ -78,6 +78,15 @@ class BatchRecords(Protocol):
     def gold_field(self) -> str:
         """Where a record keeps its gold annotation for ``--eval``."""
 
+    @property
+    def items_key(self) -> str:
+        """The list a result object holds (``entities``, ``labels``, ``postures``)."""
+
+    def results(
+        self, prediction: Any, labels: list[str], return_scores: bool
+    ) -> list[dict[str, Any]]:
+        """The route's result objects (as JSON), one per text of the prediction."""
+
     def result(self, prediction: Any, labels: list[str], return_scores: bool) -> dict[str, Any]:
         """The route's result object (as JSON) of a one-text prediction."""
 

@@ -226,7 +226,9 @@ def test_hpa_pdb_service_and_network_policy_match_the_pods(name: str) -> None:
     for netpol in of_kind(docs, "NetworkPolicy"):
         assert set(netpol["spec"]["policyTypes"]) == {"Ingress", "Egress"}
         assert netpol["spec"]["egress"] == []  # the service calls nothing
-        assert all(p["port"] == "http" for rule in netpol["spec"]["ingress"] for p in rule["ports"])
+        # HTTP, and the gRPC port (closed unless INFER_GRPC_ENABLED=true): nothing else.
+        ports = {p["port"] for rule in netpol["spec"]["ingress"] for p in rule["ports"]}
+        assert ports <= {"http", "grpc"} and "http" in ports
 
 
 def test_gpu_overlay_asks_for_a_gpu_and_the_cuda_provider() -> None:

@@ -1,0 +1,1 @@
+"""Protocols other serving stacks speak, mapped onto the service's one data plane."""
