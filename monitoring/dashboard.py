@@ -156,6 +156,23 @@ PANELS: tuple[Panel, ...] = (
         ),
     ),
     Panel(
+        "Admission by work: queued tokens and requests shed by model",
+        "short",
+        (
+            Target(f"max by (model) (infer_queued_tokens{{{NS}}})", "{{model}} queued tokens"),
+            Target(
+                _or_zero(
+                    f"sum by (model, reason) (rate(infer_shed_total{{{NS}}}[{RATE}]))",
+                    "model",
+                    f"infer_texts_total{{{NS}}}",
+                ),
+                "{{model}} shed/s {{reason}}",
+            ),
+        ),
+        "Requests refused at admission (429 with Retry-After) because the queued work could not "
+        "meet their deadline or the token budget was full (docs/reliability.md).",
+    ),
+    Panel(
         "Windows per document and texts per second by model",
         "short",
         (
