@@ -19,6 +19,10 @@ GENERATED = ("open_inference_pb2.py", "open_inference_pb2.pyi", "open_inference_
 # Stub imports are made package-relative so they work inside service.protocols.v2.proto.
 ABSOLUTE = "import open_inference_pb2 as open__inference__pb2"
 RELATIVE = "from . import open_inference_pb2 as open__inference__pb2"
+# The proto's package keeps our descriptors apart from a client library's in one process; the
+# method paths clients call are the protocol's (open_inference.proto says why).
+OUR_SERVICE = "nlp_inference.oip.GRPCInferenceService"
+PROTOCOL_SERVICE = "inference.GRPCInferenceService"
 
 
 def generate(out: Path) -> dict[str, str]:
@@ -35,8 +39,10 @@ def generate(out: Path) -> dict[str, str]:
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     files = {name: (out / name).read_text(encoding="utf-8") for name in GENERATED}
-    files["open_inference_pb2_grpc.py"] = files["open_inference_pb2_grpc.py"].replace(
-        ABSOLUTE, RELATIVE
+    files["open_inference_pb2_grpc.py"] = (
+        files["open_inference_pb2_grpc.py"]
+        .replace(ABSOLUTE, RELATIVE)
+        .replace(OUR_SERVICE, PROTOCOL_SERVICE)
     )
     return files
 
