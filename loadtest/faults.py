@@ -1128,8 +1128,13 @@ def case_sigterm_past_graceful(ctx: Context) -> str:
     """Maximal requests running and queued, graceful timeout 2 s: each gets complete JSON (its
     result if it finished in time, else 503 draining; at least the queued ones), exit 0."""
     answers: list[httpx.Response] = []
-    # About shutdown, not admission: all three are admitted (no shedding by deadline).
-    env = {"INFER_GRACEFUL_TIMEOUT_SECONDS": "2", "INFER_SHED_LATE_REQUESTS": "false"}
+    # About shutdown, not admission: all three are admitted (no shedding by deadline, and room
+    # for their ~44k window tokens each under the queued-work cap).
+    env = {
+        "INFER_GRACEFUL_TIMEOUT_SECONDS": "2",
+        "INFER_SHED_LATE_REQUESTS": "false",
+        "INFER_MAX_QUEUE_TOKENS": "1000000",
+    }
     with fresh(ctx, "past-graceful", **env) as service:
 
         def call() -> None:

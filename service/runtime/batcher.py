@@ -310,9 +310,13 @@ class Batcher(Generic[P, R]):
             queued = self._queued_locked()
             busy = queued > 0 or self._running is not None
             cap = self.limits.max_queue_tokens
-            if busy and cap is not None and queued + own > cap:
+            # A whole request waits only for the whole requests queued and one call (slices of
+            # large ones interleave), so only that work counts against it; a sliced one waits
+            # for everything.
+            waiting = queued if job.parts is not None else self._ahead_locked(job)
+            if busy and cap is not None and waiting + own > cap:
                 rate = self._rate_locked()
-                retry = self._seconds(queued + own - cap, rate)
+                retry = self._seconds(waiting + own - cap, rate)
                 self._shed["tokens"].inc()
                 raise Overloaded(
                     f"model {self.name} has {queued:.0f} tokens of work queued; this request's "
@@ -349,7 +353,11 @@ class Batcher(Generic[P, R]):
         if self._running is not None:
             running = sum(j.remaining_tokens() for j in self._running.jobs if not j.abandoned)
         if job.parts is None:
-            return whole + running + (self.limits.slice_budget if self._large else 0)
+            # the call running now (a large request's current slice, not all it has left)
+            call = 0.0
+            if self._running is not None:
+                call = sum(float(j.item().tokens) for j in self._running.jobs if not j.abandoned)
+            return whole + call + (self.limits.slice_budget if self._large else 0)
         large = [j for j in self._large if not j.abandoned]
         if self.limits.order == "deadline":
             large = [j for j in large if j.deadline <= job.deadline]

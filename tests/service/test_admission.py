@@ -137,3 +137,29 @@ def test_packing_is_the_batch_budget() -> None:
     fresh = Packing(max_windows=4, max_tokens=64)
     assert all(fresh.add(Big(i, num_windows=1, width=16)) for i in range(4))
     assert not fresh.add(Big(5, num_windows=1, width=8))  # a fifth window
+
+
+def test_short_requests_are_not_refused_for_large_work_they_do_not_wait_behind() -> None:
+    """A whole request waits for the queued whole ones and one call (slices interleave), so a
+    large request's unrun slices count against another large one, never against a short one
+    (make faults, maximal_ner: every short request was 429 while a maximal one ran)."""
+    model = Model()
+    model.gate.clear()
+    batcher = model.batcher("interleave", BatchLimits(max_windows=2, max_queue_tokens=100))
+
+    async def scenario() -> tuple[int, Overloaded]:
+        large = asyncio.create_task(batcher.submit(lambda: Big(1, num_windows=40)))  # 320 tokens
+        while not model.calls:
+            await asyncio.sleep(0.001)
+        short = asyncio.create_task(batcher.submit(lambda: Big(3)))  # 8 tokens
+        with pytest.raises(Overloaded) as refused:
+            await batcher.submit(lambda: Big(2, num_windows=40))
+        model.gate.set()
+        answered = await asyncio.wait_for(short, 10)
+        await large
+        return answered, refused.value
+
+    answered, error = asyncio.run(scenario())
+    batcher.close()
+    assert answered == 30
+    assert "tokens of work queued" in error.detail.message
