@@ -17,12 +17,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from export.calibration.command import CalibrateOptions, run_calibrate
+from export.calibration.command import CalibrateOptions, calibration_settings
 from export.driver import run_export
 from export.errors import ExportError
 from export.families import EXPORT_FAMILIES
 from export.family import ExportFamily
 from export.options import ExportOptions
+from service.bundle import BundleError, read_manifest
 
 FAMILIES: dict[str, ExportFamily[Any, Any]] = {f.command: f for f in EXPORT_FAMILIES}
 
@@ -54,5 +55,17 @@ def export_bundle(command: str, options: ExportOptions | Mapping[str, Any]) -> P
 
 
 def calibrate(options: CalibrateOptions) -> dict[str, object]:
-    """Calibrate a classifier bundle in place (``python -m export calibrate``); the report."""
-    return run_calibrate(options)
+    """Calibrate a bundle in place (``python -m export calibrate``) with the calibration of the
+    export family that writes its task; the report. Bundles of a family without one: ExportError."""
+    settings = calibration_settings(options)
+    try:
+        task = read_manifest(options.bundle).task
+    except BundleError as exc:
+        raise ExportError(str(exc)) from exc
+    family = next((f for f in FAMILIES.values() if f.task() == task), None)
+    if family is None or not family.calibrates:
+        takes = sorted(f.task() for f in FAMILIES.values() if f.calibrates)
+        raise ExportError(
+            f"{options.bundle} is a {task} bundle; calibration takes {' or '.join(takes)} bundles"
+        )
+    return family.calibrate(options, settings)

@@ -32,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
         "calibrate",
         help="calibrate a classifier bundle's decisions on a validation split",
         description=DESCRIPTION,
+        epilog=" ".join(
+            f"{f.task()} bundles: {f.calibration_help}"
+            for f in api.FAMILIES.values()
+            if f.calibration_help
+        )
+        or None,
     )
     add_options(calibrate, CalibrateOptions)
     return parser

@@ -9,9 +9,11 @@ from export.family import ExportFamily
 from families.classify import export as classify
 from families.ner import export as ner
 from families.postures import export as postures
+from families.span import export as span
 
 EXPORT_FAMILIES: tuple[ExportFamily[Any, Any], ...] = (
     ner.FAMILY,
     classify.FAMILY,
     postures.FAMILY,
+    span.FAMILY,
 )

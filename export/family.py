@@ -17,7 +17,10 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from export.calibration.command import CalibrateOptions
+from export.calibration.options import Settings
 from export.checkpoint import RawCheckpoint
+from export.errors import ExportError
 from export.options import ExportOptions
 from export.progress import Progress
 from export.variants.gate import Agreement
@@ -51,6 +54,15 @@ class ExportFamily(ABC, Generic[M, Opts]):
     manifest_type: ClassVar[type[ManifestBase]]
     output: ClassVar[str]  # name of the graph output the service reads
     extra_versions: ClassVar[tuple[str, ...]] = ()
+    # ``python -m export calibrate`` takes this family's bundles (it overrides :meth:`calibrate`)
+    calibrates: ClassVar[bool] = False
+    # appended to ``python -m export calibrate --help`` (what it tunes, the --data format)
+    calibration_help: ClassVar[str] = ""
+
+    @classmethod
+    def task(cls) -> str:
+        """The bundle task this family writes: its manifest's ``task`` discriminator."""
+        return str(cls.manifest_type.model_fields["task"].default)
 
     @abstractmethod
     def build(self, raw: RawCheckpoint, options: Opts) -> M:
@@ -88,3 +100,11 @@ class ExportFamily(ABC, Generic[M, Opts]):
 
     def done_note(self) -> str:
         return ""
+
+    def calibrate(self, options: CalibrateOptions, settings: Settings) -> dict[str, object]:
+        """Tune a bundle of this family on ``options.data`` in place; the report.
+
+        ``python -m export calibrate`` picks the family by the bundle's task
+        (:func:`export.api.calibrate`); a family with ``calibrates = True`` overrides this.
+        """
+        raise ExportError(f"{options.bundle}: {self.task()} bundles have no calibration")

@@ -13,12 +13,14 @@ from collections.abc import Iterable
 from families.classify import serving as classify
 from families.ner import serving as ner
 from families.postures import serving as postures
+from families.span import serving as span
 from service.runtime.family import RuntimeFactory, ServingFamily
 
 SERVING_FAMILIES: tuple[ServingFamily, ...] = (
     ner.FAMILY,
     postures.FAMILY,
     classify.FAMILY,
+    span.FAMILY,
 )
 
 

@@ -1,4 +1,9 @@
-"""``python -m export calibrate``: its typed options and the run (thresholds or abstain cut)."""
+"""``python -m export calibrate``: its typed options and the settings they give.
+
+The run belongs to the bundle's export family (:meth:`export.family.ExportFamily.calibrate`,
+picked by the bundle's task in :func:`export.api.calibrate`): the classifier families tune
+thresholds or the abstain cut (:mod:`families.classify.calibrate`).
+"""
 
 from __future__ import annotations
 
@@ -53,17 +58,14 @@ class CalibrateOptions(BaseModel):
     no_plots: bool = Field(False, description="skip the PNG pictures")
 
 
-def run_calibrate(options: CalibrateOptions) -> dict[str, object]:
-    """Check the options, calibrate the bundle in place, return the report."""
-    from families.classify.calibrate import run_calibration
-    from families.classify.validation import CalibrationOptions
-
+def calibration_settings(options: CalibrateOptions) -> Settings:
+    """Check the options every family's calibration shares; the estimation settings."""
     if not options.data.is_file():
         raise ExportError(f"{options.data}: no such file")
     if not 0 < options.target_precision <= 1:
         raise ExportError(f"--target-precision {options.target_precision} must be in (0, 1]")
     try:
-        settings = Settings(
+        return Settings(
             folds=options.folds,
             seed=options.seed,
             draws=options.bootstrap,
@@ -72,13 +74,3 @@ def run_calibrate(options: CalibrateOptions) -> dict[str, object]:
         )
     except ValueError as exc:
         raise ExportError(str(exc)) from exc
-    return run_calibration(
-        CalibrationOptions(
-            bundle=options.bundle,
-            data=options.data,
-            settings=settings,
-            report=options.report,
-            plots=not options.no_plots,
-            target_precision=options.target_precision,
-        )
-    )

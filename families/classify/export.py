@@ -18,6 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
+from export.calibration.command import CalibrateOptions
+from export.calibration.options import Settings
 from export.checkpoint import RawCheckpoint
 from export.cli_options import Flag
 from export.errors import ExportError
@@ -114,6 +116,23 @@ class ClassifierFamily(ExportFamily[Classifier, Copts]):
     """The export steps ``classify`` and ``postures`` share (windows of a classifier's logits)."""
 
     output = "logits"
+    calibrates = True
+
+    def calibrate(self, options: CalibrateOptions, settings: Settings) -> dict[str, object]:
+        """Multi-label: cross-validated thresholds; single-label: the abstain cut."""
+        from families.classify.calibrate import run_calibration
+        from families.classify.validation import CalibrationOptions
+
+        return run_calibration(
+            CalibrationOptions(
+                bundle=options.bundle,
+                data=options.data,
+                settings=settings,
+                report=options.report,
+                plots=not options.no_plots,
+                target_precision=options.target_precision,
+            )
+        )
 
     def position_limit(self, model: Classifier) -> int:
         return model.position_limit()

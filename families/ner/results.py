@@ -18,7 +18,10 @@ class EntityOut(BaseModel):
     score: float = Field(
         ge=0.0,
         le=1.0,
-        description="CRF probability that exactly these words carry exactly these tags.",
+        description="How sure the model is of this entity; its meaning depends on the bundle's "
+        "head (/v1/models details.head): a tagger (crf, softmax) gives the probability that "
+        "exactly these words carry exactly these tags, a span head the geometric mean of the "
+        "span's start, end and mean inside probabilities.",
     )
 
 
