@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from families.classify import serving as classify
 from families.ner import serving as ner
 from families.postures import serving as postures
-from service.runtime.family import RuntimeFactory, ServingFamily
+from service.runtime.family import ComposedFactory, RuntimeFactory, ServingFamily
 
 SERVING_FAMILIES: tuple[ServingFamily, ...] = (
     ner.FAMILY,
@@ -25,6 +25,13 @@ SERVING_FAMILIES: tuple[ServingFamily, ...] = (
 def runtime_table(families: Iterable[ServingFamily]) -> dict[tuple[str, str], RuntimeFactory]:
     """(task, head) of a bundle -> the runtime factory that serves it."""
     return {(f.task, head): make for f in families for head, make in f.runtimes.items()}
+
+
+def composed_table(
+    families: Iterable[ServingFamily],
+) -> dict[tuple[str, str], ComposedFactory]:
+    """(task, head) of a bundle without a graph of its own -> the factory that composes it."""
+    return {(f.task, head): make for f in families for head, make in f.composed.items()}
 
 
 def route_table(families: Iterable[ServingFamily]) -> dict[str, tuple[str, ...]]:
