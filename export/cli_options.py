@@ -3,12 +3,12 @@
 A field becomes ``--field-name`` (``dest`` = the field name) with its description as help text and
 its default as default; ``" (default: X)"`` is appended to the help when the default is a value
 (not ``None``, not a flag, not empty). Types map to argparse as follows: ``Literal[...]`` gives
-``choices``; ``bool`` gives a flag (``store_true`` when the default is False, ``store_false``
-under the name :class:`Flag` gives when it is True); ``tuple[str, ...]`` a repeatable option
-(one option with several values under ``Flag(several=True)``); ``int``, ``float`` and ``Path`` convert the value. A field whose type is itself a model (e.g. the
-graph-variant request) contributes its own fields after the others. ``${name}`` in a description
-is replaced by the model class's attribute ``name`` (e.g. a family's default window cap).
-"""
+``choices``; ``bool`` gives a flag (``store_true`` when the default is False, ``store_false`` under
+the name :class:`Flag` gives when it is True); ``tuple[str, ...]`` a repeatable option (one option
+with several values under ``Flag(several=True)``); ``int``, ``float`` and ``Path`` convert the
+value. A field whose type is itself a model (e.g. the graph-variant request) contributes its own
+fields after the others. ``${name}`` in a description is replaced by the model class's attribute
+``name`` (e.g. a family's default window cap)."""
 
 from __future__ import annotations
 
