@@ -66,7 +66,7 @@ def _generated() -> dict[str, dict[str, Any]]:
 
 def test_the_subcommands_are_the_registered_families_and_calibrate() -> None:
     assert list(_generated()) == [f.command for f in EXPORT_FAMILIES] + ["calibrate"]
-    assert set(_generated()) == set(BEFORE)
+    assert set(BEFORE) <= set(_generated())  # a new family adds its command; none is lost
 
 
 @pytest.mark.parametrize("command", sorted(BEFORE))
