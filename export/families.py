@@ -7,6 +7,7 @@ from typing import Any
 
 from export.family import BundleCommand, ExportFamily
 from families.classify import export as classify
+from families.ensemble import export as ensemble
 from families.ner import export as ner
 from families.postures import export as postures
 
@@ -14,4 +15,5 @@ EXPORT_FAMILIES: tuple[ExportFamily[Any, Any] | BundleCommand[Any], ...] = (
     ner.FAMILY,
     classify.FAMILY,
     postures.FAMILY,
+    ensemble.FAMILY,
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from families.classify import serving as classify
+from families.ensemble import serving as ensemble
 from families.ner import serving as ner
 from families.postures import serving as postures
 from service.runtime.family import ComposedFactory, RuntimeFactory, ServingFamily
@@ -19,6 +20,7 @@ SERVING_FAMILIES: tuple[ServingFamily, ...] = (
     ner.FAMILY,
     postures.FAMILY,
     classify.FAMILY,
+    ensemble.FAMILY,
 )
 
 
