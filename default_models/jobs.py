@@ -24,7 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-MODELS = ("ner", "postures", "intent")
+# "ensemble" (the posture ensemble) is no chain of its own: it runs after the chains, once its
+# member bundles exist (default_models.ensemble_build).
+MODELS = ("ner", "postures", "intent", "ensemble")
 # Chains of builds run one after another inside one process; chains run side by side. One build
 # per chain: their CPU seconds (ner ~420, postures ~440, intent ~250) are too uneven to pair.
 CHAINS = (("ner",), ("postures",), ("intent",))
@@ -61,6 +63,7 @@ def build(request: BuildRequest, parallel: bool = True) -> None:
     chains = [chain for chain in chains if chain]
     if parallel and len(chains) > 1:
         _run_chains(request, chains)
+        build_after_chains(request)
     else:
         build_here(request)
 
@@ -83,6 +86,17 @@ def build_here(request: BuildRequest) -> None:
     if "intent" in request.models:
         with building(request.root, "intent"):
             build_intent(request.root, force=request.force, checkpoint=request.intent_checkpoint)
+    build_after_chains(request)
+
+
+def build_after_chains(request: BuildRequest) -> None:
+    """Builds that combine other bundles, after those are built: the posture ensemble (only
+    when both member bundles exist)."""
+    if "ensemble" in request.models:
+        from default_models.ensemble_build import build_posture_ensemble
+
+        with building(request.root, "ensemble"):
+            build_posture_ensemble(request.root, force=request.force)
 
 
 @contextmanager

@@ -3,12 +3,12 @@
 A field becomes ``--field-name`` (``dest`` = the field name) with its description as help text and
 its default as default; ``" (default: X)"`` is appended to the help when the default is a value
 (not ``None``, not a flag, not empty). Types map to argparse as follows: ``Literal[...]`` gives
-``choices``; ``bool`` gives a flag (``store_true`` when the default is False, ``store_false``
-under the name :class:`Flag` gives when it is True); ``tuple[str, ...]`` a repeatable option;
-``int``, ``float`` and ``Path`` convert the value. A field whose type is itself a model (e.g. the
-graph-variant request) contributes its own fields after the others. ``${name}`` in a description
-is replaced by the model class's attribute ``name`` (e.g. a family's default window cap).
-"""
+``choices``; ``bool`` gives a flag (``store_true`` when the default is False, ``store_false`` under
+the name :class:`Flag` gives when it is True); ``tuple[str, ...]`` a repeatable option (one option
+with several values under ``Flag(several=True)``); ``int``, ``float`` and ``Path`` convert the
+value. A field whose type is itself a model (e.g. the graph-variant request) contributes its own
+fields after the others. ``${name}`` in a description is replaced by the model class's attribute
+``name`` (e.g. a family's default window cap)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ class Flag:
     parse: Callable[[str], Any] | None = None  # one value, converted (e.g. "1,513" -> (1, 513))
     render: Callable[[Any], str] = str  # the inverse of ``parse``, for :func:`to_argv`
     show_default: bool = True  # append " (default: X)" to the help
+    several: bool = False  # a tuple given as one option with several values (``--members A B``)
 
 
 def _flag(field: FieldInfo) -> Flag:
@@ -92,7 +93,10 @@ def _add_field(
     elif flag.parse is not None:
         kwargs["type"] = flag.parse
     elif get_origin(kind) is tuple:
-        kwargs["action"] = "append"
+        if flag.several:
+            kwargs["nargs"] = "+"
+        else:
+            kwargs["action"] = "append"
         kwargs["default"] = list(default or ())
         item = get_args(kind)[0]
         if item is not str:
@@ -152,6 +156,8 @@ def to_argv(options: BaseModel) -> list[str]:
         kind = _unwrap_optional(field.annotation)
         if kind is bool:
             argv.append(option)
+        elif get_origin(kind) is tuple and flag.parse is None and flag.several:
+            argv += [option, *(str(item) for item in value)]
         elif get_origin(kind) is tuple and flag.parse is None:
             argv += [a for item in value for a in (option, str(item))]
         else:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from export.family import ExportFamily
+from export.family import BundleCommand, ExportFamily
 from families.classify import export as classify
+from families.ensemble import export as ensemble
 from families.ner import export as ner
 from families.postures import export as postures
 from families.span import export as span
 
-EXPORT_FAMILIES: tuple[ExportFamily[Any, Any], ...] = (
+EXPORT_FAMILIES: tuple[ExportFamily[Any, Any] | BundleCommand[Any], ...] = (
     ner.FAMILY,
     classify.FAMILY,
     postures.FAMILY,
     span.FAMILY,
+    ensemble.FAMILY,
 )

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from export.calibration.command import CalibrateOptions
 from export.calibration.options import Settings
@@ -108,3 +109,39 @@ class ExportFamily(ABC, Generic[M, Opts]):
         (:func:`export.api.calibrate`); a family with ``calibrates = True`` overrides this.
         """
         raise ExportError(f"{options.bundle}: {self.task()} bundles have no calibration")
+
+
+class BundleOptions(BaseModel):
+    """What every :class:`BundleCommand` takes: where the bundle goes (its own fields besides)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    out: Path = Field(description="bundle directory to create")
+
+
+BOpts = TypeVar("BOpts", bound=BundleOptions)
+
+
+class BundleCommand(ABC, Generic[BOpts]):
+    """A family whose bundle is not traced from a checkpoint (an ensemble of other bundles): it
+    declares its typed options and builds the bundle itself; registered in ``EXPORT_FAMILIES``
+    like an :class:`ExportFamily` (``python -m export <command>``, ``export_bundle``)."""
+
+    command: ClassVar[str]
+    summary: ClassVar[str]
+    options: type[BOpts]
+    # bundles built from other bundles are not calibrated by ``python -m export calibrate``
+    calibrates: ClassVar[bool] = False
+    calibration_help: ClassVar[str] = ""
+
+    @classmethod
+    def task(cls) -> str:
+        """The bundle task this command writes (its command name)."""
+        return cls.command
+
+    def calibrate(self, options: CalibrateOptions, settings: Settings) -> dict[str, object]:
+        raise ExportError(f"{options.bundle}: {self.task()} bundles have no calibration")
+
+    @abstractmethod
+    def run(self, options: BOpts) -> Path:
+        """Write the bundle (atomically; nothing on refusal: ExportError); its directory."""

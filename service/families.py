@@ -11,22 +11,31 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from families.classify import serving as classify
+from families.ensemble import serving as ensemble
 from families.ner import serving as ner
 from families.postures import serving as postures
 from families.span import serving as span
-from service.runtime.family import RuntimeFactory, ServingFamily
+from service.runtime.family import ComposedFactory, RuntimeFactory, ServingFamily
 
 SERVING_FAMILIES: tuple[ServingFamily, ...] = (
     ner.FAMILY,
     postures.FAMILY,
     classify.FAMILY,
     span.FAMILY,
+    ensemble.FAMILY,
 )
 
 
 def runtime_table(families: Iterable[ServingFamily]) -> dict[tuple[str, str], RuntimeFactory]:
     """(task, head) of a bundle -> the runtime factory that serves it."""
     return {(f.task, head): make for f in families for head, make in f.runtimes.items()}
+
+
+def composed_table(
+    families: Iterable[ServingFamily],
+) -> dict[tuple[str, str], ComposedFactory]:
+    """(task, head) of a bundle without a graph of its own -> the factory that composes it."""
+    return {(f.task, head): make for f in families for head, make in f.composed.items()}
 
 
 def route_table(families: Iterable[ServingFamily]) -> dict[str, tuple[str, ...]]:

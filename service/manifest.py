@@ -6,7 +6,7 @@ rules (all in this module). A family adds its own section in ``families/<name>/s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -171,6 +171,12 @@ class ManifestBase(Strict):
     if TYPE_CHECKING:  # each family declares it as a literal field (kept out of the field order)
         task: str
 
+    # False for a family whose bundles have no graph of their own and run other loaded models
+    # instead (an ensemble): their manifest leaves ``onnx`` and ``tokenizer`` null, the loader
+    # opens no session and runs no self-check, and the runtime is built by the family's
+    # ``composed`` factory with a resolver of the models named by :meth:`references`.
+    has_graph: ClassVar[bool] = True
+
     schema_version: SchemaVersion = 1
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     version: str
@@ -200,6 +206,11 @@ class ManifestBase(Strict):
     def head(self) -> str:
         """Which runtime variant of the family serves it (the family's own head names)."""
         raise NotImplementedError
+
+    def references(self) -> list[str]:
+        """Names of the other bundles this one runs (loaded before it, shared with their own
+        routes); empty for a bundle with a graph of its own."""
+        return []
 
     def content_schema_version(self) -> SchemaVersion:
         """The lowest version that understands this task's own section (sections aside)."""

@@ -21,7 +21,7 @@ from service.families import SERVING_FAMILIES, family_table, route_table
 from service.manifest import ManifestBase
 from service.metrics import MODEL_INFO, MODEL_LOAD_FAILURES, QUEUE_CAPACITY, READY
 from service.runtime.batcher import Batcher, BatchLimits
-from service.runtime.family import RequestOptions, Runtime, ServingFamily
+from service.runtime.family import RequestOptions, Resolved, Runtime, ServingFamily
 from service.runtime.loader import Families, build_runtime
 from service.selfcheck import SelfCheckError, SelfCheckReport
 from service.settings import Settings
@@ -91,12 +91,68 @@ class ModelRegistry:
             if manifest.name in self.models:
                 raise BundleError(f"two bundles are named {manifest.name!r} in {root}")
             self.models[manifest.name] = LoadedModel(bundle_dir, manifest)
+        self._add_references(found)
         missing = wanted - set(self.models)
         if missing:
             raise BundleError(f"bundles {sorted(missing)} not found in {root}")
         if not self.models:
             raise BundleError(f"no bundles (sub-directories with {MANIFEST_FILE}) in {root}")
         self._check_parse_settings()
+
+    def _add_references(self, found: list[Path]) -> None:
+        """The models a loaded bundle runs (an ensemble's members) are loaded too, even when
+        ``INFER_MODELS`` leaves them out; one that no bundle provides stops start-up."""
+        pending = [m for m in self.models.values() if m.manifest.references()]
+        by_name: dict[str, Path] | None = None
+        while pending:
+            model = pending.pop()
+            for name in model.manifest.references():
+                if name in self.models:
+                    continue
+                if by_name is None:
+                    by_name = {}
+                    for bundle_dir in found:
+                        try:
+                            by_name[read_manifest(bundle_dir, self.families.manifests).name] = (
+                                bundle_dir
+                            )
+                        except BundleError:
+                            continue
+                if name not in by_name:
+                    raise BundleError(
+                        f"{model.name} runs model {name!r}, which no bundle in "
+                        f"{self.settings.bundles_dir} provides"
+                    )
+                manifest = self.families.verify(by_name[name])
+                self.models[name] = LoadedModel(by_name[name], manifest)
+                pending.append(self.models[name])
+
+    def _load_order(self) -> list[LoadedModel]:
+        """Every model after the models it runs (members before their ensemble)."""
+        order: list[LoadedModel] = []
+        placed: set[str] = set()
+        visiting: set[str] = set()
+
+        def place(model: LoadedModel) -> None:
+            if model.name in placed:
+                return
+            if model.name in visiting:
+                raise BundleError(f"{model.name} runs itself through its references")
+            visiting.add(model.name)
+            for name in model.manifest.references():
+                place(self.models[name])
+            placed.add(model.name)
+            order.append(model)
+
+        for model in self.models.values():
+            place(model)
+        return order
+
+    def _resolve(self, name: str) -> Resolved:
+        model = self.models.get(name)
+        if model is None or model.runtime is None:
+            raise BundleError(f"no loaded model named {name!r} (loaded: {sorted(self.models)})")
+        return Resolved(model.manifest, model.bundle_dir, model.runtime)
 
     def _check_parse_settings(self) -> None:
         """``INFER_PARSE_*_MODEL`` must name a loaded model of the right kind (start-up error)."""
@@ -122,7 +178,7 @@ class ModelRegistry:
     def load(self) -> None:
         """Create ONNX Runtime sessions and run one warm-up inference per model (blocking)."""
         try:
-            for model in self.models.values():
+            for model in self._load_order():
                 model.runtime = self._build_runtime(model)
                 model.batcher = Batcher(
                     model.name,
@@ -137,7 +193,7 @@ class ModelRegistry:
                     model.name,
                     manifest.version,
                     manifest.task,
-                    manifest.onnx.sha256[:12],
+                    manifest.onnx.sha256[:12] if manifest.has_graph else "none",
                     provider,
                     (manifest.variant and manifest.variant.quantization) or "none",
                 ).set(1)
@@ -180,7 +236,12 @@ class ModelRegistry:
 
     def _build_runtime(self, model: LoadedModel) -> Runtime[Any, Any]:
         loaded = build_runtime(
-            model.manifest, model.bundle_dir, self.settings, self.families, metered_as=model.name
+            model.manifest,
+            model.bundle_dir,
+            self.settings,
+            self.families,
+            metered_as=model.name,
+            resolve=self._resolve,
         )
         model.selfcheck = loaded.selfcheck
         runtime = loaded.runtime

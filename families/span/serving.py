@@ -20,9 +20,15 @@ class SpanRecords:
     may overlap and nest, which the BIO round trip of the NER family's evaluation cannot hold."""
 
     gold_field = "entities"
+    items_key = "entities"
+
+    def results(
+        self, prediction: Any, labels: list[str], return_scores: bool
+    ) -> list[dict[str, Any]]:
+        return [r.model_dump(mode="json") for r in entity_results(prediction)]
 
     def result(self, prediction: Any, labels: list[str], return_scores: bool) -> dict[str, Any]:
-        return entity_results(prediction)[0].model_dump(mode="json")
+        return self.results(prediction, labels, return_scores)[0]
 
     def eval_classes(self, labels: list[str]) -> list[str] | None:
         return None  # the entity types seen in gold or predictions

@@ -64,10 +64,11 @@ class ModelCard(BaseModel):
     version: str
     task: str
     labels: list[str]
-    max_length: int
-    stride: int
-    onnx_sha256: str
-    opset: int
+    # null for a bundle without a graph of its own (an ensemble: see its members' cards)
+    max_length: int | None
+    stride: int | None
+    onnx_sha256: str | None
+    opset: int | None
     provider: str | None
     details: dict[str, object] = Field(
         description="Task-specific settings (tag scheme, thresholds)."

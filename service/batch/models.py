@@ -112,6 +112,8 @@ def load_model(
     if not registry.ready:
         raise BundleError(registry.load_error or "the model did not load")
     registry.close()  # the HTTP batcher's worker thread is not used here
-    (loaded,) = registry.models.values()
+    # A bundle that runs others (an ensemble) brings its members along; score the one asked for.
+    wanted = settings.models or list(registry.models)
+    loaded = registry.models[wanted[0]]
     family = registry.by_task[loaded.manifest.task]
     return BatchModel(loaded, settings, family, top_k, return_scores)

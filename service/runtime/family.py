@@ -62,6 +62,25 @@ class Runtime(Protocol[P, R]):
 
 RuntimeFactory = Callable[[ManifestBase, Path, InferenceSession, Settings], Runtime[Any, Any]]
 
+
+@dataclass(frozen=True)
+class Resolved:
+    """Another loaded model, as a composed runtime sees it: its verified manifest, its bundle
+    directory (to check it is the bundle that was referenced) and its ready runtime."""
+
+    manifest: ManifestBase
+    bundle_dir: Path
+    runtime: Runtime[Any, Any]
+
+
+# name -> that loaded model; raises BundleError (service.bundle) when none is loaded by that name.
+Resolve = Callable[[str], Resolved]
+
+# A runtime for a bundle without a graph of its own (``ManifestBase.has_graph`` False): no
+# session; it runs the models it resolves (the manifest's ``references()``), loaded once and
+# shared with their own routes.
+ComposedFactory = Callable[[ManifestBase, Path, Settings, Resolve], Runtime[Any, Any]]
+
 # Unit of batch evaluation: (class, start, end); for documents start = end = 0.
 Unit = tuple[str, int, int]
 
@@ -120,3 +139,6 @@ class ServingFamily:
     route: str
     batch: BatchRecords
     also_routes: tuple[str, ...] = field(default=())
+    # Heads served without a graph of their own (the manifest's ``has_graph`` is False): the
+    # factory receives a resolver of the other loaded models instead of a session.
+    composed: dict[str, ComposedFactory] = field(default_factory=dict)

@@ -16,10 +16,23 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from service.bundle import BundleError, manifest_adapter, verify_bundle
-from service.families import SERVING_FAMILIES, runtime_table
+from service.bundle import (
+    MANIFEST_FILE,
+    BundleError,
+    manifest_adapter,
+    read_manifest,
+    verify_bundle,
+)
+from service.families import SERVING_FAMILIES, composed_table, runtime_table
 from service.manifest import ManifestBase
-from service.runtime.family import Runtime, RuntimeFactory, ServingFamily
+from service.runtime.family import (
+    ComposedFactory,
+    Resolve,
+    Resolved,
+    Runtime,
+    RuntimeFactory,
+    ServingFamily,
+)
 from service.runtime.session import InferenceSession, MeteredSession, OnnxSession
 from service.selfcheck import SelfCheckReport, run_selfcheck
 from service.settings import Settings
@@ -33,6 +46,7 @@ class Families:
     def __init__(self, families: Iterable[ServingFamily] = SERVING_FAMILIES) -> None:
         self.families = tuple(families)
         self.runtimes: dict[tuple[str, str], RuntimeFactory] = runtime_table(self.families)
+        self.composed: dict[tuple[str, str], ComposedFactory] = composed_table(self.families)
         self.manifests: TypeAdapter[ManifestBase] = manifest_adapter(
             f.manifest for f in self.families
         )
@@ -40,10 +54,11 @@ class Families:
     def verify(self, bundle_dir: Path) -> ManifestBase:
         """The bundle's verified manifest; BundleError if no registered runtime serves it."""
         manifest = verify_bundle(bundle_dir, self.manifests)
-        if (manifest.task, manifest.head) not in self.runtimes:
+        table = self.runtimes if manifest.has_graph else self.composed
+        if (manifest.task, manifest.head) not in table:
             raise BundleError(
                 f"{bundle_dir}: no runtime serves task {manifest.task!r} with head "
-                f"{manifest.head!r} (known: {sorted(self.runtimes)})"
+                f"{manifest.head!r} (known: {sorted(table)})"
             )
         return manifest
 
@@ -52,7 +67,7 @@ class Families:
 class LoadedRuntime:
     manifest: ManifestBase
     runtime: Runtime[Any, Any]
-    selfcheck: SelfCheckReport
+    selfcheck: SelfCheckReport | None  # None: no graph of its own, nothing to re-run
 
 
 def build_runtime(
@@ -61,9 +76,19 @@ def build_runtime(
     settings: Settings,
     families: Families,
     metered_as: str | None = None,
+    resolve: Resolve | None = None,
 ) -> LoadedRuntime:
     """Session, self-check (raises SelfCheckError) and the family's runtime for a verified
-    manifest; ``metered_as``: record the session's batches under this model name."""
+    manifest; ``metered_as``: record the session's batches under this model name. A bundle
+    without a graph of its own is composed from the models ``resolve`` returns by name."""
+    if not manifest.has_graph:
+        if resolve is None:
+            raise BundleError(
+                f"{manifest.name} runs other models ({', '.join(manifest.references())}) and "
+                "none can be resolved here"
+            )
+        make = families.composed[(manifest.task, manifest.head)]
+        return LoadedRuntime(manifest, make(manifest, bundle_dir, settings, resolve), None)
     onnx = OnnxSession(
         bundle_dir / manifest.onnx.file,
         manifest.onnx.output,
@@ -84,5 +109,37 @@ def load_runtime(
     """Verify ``bundle_dir`` and build its runtime, as the service does (no warm-up, no
     metrics)."""
     families = families or Families()
+    settings = settings or Settings()
     manifest = families.verify(bundle_dir)
-    return build_runtime(manifest, bundle_dir, settings or Settings(), families)
+    return build_runtime(
+        manifest,
+        bundle_dir,
+        settings,
+        families,
+        resolve=sibling_resolver(bundle_dir, settings, families),
+    )
+
+
+def sibling_resolver(bundle_dir: Path, settings: Settings, families: Families) -> Resolve:
+    """Resolve a referenced model by its manifest name among the bundle directories next to
+    ``bundle_dir`` (the bundles directory), loading each at most once."""
+    loaded: dict[str, Resolved] = {}
+
+    def resolve(name: str) -> Resolved:
+        if name in loaded:
+            return loaded[name]
+        for sibling in sorted(bundle_dir.parent.glob(f"*/{MANIFEST_FILE}")):
+            directory = sibling.parent
+            if directory == bundle_dir:
+                continue
+            try:
+                found = read_manifest(directory, families.manifests).name
+            except BundleError:
+                continue
+            if found == name:
+                member = load_runtime(directory, settings, families)
+                loaded[name] = Resolved(member.manifest, directory, member.runtime)
+                return loaded[name]
+        raise BundleError(f"no bundle named {name!r} next to {bundle_dir} (in {bundle_dir.parent})")
+
+    return resolve
