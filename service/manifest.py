@@ -221,10 +221,10 @@ class ManifestBase(Strict):
 
 def schema_version_for(manifest: ManifestBase) -> SchemaVersion:
     """The lowest schema version that describes ``manifest`` (older services keep loading it)."""
-    if manifest.variant is not None and manifest.variant.needs_v4:
-        return 4
     sections: SchemaVersion = 1
-    if manifest.selfcheck is not None:
+    if manifest.variant is not None and manifest.variant.needs_v4:
+        sections = 4
+    elif manifest.selfcheck is not None:
         sections = 3
     elif manifest.variant is not None:
         sections = 2

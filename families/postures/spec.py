@@ -8,11 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from families.classify.spec import (
-    CalibrationSummary,
-    ClassifierManifestBase,
-    ClassifySpec,
-)
+from families.classify.spec import CalibrationSummary, ClassifierManifestBase, ClassifySpec
 from service.manifest import SchemaVersion, Strict, updated_fields
 
 

@@ -21,6 +21,7 @@ from families.postures.serving import FAMILY as POSTURES
 from families.postures.spec import PostureManifest
 from service.app import create_app
 from service.bundle import BundleError, read_manifest, verify_bundle
+from service.manifest import VariantInfo, schema_version_for
 from service.review import AutomationSummary
 from service.runtime.session import OnnxSession
 from service.settings import Settings
@@ -238,3 +239,13 @@ def test_metrics_count_review_decisions_and_show_the_validation_rate(served: Ser
     assert 'model="plain"' not in "\n".join(
         line for line in after.splitlines() if line.startswith("infer_review")
     )
+
+
+def test_an_int8_bundle_with_automation_needs_schema_5(served: Served) -> None:
+    """A static-INT8 variant alone needs 4; automation on top of it needs 5 (the real default
+    posture bundle is INT8: calibrating it must not stop at 4)."""
+    manifest = verify_bundle(served.reviewed)
+    int8 = manifest.model_copy(update={"variant": VariantInfo(quantization="int8-static")})
+    assert schema_version_for(int8) == 5
+    plain = verify_bundle(served.plain).model_copy(update={"variant": int8.variant})
+    assert schema_version_for(plain) == 4
