@@ -9,7 +9,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from families.classify.runtime import ClassPrediction
-from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest, TopK
+from service.schemas import (
+    EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+    REASONS_DESCRIPTION,
+    REVIEW_DESCRIPTION,
+    ModelRef,
+    ReviewedResult,
+    ReviewReasonOut,
+    TextsRequest,
+    TopK,
+    review_fields,
+    reviews_per_text,
+)
 
 
 class ClassOut(BaseModel):
@@ -23,7 +34,7 @@ class ClassOut(BaseModel):
     )
 
 
-class TextClasses(BaseModel):
+class TextClasses(ReviewedResult):
     labels: list[ClassOut] = Field(
         description="Predicted classes, most probable first. Multi-label: every class at or above "
         "its threshold. Single-label: the most probable class, or none (abstained)."
@@ -32,6 +43,8 @@ class TextClasses(BaseModel):
     scores: dict[str, float] | None = Field(
         default=None, description="Every class's probability (with return_scores)."
     )
+    review: bool | None = Field(default=None, description=REVIEW_DESCRIPTION)
+    reasons: list[ReviewReasonOut] | None = Field(default=None, description=REASONS_DESCRIPTION)
 
 
 class ClassifyRequest(TextsRequest):
@@ -66,8 +79,13 @@ def classify_results(
             labels=[ClassOut(**vars(p)) for p in found],
             windows=windows,
             scores=dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
+            **review_fields(decision),
         )
-        for found, probs, windows in zip(
-            prediction.labels, prediction.probabilities, prediction.windows, strict=True
+        for found, probs, windows, decision in zip(
+            prediction.labels,
+            prediction.probabilities,
+            prediction.windows,
+            reviews_per_text(prediction.reviews, len(prediction.windows)),
+            strict=True,
         )
     ]

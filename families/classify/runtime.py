@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from families.classify.spec import ClassifierHead, ClassifierManifest
 from service.manifest import ManifestBase
+from service.review import Review, review
 from service.runtime.batch_loop import run_rows
 from service.runtime.batcher import plan_slices
 from service.runtime.family import RequestOptions
@@ -86,6 +87,8 @@ class ClassPrediction:
     windows: list[int]
     tokens: int
     timings: dict[str, float]
+    # per text, when the bundle carries per-class automation: whether a person must look, and why
+    reviews: list[Review] | None = None
 
     @property
     def total_windows(self) -> int:
@@ -191,6 +194,7 @@ class ClassifierPipeline:
             self.spec.thresholds or [0.0] * len(manifest.labels), dtype=np.float64
         )
         self.abstain = self.spec.abstain_threshold
+        self.automation = manifest.automation
 
     @classmethod
     def from_bundle(
@@ -220,7 +224,9 @@ class ClassifierPipeline:
             else dict(zip(self.manifest.labels, spec.thresholds, strict=True)),
             "abstain_threshold": spec.abstain_threshold,
             "aggregation": self.aggregation,
-            "calibration": spec.calibration.model_dump() if spec.calibration else None,
+            "calibration": spec.calibration.model_dump(exclude={"automation"})
+            if spec.calibration
+            else None,
         }
 
     def prepare(self, texts: list[str], options: RequestOptions | None = None) -> ClassifierInputs:
@@ -332,5 +338,24 @@ class ClassifierPipeline:
             for probs in result.probabilities
         ]
         return ClassPrediction(
-            chosen, result.probabilities, result.windows, result.tokens, result.timings
+            chosen,
+            result.probabilities,
+            result.windows,
+            result.tokens,
+            result.timings,
+            self._review(result.probabilities),
+        )
+
+    def _review(self, probabilities: FloatArray) -> list[Review] | None:
+        """Per text, who decides (docs/review.md); None when the bundle has no automation."""
+        if self.automation is None:
+            return None
+        classes = self.automation.classes
+        return review(
+            probabilities,
+            self.manifest.labels,
+            self.thresholds,
+            [c.automate for c in classes],
+            [c.band_low for c in classes],
+            [c.band_high for c in classes],
         )

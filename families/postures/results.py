@@ -6,7 +6,18 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from families.classify.runtime import ClassPrediction
-from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest, TopK
+from service.schemas import (
+    EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+    REASONS_DESCRIPTION,
+    REVIEW_DESCRIPTION,
+    ModelRef,
+    ReviewedResult,
+    ReviewReasonOut,
+    TextsRequest,
+    TopK,
+    review_fields,
+    reviews_per_text,
+)
 
 
 class PostureOut(BaseModel):
@@ -17,12 +28,14 @@ class PostureOut(BaseModel):
     )
 
 
-class DocumentPostures(BaseModel):
+class DocumentPostures(ReviewedResult):
     postures: list[PostureOut] = Field(description="Predicted postures, most probable first.")
     windows: int = Field(description="Model windows the document was split into.")
     scores: dict[str, float] | None = Field(
         default=None, description="Every class's probability (with return_scores)."
     )
+    review: bool | None = Field(default=None, description=REVIEW_DESCRIPTION)
+    reasons: list[ReviewReasonOut] | None = Field(default=None, description=REASONS_DESCRIPTION)
 
 
 class PosturesRequest(TextsRequest):
@@ -54,8 +67,13 @@ def posture_results(
             postures=[PostureOut(**vars(p)) for p in found],
             windows=windows,
             scores=dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
+            **review_fields(decision),
         )
-        for found, probs, windows in zip(
-            prediction.labels, prediction.probabilities, prediction.windows, strict=True
+        for found, probs, windows, decision in zip(
+            prediction.labels,
+            prediction.probabilities,
+            prediction.windows,
+            reviews_per_text(prediction.reviews, len(prediction.windows)),
+            strict=True,
         )
     ]

@@ -18,6 +18,7 @@ from families.postures.results import DocumentPostures as DocumentPostures
 from families.postures.results import PostureOut as PostureOut
 from families.postures.results import PosturesRequest as PosturesRequest
 from families.postures.results import PosturesResponse as PosturesResponse
+from service.review import AutomationSummary
 from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS as EXACTLY_ONE_OF_TEXT_OR_TEXTS
 from service.schemas import ModelRef as ModelRef
 from service.schemas import TextsInput as TextsInput
@@ -82,6 +83,12 @@ class ModelCard(BaseModel):
     selfcheck: dict[str, object] | None = Field(
         default=None,
         description="The start-up self-check on this host's CPU (stored sample re-run).",
+    )
+    automation: AutomationSummary | None = Field(
+        default=None,
+        description="Per class: validated precision, recall and F1 with out-of-fold 95% "
+        "intervals, automate, and the review band; null when the bundle has none (answers then "
+        "carry no review fields). See docs/review.md.",
     )
 
 

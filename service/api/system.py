@@ -31,6 +31,7 @@ def _card(model: LoadedModel) -> ModelCard:
         export=m.export.model_dump(),
         variant=m.variant.model_dump() if m.variant else None,
         selfcheck=model.selfcheck.model_dump() if model.selfcheck else None,
+        automation=m.automation,
     )
 
 
