@@ -31,6 +31,7 @@ from service.runtime.family import RequestOptions
 from service.runtime.session import InferenceSession
 from service.settings import Settings
 from service.text.tokenizer import TextTokenizer
+from service.text.truncation import apply_policy
 from service.text.windows import plan_windows
 
 FloatArray = NDArray[np.float64]
@@ -75,6 +76,8 @@ class DocumentProbabilities:
     windows: list[int]
     tokens: int
     timings: dict[str, float] = field(default_factory=dict)
+    text_tokens: list[int] = field(default_factory=list)  # per text: content tokens
+    truncated: list[bool] = field(default_factory=list)  # per text: only the first window read
 
 
 @dataclass
@@ -86,6 +89,8 @@ class ClassPrediction:
     windows: list[int]
     tokens: int
     timings: dict[str, float]
+    text_tokens: list[int] = field(default_factory=list)  # per text: content tokens
+    truncated: list[bool] = field(default_factory=list)  # per text: only the first window read
 
     @property
     def total_windows(self) -> int:
@@ -103,6 +108,8 @@ class ClassifierInputs:
     tokens: int
     special_tokens: int
     tokenize_seconds: float
+    text_tokens: list[int] = field(default_factory=list)
+    truncated: list[bool] = field(default_factory=list)
 
     @property
     def num_texts(self) -> int:
@@ -227,20 +234,28 @@ class ClassifierPipeline:
         """Tokenize and cut windows: what the batcher needs to know a request's cost."""
         started = time.perf_counter()
         encoded = self.tokenizer.encode_batch(texts)
+        options = options or RequestOptions()
         rows: list[IntArray] = []
         owner: list[int] = []
+        truncated: list[bool] = []
         for doc, e in enumerate(encoded):
-            for w in plan_windows(len(e), self.capacity, self.stride):
+            planned = plan_windows(len(e), self.capacity, self.stride)
+            field_name = "text" if len(texts) == 1 else f"texts[{doc}]"
+            kept, cut = apply_policy(options.truncation, planned, len(e), self.capacity, field_name)
+            truncated.append(cut)
+            for w in kept:
                 rows.append(e.ids[w.start : w.end])
                 owner.append(doc)
         return ClassifierInputs(
             texts=texts,
-            top_k=options.top_k if options else None,
+            top_k=options.top_k,
             rows=rows,
             owner=owner,
             tokens=sum(len(e) for e in encoded),
             special_tokens=self.tokenizer.num_special_tokens,
             tokenize_seconds=time.perf_counter() - started,
+            text_tokens=[len(e) for e in encoded],
+            truncated=truncated,
         )
 
     def probabilities(self, texts: list[str]) -> DocumentProbabilities:
@@ -306,6 +321,8 @@ class ClassifierPipeline:
                 "inference": inference_seconds,
                 "decode": time.perf_counter() - started,
             },
+            text_tokens=item.text_tokens,
+            truncated=item.truncated,
         )
 
     def decide(self, probs: FloatArray) -> list[int]:
@@ -332,5 +349,11 @@ class ClassifierPipeline:
             for probs in result.probabilities
         ]
         return ClassPrediction(
-            chosen, result.probabilities, result.windows, result.tokens, result.timings
+            chosen,
+            result.probabilities,
+            result.windows,
+            result.tokens,
+            result.timings,
+            result.text_tokens,
+            result.truncated,
         )
