@@ -8,7 +8,15 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from service.errors import InvalidInput, LimitExceeded, NotReady, ServiceError
-from service.metrics import FAILURES, INFERENCE_LATENCY, STAGE_LATENCY, TEXTS, TOKENS, WINDOWS
+from service.metrics import (
+    FAILURES,
+    INFERENCE_LATENCY,
+    STAGE_LATENCY,
+    TEXTS,
+    TOKENS,
+    TRUNCATED,
+    WINDOWS,
+)
 from service.observability.request_context import annotate
 from service.registry import LoadedModel, ModelRegistry
 from service.runtime.family import RequestOptions, Result
@@ -135,6 +143,7 @@ async def run_model(
     TEXTS.labels(model.name).inc(len(texts))
     TOKENS.labels(model.name).inc(result.tokens)
     WINDOWS.labels(model.name).inc(result.total_windows)
+    TRUNCATED.labels(model.name).inc(sum(getattr(result, "truncated", ())))
     annotate(tokens=result.tokens, windows=result.total_windows)
     return result
 

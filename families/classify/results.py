@@ -9,7 +9,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from families.classify.runtime import ClassPrediction
-from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest, TopK
+from service.schemas import (
+    EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+    TRUNCATION_DESCRIPTION,
+    ModelRef,
+    TextsRequest,
+    TopK,
+    TruncationPolicy,
+)
 
 
 class ClassOut(BaseModel):
@@ -28,7 +35,9 @@ class TextClasses(BaseModel):
         description="Predicted classes, most probable first. Multi-label: every class at or above "
         "its threshold. Single-label: the most probable class, or none (abstained)."
     )
-    windows: int = Field(description="Model windows the text was split into.")
+    windows: int = Field(description="Model windows read.")
+    tokens: int = Field(description="Content tokens of the text (before any truncation).")
+    truncated: bool = Field(description="True when the text was not read to its end.")
     scores: dict[str, float] | None = Field(
         default=None, description="Every class's probability (with return_scores)."
     )
@@ -47,6 +56,7 @@ class ClassifyRequest(TextsRequest):
         default=None, description="Return at most this many predicted classes."
     )
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
+    truncation: TruncationPolicy = Field(default="window", description=TRUNCATION_DESCRIPTION)
 
 
 class ClassifyResponse(BaseModel):
@@ -65,9 +75,16 @@ def classify_results(
         TextClasses(
             labels=[ClassOut(**vars(p)) for p in found],
             windows=windows,
+            tokens=tokens,
+            truncated=truncated,
             scores=dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
         )
-        for found, probs, windows in zip(
-            prediction.labels, prediction.probabilities, prediction.windows, strict=True
+        for found, probs, windows, tokens, truncated in zip(
+            prediction.labels,
+            prediction.probabilities,
+            prediction.windows,
+            prediction.text_tokens,
+            prediction.truncated,
+            strict=True,
         )
     ]

@@ -6,7 +6,14 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from families.classify.runtime import ClassPrediction
-from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest, TopK
+from service.schemas import (
+    EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+    TRUNCATION_DESCRIPTION,
+    ModelRef,
+    TextsRequest,
+    TopK,
+    TruncationPolicy,
+)
 
 
 class PostureOut(BaseModel):
@@ -19,7 +26,9 @@ class PostureOut(BaseModel):
 
 class DocumentPostures(BaseModel):
     postures: list[PostureOut] = Field(description="Predicted postures, most probable first.")
-    windows: int = Field(description="Model windows the document was split into.")
+    windows: int = Field(description="Model windows read.")
+    tokens: int = Field(description="Content tokens of the text (before any truncation).")
+    truncated: bool = Field(description="True when the text was not read to its end.")
     scores: dict[str, float] | None = Field(
         default=None, description="Every class's probability (with return_scores)."
     )
@@ -38,6 +47,7 @@ class PosturesRequest(TextsRequest):
         default=None, description="Return at most this many predicted postures."
     )
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
+    truncation: TruncationPolicy = Field(default="window", description=TRUNCATION_DESCRIPTION)
 
 
 class PosturesResponse(BaseModel):
@@ -53,9 +63,16 @@ def posture_results(
         DocumentPostures(
             postures=[PostureOut(**vars(p)) for p in found],
             windows=windows,
+            tokens=tokens,
+            truncated=truncated,
             scores=dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
         )
-        for found, probs, windows in zip(
-            prediction.labels, prediction.probabilities, prediction.windows, strict=True
+        for found, probs, windows, tokens, truncated in zip(
+            prediction.labels,
+            prediction.probabilities,
+            prediction.windows,
+            prediction.text_tokens,
+            prediction.truncated,
+            strict=True,
         )
     ]
