@@ -213,6 +213,22 @@ PANELS: tuple[Panel, ...] = (
         "Work dropped because nobody waits for it any more: deadline passed, client gone, "
         "shutdown (a terminated ONNX Runtime call frees the model within about one slice).",
     ),
+    Panel(
+        "Redacted spans and truncated texts per second",
+        "short",
+        (
+            Target(
+                f"sum by (model, label) (rate(infer_redacted_spans_total{{{NS}}}[{RATE}]))",
+                "{{model}} redacted {{label}}",
+            ),
+            Target(
+                f"sum by (model) (rate(infer_truncated_texts_total{{{NS}}}[{RATE}]))",
+                "{{model}} truncated",
+            ),
+        ),
+        "Spans /v1/redact replaced, by entity label; texts read only up to their first window "
+        "because the request asked truncation 'truncate' (their end was not tagged or redacted).",
+    ),
 )
 
 
