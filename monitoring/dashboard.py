@@ -242,6 +242,22 @@ PANELS: tuple[Panel, ...] = (
         "class_not_automated: a label of a class below the automation target; near_threshold: a "
         "probability inside the class's review band (docs/review.md).",
     ),
+    Panel(
+        "Redacted spans and truncated texts per second",
+        "short",
+        (
+            Target(
+                f"sum by (model, label) (rate(infer_redacted_spans_total{{{NS}}}[{RATE}]))",
+                "{{model}} redacted {{label}}",
+            ),
+            Target(
+                f"sum by (model) (rate(infer_truncated_texts_total{{{NS}}}[{RATE}]))",
+                "{{model}} truncated",
+            ),
+        ),
+        "Spans /v1/redact replaced, by entity label; texts read only up to their first window "
+        "because the request asked truncation 'truncate' (their end was not tagged or redacted).",
+    ),
 )
 
 

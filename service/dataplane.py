@@ -16,6 +16,7 @@ from service.metrics import (
     STAGE_LATENCY,
     TEXTS,
     TOKENS,
+    TRUNCATED,
     WINDOWS,
 )
 from service.observability.request_context import annotate
@@ -145,6 +146,7 @@ async def run_model(
     TEXTS.labels(model.name).inc(len(texts))
     TOKENS.labels(model.name).inc(result.tokens)
     WINDOWS.labels(model.name).inc(result.total_windows)
+    TRUNCATED.labels(model.name).inc(sum(getattr(result, "truncated", ())))
     annotate(tokens=result.tokens, windows=result.total_windows)
     observe_reviews(model.name, getattr(result, "reviews", None))
     return result

@@ -84,6 +84,16 @@ CALL_TOKENS = Counter(
     "padded share is padding / (useful + padding); length buckets keep it small.",
     ("model", "kind"),
 )
+TRUNCATED = Counter(
+    f"{PREFIX}_truncated_texts_total",
+    "Texts not read to their end because the request asked truncation 'truncate', by model.",
+    ("model",),
+)
+REDACTED_SPANS = Counter(
+    f"{PREFIX}_redacted_spans_total",
+    "Spans replaced by /v1/redact (after filters and overlap merging), by model and entity label.",
+    ("model", "label"),
+)
 QUEUE_DEPTH = Gauge(f"{PREFIX}_queue_depth", "Requests waiting for a model's worker.", ("model",))
 QUEUED_TOKENS = Gauge(
     f"{PREFIX}_queued_tokens",

@@ -4,7 +4,7 @@ response bodies (``families/<name>/results.py``) are built on them."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -43,6 +43,14 @@ def _integral(value: Any) -> Any:
 TopK = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_integral)]
 
 
+# The input policy for a text over one model window (service/text/truncation.py), on every route.
+TruncationPolicy = Literal["window", "error", "truncate"]
+TRUNCATION_DESCRIPTION = (
+    "A text over one model window: read every window (window), refuse it with 422 (error), or "
+    "read the first window only and flag it truncated (truncate)."
+)
+
+
 class TextsInput(BaseModel):
     # strict: what the schema says is what is accepted ("return_scores": 0 or "top_k": "3" is 422,
     # not silently coerced; found by schemathesis).
@@ -51,10 +59,15 @@ class TextsInput(BaseModel):
     text: str | None = Field(default=None, description="One text; use either text or texts.")
     texts: list[str] | None = Field(default=None, description="Several texts, answered in order.")
 
+    # The input fields of which a request gives exactly one (/v1/entities adds "words").
+    _inputs: ClassVar[tuple[str, ...]] = ("text", "texts")
+
     @model_validator(mode="after")
     def _exactly_one(self) -> TextsInput:
-        if (self.text is None) == (self.texts is None):
-            raise ValueError("give exactly one of 'text' or 'texts'")
+        given = [name for name in self._inputs if getattr(self, name) is not None]
+        if len(given) != 1:
+            names = " or ".join(f"'{name}'" for name in self._inputs)
+            raise ValueError(f"give exactly one of {names}")
         return self
 
     def all_texts(self) -> list[str]:

@@ -32,6 +32,7 @@ from service.runtime.family import RequestOptions
 from service.runtime.session import InferenceSession
 from service.settings import Settings
 from service.text.tokenizer import TextTokenizer
+from service.text.truncation import apply_policy
 from service.text.windows import plan_windows
 
 FloatArray = NDArray[np.float64]
@@ -76,6 +77,8 @@ class DocumentProbabilities:
     windows: list[int]
     tokens: int
     timings: dict[str, float] = field(default_factory=dict)
+    text_tokens: list[int] = field(default_factory=list)  # per text: content tokens
+    truncated: list[bool] = field(default_factory=list)  # per text: only the first window read
 
 
 @dataclass
@@ -87,6 +90,8 @@ class ClassPrediction:
     windows: list[int]
     tokens: int
     timings: dict[str, float]
+    text_tokens: list[int] = field(default_factory=list)  # per text: content tokens
+    truncated: list[bool] = field(default_factory=list)  # per text: only the first window read
     # per text, when the bundle carries per-class automation: whether a person must look, and why
     reviews: list[Review] | None = None
 
@@ -106,6 +111,8 @@ class ClassifierInputs:
     tokens: int
     special_tokens: int
     tokenize_seconds: float
+    text_tokens: list[int] = field(default_factory=list)
+    truncated: list[bool] = field(default_factory=list)
 
     @property
     def num_texts(self) -> int:
@@ -233,20 +240,28 @@ class ClassifierPipeline:
         """Tokenize and cut windows: what the batcher needs to know a request's cost."""
         started = time.perf_counter()
         encoded = self.tokenizer.encode_batch(texts)
+        options = options or RequestOptions()
         rows: list[IntArray] = []
         owner: list[int] = []
+        truncated: list[bool] = []
         for doc, e in enumerate(encoded):
-            for w in plan_windows(len(e), self.capacity, self.stride):
+            planned = plan_windows(len(e), self.capacity, self.stride)
+            field_name = "text" if len(texts) == 1 else f"texts[{doc}]"
+            kept, cut = apply_policy(options.truncation, planned, len(e), self.capacity, field_name)
+            truncated.append(cut)
+            for w in kept:
                 rows.append(e.ids[w.start : w.end])
                 owner.append(doc)
         return ClassifierInputs(
             texts=texts,
-            top_k=options.top_k if options else None,
+            top_k=options.top_k,
             rows=rows,
             owner=owner,
             tokens=sum(len(e) for e in encoded),
             special_tokens=self.tokenizer.num_special_tokens,
             tokenize_seconds=time.perf_counter() - started,
+            text_tokens=[len(e) for e in encoded],
+            truncated=truncated,
         )
 
     def probabilities(self, texts: list[str]) -> DocumentProbabilities:
@@ -312,6 +327,8 @@ class ClassifierPipeline:
                 "inference": inference_seconds,
                 "decode": time.perf_counter() - started,
             },
+            text_tokens=item.text_tokens,
+            truncated=item.truncated,
         )
 
     def decide(self, probs: FloatArray) -> list[int]:
@@ -343,7 +360,9 @@ class ClassifierPipeline:
             result.windows,
             result.tokens,
             result.timings,
-            self._review(result.probabilities),
+            text_tokens=result.text_tokens,
+            truncated=result.truncated,
+            reviews=self._review(result.probabilities),
         )
 
     def _review(self, probabilities: FloatArray) -> list[Review] | None:

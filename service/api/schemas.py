@@ -10,6 +10,10 @@ from families.classify.results import ClassifyRequest as ClassifyRequest
 from families.classify.results import ClassifyResponse as ClassifyResponse
 from families.classify.results import ClassOut as ClassOut
 from families.classify.results import TextClasses as TextClasses
+from families.ner.results import (
+    EXACTLY_ONE_OF_TEXT_TEXTS_OR_WORDS as EXACTLY_ONE_OF_TEXT_TEXTS_OR_WORDS,
+)
+from families.ner.results import AlternativeOut as AlternativeOut
 from families.ner.results import EntitiesRequest as EntitiesRequest
 from families.ner.results import EntitiesResponse as EntitiesResponse
 from families.ner.results import EntityOut as EntityOut
@@ -37,6 +41,13 @@ class ParseRequest(TextsInput):
 
     top_k: TopK | None = Field(
         default=None, description="Rank at most this many intents (default: all)."
+    )
+    labels: list[str] | None = Field(
+        default=None, min_length=1, description="Return only entities of these types."
+    )
+    min_score: float | dict[str, float] | None = Field(
+        default=None,
+        description="Return only entities scoring at least this (one number, or per type).",
     )
 
 
