@@ -282,6 +282,8 @@ class ModelRegistry:
                 )
             return model
         candidates = [m for m in self.models.values() if m.manifest.task in tasks]
+        # bundles that yield on this route are taken unnamed only when nothing else serves it
+        candidates = [m for m in candidates if not self._yields(route, m)] or candidates
         if not candidates:
             raise ModelNotFound(f"no {task} model is loaded", field="model")
         if len(candidates) > 1:
@@ -290,3 +292,8 @@ class ModelRegistry:
                 f"several {task} models are loaded; set model to one of {names}", field="model"
             )
         return candidates[0]
+
+    def _yields(self, route: str, model: LoadedModel) -> bool:
+        """Whether ``model`` serves ``route`` only on the side (``yields_on_also_routes``)."""
+        family = self.by_task.get(model.manifest.task)
+        return family is not None and family.yields_on_also_routes and route in family.also_routes

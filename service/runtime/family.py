@@ -142,3 +142,7 @@ class ServingFamily:
     # Heads served without a graph of their own (the manifest's ``has_graph`` is False): the
     # factory receives a resolver of the other loaded models instead of a session.
     composed: dict[str, ComposedFactory] = field(default_factory=dict)
+    # On ``also_routes``, a request naming no model takes this family's bundle only when no
+    # bundle of the route's other families is loaded: a bundle that serves a route on the side
+    # (a multi-head bundle's entities) never makes an existing unnamed call ambiguous.
+    yields_on_also_routes: bool = False
