@@ -172,6 +172,9 @@ class ModelRegistry:
                 continue
             model = self.models.get(name)
             kind = f"a {head} model of /v1/{route}" if head else f"a model of /v1/{route}"
+            alone = self.route_tasks.get("parse", ())
+            if setting == "INFER_PARSE_INTENT_MODEL" and model and model.manifest.task in alone:
+                continue  # a bundle that answers /v1/parse alone (intent and entities)
             if (
                 model is None
                 or model.manifest.task not in self.route_tasks.get(route, ())

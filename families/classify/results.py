@@ -60,6 +60,11 @@ class ClassifyRequest(TextsRequest):
         default=None, description="Return at most this many predicted classes."
     )
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
+    head: str | None = Field(
+        default=None,
+        description="Bundles with several sequence heads only (e.g. a joint bundle): the head "
+        "that answers (default: the bundle's intent head); /v1/models lists a bundle's heads.",
+    )
 
 
 class ClassifyResponse(BaseModel):
