@@ -26,10 +26,11 @@ from pathlib import Path
 
 # "ensemble" (the posture ensemble) is no chain of its own: it runs after the chains, once its
 # member bundles exist (default_models.ensemble_build).
-MODELS = ("ner", "postures", "intent", "ensemble")
+MODELS = ("ner", "postures", "intent", "ensemble", "joint")
 # Chains of builds run one after another inside one process; chains run side by side. One build
-# per chain: their CPU seconds (ner ~420, postures ~440, intent ~250) are too uneven to pair.
-CHAINS = (("ner",), ("postures",), ("intent",))
+# per chain: their CPU seconds (ner ~420, postures ~440, intent ~250) are too uneven to pair;
+# joint (nlu-food: one encoder, intent + entity heads, about intent's cost) follows intent.
+CHAINS = (("ner",), ("postures",), ("intent", "joint"))
 TRAIN_THREADS = 1
 
 
@@ -74,6 +75,7 @@ def build_here(request: BuildRequest) -> None:
 
     from default_models.build import build_ner
     from default_models.intent_build import build_intent
+    from default_models.joint_build import build_joint_default
     from default_models.posture_build import build_postures
 
     torch.set_num_threads(TRAIN_THREADS)
@@ -86,6 +88,9 @@ def build_here(request: BuildRequest) -> None:
     if "intent" in request.models:
         with building(request.root, "intent"):
             build_intent(request.root, force=request.force, checkpoint=request.intent_checkpoint)
+    if "joint" in request.models:
+        with building(request.root, "joint"):
+            build_joint_default(request.root, force=request.force)
     build_after_chains(request)
 
 

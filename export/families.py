@@ -8,6 +8,7 @@ from typing import Any
 from export.family import BundleCommand, ExportFamily
 from families.classify import export as classify
 from families.ensemble import export as ensemble
+from families.joint import export as joint
 from families.ner import export as ner
 from families.postures import export as postures
 from families.span import export as span
@@ -18,4 +19,5 @@ EXPORT_FAMILIES: tuple[ExportFamily[Any, Any] | BundleCommand[Any], ...] = (
     postures.FAMILY,
     span.FAMILY,
     ensemble.FAMILY,
+    joint.FAMILY,
 )

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from families.classify import serving as classify
 from families.ensemble import serving as ensemble
+from families.joint import serving as joint
 from families.ner import serving as ner
 from families.postures import serving as postures
 from families.span import serving as span
@@ -23,6 +24,7 @@ SERVING_FAMILIES: tuple[ServingFamily, ...] = (
     classify.FAMILY,
     span.FAMILY,
     ensemble.FAMILY,
+    joint.FAMILY,
 )
 
 

@@ -172,6 +172,9 @@ class ModelRegistry:
                 continue
             model = self.models.get(name)
             kind = f"a {head} model of /v1/{route}" if head else f"a model of /v1/{route}"
+            alone = self.route_tasks.get("parse", ())
+            if setting == "INFER_PARSE_INTENT_MODEL" and model and model.manifest.task in alone:
+                continue  # a bundle that answers /v1/parse alone (intent and entities)
             if (
                 model is None
                 or model.manifest.task not in self.route_tasks.get(route, ())
@@ -282,6 +285,8 @@ class ModelRegistry:
                 )
             return model
         candidates = [m for m in self.models.values() if m.manifest.task in tasks]
+        # bundles that yield on this route are taken unnamed only when nothing else serves it
+        candidates = [m for m in candidates if not self._yields(route, m)] or candidates
         if not candidates:
             raise ModelNotFound(f"no {task} model is loaded", field="model")
         if len(candidates) > 1:
@@ -290,3 +295,8 @@ class ModelRegistry:
                 f"several {task} models are loaded; set model to one of {names}", field="model"
             )
         return candidates[0]
+
+    def _yields(self, route: str, model: LoadedModel) -> bool:
+        """Whether ``model`` serves ``route`` only on the side (``yields_on_also_routes``)."""
+        family = self.by_task.get(model.manifest.task)
+        return family is not None and family.yields_on_also_routes and route in family.also_routes

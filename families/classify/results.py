@@ -65,6 +65,11 @@ class ClassifyRequest(TextsRequest):
     )
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
     truncation: TruncationPolicy = Field(default="window", description=TRUNCATION_DESCRIPTION)
+    head: str | None = Field(
+        default=None,
+        description="Bundles with several sequence heads only (e.g. a joint bundle): the head "
+        "that answers (default: the bundle's intent head); /v1/models lists a bundle's heads.",
+    )
 
 
 class ClassifyResponse(BaseModel):

@@ -49,11 +49,26 @@ class ParseRequest(TextsInput):
         default=None,
         description="Return only entities scoring at least this (one number, or per type).",
     )
+    model: str | None = Field(
+        default=None,
+        description="A bundle that answers /v1/parse alone (e.g. a joint bundle: intent, entities "
+        "and its other heads from one encoder pass); absent: INFER_PARSE_INTENT_MODEL / "
+        "INFER_PARSE_NER_MODEL, or the only intent + NER pair (the only such bundle when no "
+        "intent classifier is loaded).",
+    )
 
 
 class IntentOut(BaseModel):
     name: str
     confidence: float = Field(ge=0.0, le=1.0, description="The intent model's probability.")
+
+
+class HeadOut(BaseModel):
+    labels: list[ClassOut] = Field(
+        description="The head's decided classes (single-label: the top class, or none when "
+        "abstained; multi-label: every class at or above its threshold)."
+    )
+    ranking: list[IntentOut] = Field(description="Classes, most probable first (top_k of them).")
 
 
 class ParsedText(BaseModel):
@@ -63,6 +78,11 @@ class ParsedText(BaseModel):
     )
     ranking: list[IntentOut] = Field(description="Intents, most probable first (top_k of them).")
     entities: list[EntityOut]
+    heads: dict[str, HeadOut] | None = Field(
+        default=None,
+        description="Bundles answering /v1/parse alone: every sequence head other than the "
+        "intent head, by name (null for the intent + NER pair).",
+    )
 
 
 class ParseResponse(BaseModel):

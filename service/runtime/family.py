@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from service.manifest import ManifestBase
 from service.runtime.batcher import Prepared
@@ -61,6 +61,27 @@ class Runtime(Protocol[P, R]):
         """The request's result from its slices' outputs, in slice order."""
 
     def describe(self) -> dict[str, object]: ...
+
+
+@runtime_checkable
+class SequenceHeads(Protocol):
+    """A runtime whose one pass also answers named sequence heads (classes per text, as a
+    classifier bundle decides them) besides its own result, e.g. one encoder with an intent, a
+    command and an entity head. ``/v1/classify`` answers one head (the request's ``head``,
+    default :attr:`intent_head`); a family whose route is ``parse`` answers ``/v1/parse`` alone
+    (its result then also carries the entities), the intent head as the intent."""
+
+    intent_head: str  # the head answered when none is named (/v1/parse's intent)
+    result_type: type[Result]  # what ``run_prepared`` answers
+
+    def head_kinds(self) -> dict[str, Literal["multi-label", "single-label"]]:
+        """Every sequence head's decision kind, by name, in the bundle's order."""
+
+    def head_labels(self, name: str) -> list[str]:
+        """One head's classes, in its probabilities' order."""
+
+    def head_prediction(self, result: Any, name: str) -> Any:
+        """One head's answer in ``result``, as a classifier's prediction (``ClassPrediction``)."""
 
 
 RuntimeFactory = Callable[[ManifestBase, Path, InferenceSession, Settings], Runtime[Any, Any]]
@@ -145,3 +166,7 @@ class ServingFamily:
     # Heads served without a graph of their own (the manifest's ``has_graph`` is False): the
     # factory receives a resolver of the other loaded models instead of a session.
     composed: dict[str, ComposedFactory] = field(default_factory=dict)
+    # On ``also_routes``, a request naming no model takes this family's bundle only when no
+    # bundle of the route's other families is loaded: a bundle that serves a route on the side
+    # (a multi-head bundle's entities) never makes an existing unnamed call ambiguous.
+    yields_on_also_routes: bool = False

@@ -99,6 +99,7 @@ def test_posture_bundles_answer_on_both_routes_alike(client: TestClient) -> None
         ({"text": TEXT, "model": "nope"}, 404, "model", "model named 'nope' (loaded:"),
         ({"text": TEXT, "model": "tiny-ner"}, 404, "model", "it is a ner model"),
         ({"text": TEXT}, 422, "model", "models are loaded; set model to one of"),
+        ({"text": TEXT, "model": "topics", "head": "x"}, 422, "head", "several sequence heads"),
         ({"text": TEXT, "model": "topics", "top_k": 0}, 422, "top_k", "greater than or equal"),
         ({"text": TEXT, "model": "topics", "top_k": 1001}, 422, "top_k", "less than or equal"),
         ({"text": "  ", "model": "intents"}, 422, "text", "nothing to classify"),
