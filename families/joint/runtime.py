@@ -175,7 +175,7 @@ class JointRuntime:
         }
 
     def prepare(self, texts: list[str], options: RequestOptions | None = None) -> JointInputs:
-        return JointInputs(self.tagger.prepare(texts), options.top_k if options else None)
+        return JointInputs(self.tagger.prepare(texts, options), options.top_k if options else None)
 
     def predict(self, texts: list[str], top_k: int | None = None) -> JointPrediction:
         return self.run_prepared([self.prepare(texts, RequestOptions(top_k=top_k))])[0]
@@ -240,6 +240,7 @@ class JointRuntime:
             windows=tagged.num_windows,
             tokens=tagged.tokens,
             heads=heads,
+            **tagged.per_text(),
         )
 
     def _classes(
@@ -261,6 +262,8 @@ class JointRuntime:
             tokens=item.tokens,
             special_tokens=item.tagged.special_tokens,
             tokenize_seconds=item.tagged.tokenize_seconds,
+            text_tokens=item.tagged.per_text()["text_tokens"],
+            truncated=item.tagged.per_text()["truncated"],
         )
         answers = {}
         for name, pipeline in self.heads.items():
