@@ -15,42 +15,39 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from export.calibration.command import CalibrateOptions, run_calibrate
-from export.driver import run_export
 from export.errors import ExportError
 from export.families import EXPORT_FAMILIES
-from export.family import ExportFamily
-from export.options import ExportOptions
+from export.family import ExportCommand
 
-FAMILIES: dict[str, ExportFamily[Any, Any]] = {f.command: f for f in EXPORT_FAMILIES}
+FAMILIES: dict[str, ExportCommand] = {f.command: f for f in EXPORT_FAMILIES}
 
 
-def family_of(command: str) -> ExportFamily[Any, Any]:
+def family_of(command: str) -> ExportCommand:
     try:
         return FAMILIES[command]
     except KeyError:
         raise ExportError(f"no export family {command!r}; known: {sorted(FAMILIES)}") from None
 
 
-def options_for(command: str, **fields: Any) -> ExportOptions:
+def options_for(command: str, **fields: Any) -> BaseModel:
     """The typed options of family ``command`` (unknown or ill-typed fields: ExportError)."""
     try:
-        options: ExportOptions = family_of(command).options.model_validate(fields)
+        options = family_of(command).options.model_validate(fields)
     except ValidationError as exc:
         raise ExportError(f"{command} options: {exc}") from exc
     return options
 
 
-def export_bundle(command: str, options: ExportOptions | Mapping[str, Any]) -> Path:
+def export_bundle(command: str, options: BaseModel | Mapping[str, Any]) -> Path:
     """Export one bundle with family ``command``; return its directory."""
     family = family_of(command)
     if not isinstance(options, family.options):
         fields = options if isinstance(options, Mapping) else options.model_dump()
         options = options_for(command, **fields)
-    run_export(family, options)
-    return Path(options.out)
+    return family.export(options)
 
 
 def calibrate(options: CalibrateOptions) -> dict[str, object]:

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from export.family import ExportFamily
+from export.family import ExportCommand
 from families.classify import export as classify
 from families.ner import export as ner
 from families.postures import export as postures
 
-EXPORT_FAMILIES: tuple[ExportFamily[Any, Any], ...] = (
+EXPORT_FAMILIES: tuple[ExportCommand, ...] = (
     ner.FAMILY,
     classify.FAMILY,
     postures.FAMILY,

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -28,6 +29,25 @@ from service.text.tokenizer import TextTokenizer
 
 M = TypeVar("M")
 Opts = TypeVar("Opts", bound=ExportOptions)
+
+
+class ExportCommand(Protocol):
+    """What ``python -m export <command>`` and :func:`export.api.export_bundle` need of a family:
+    its command name, one-line summary, typed options (the command line is generated from them)
+    and ``export(options) -> bundle directory`` (raises ExportError; nothing is written then).
+    :class:`ExportFamily` (an ONNX graph traced from a checkpoint by the shared driver) is one; a
+    family that exports no ONNX graph implements these four itself."""
+
+    @property
+    def command(self) -> str: ...
+
+    @property
+    def summary(self) -> str: ...
+
+    @property
+    def options(self) -> type[BaseModel]: ...
+
+    def export(self, options: Any) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -88,3 +108,10 @@ class ExportFamily(ABC, Generic[M, Opts]):
 
     def done_note(self) -> str:
         return ""
+
+    def export(self, options: Opts) -> Path:
+        """Run the shared driver (:func:`export.driver.run_export`); the bundle directory."""
+        from export.driver import run_export  # the driver imports this module
+
+        run_export(self, options)
+        return Path(options.out)

@@ -20,6 +20,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 # Shared sections, re-exported: ``from service.bundle import ManifestBase`` keeps working.
 from service.families import SERVING_FAMILIES
 from service.manifest import SCHEMA_VERSION as SCHEMA_VERSION
+from service.manifest import BundleManifest as BundleManifest
 from service.manifest import CalibrationInfo as CalibrationInfo
 from service.manifest import ExportInfo as ExportInfo
 from service.manifest import ManifestBase as ManifestBase
@@ -41,12 +42,12 @@ class BundleError(RuntimeError):
     """A bundle directory is missing, malformed or does not match its manifest."""
 
 
-def manifest_adapter(classes: Iterable[type[ManifestBase]]) -> TypeAdapter[ManifestBase]:
+def manifest_adapter(classes: Iterable[type[BundleManifest]]) -> TypeAdapter[BundleManifest]:
     """A validator of ``bundle.json`` for these manifest classes, discriminated by ``task``."""
     members = tuple(classes)
     union: Any = members[0] if len(members) == 1 else Union.__getitem__(members)
     return cast(
-        TypeAdapter[ManifestBase], TypeAdapter(Annotated[union, Field(discriminator="task")])
+        TypeAdapter[BundleManifest], TypeAdapter(Annotated[union, Field(discriminator="task")])
     )
 
 
@@ -62,8 +63,8 @@ def sha256_of(path: Path) -> str:
 
 
 def read_manifest(
-    bundle_dir: Path, adapter: TypeAdapter[ManifestBase] | None = None
-) -> ManifestBase:
+    bundle_dir: Path, adapter: TypeAdapter[BundleManifest] | None = None
+) -> BundleManifest:
     """Parse and validate ``bundle.json`` (no integrity check of the files); ``adapter``: the
     families to accept (default: the registered ones, ``service.families``)."""
     path = bundle_dir / MANIFEST_FILE
@@ -76,23 +77,31 @@ def read_manifest(
 
 
 def verify_bundle(
-    bundle_dir: Path, adapter: TypeAdapter[ManifestBase] | None = None
-) -> ManifestBase:
+    bundle_dir: Path, adapter: TypeAdapter[BundleManifest] | None = None
+) -> BundleManifest:
     """Validate the manifest and check that the files it names exist and the ONNX hash matches."""
     manifest = read_manifest(bundle_dir, adapter)
-    for name in (manifest.onnx.file, manifest.tokenizer.file):
+    files = manifest.bundle_files()
+    for name, _ in files:
         if not (bundle_dir / name).is_file():
             raise BundleError(f"{bundle_dir}: {name} is missing")
-    expected = [(manifest.onnx.file, manifest.onnx.sha256)]
-    if manifest.tokenizer.sha256 is not None:
-        expected.append((manifest.tokenizer.file, manifest.tokenizer.sha256))
-    for name, digest in expected:
+    for name, digest in files:
+        if digest is None:
+            continue
         actual = sha256_of(bundle_dir / name)
         if actual != digest:
             raise BundleError(
                 f"{bundle_dir / name}: sha256 {actual} does not match the manifest's {digest}; "
                 "the file is corrupt, truncated or was replaced"
             )
+    return manifest
+
+
+def read_onnx_manifest(bundle_dir: Path) -> ManifestBase:
+    """``read_manifest`` for the steps that handle ONNX graphs (variants, INT8 gates)."""
+    manifest = read_manifest(bundle_dir)
+    if not isinstance(manifest, ManifestBase):
+        raise BundleError(f"{bundle_dir}: a {manifest.task} bundle holds no ONNX graph")
     return manifest
 
 

@@ -164,9 +164,51 @@ class SelfCheck(Strict):
         return self
 
 
-class ManifestBase(Strict):
-    """The sections every family's manifest has; a family's manifest class adds ``task`` (the
-    discriminator, a literal) and its own section, and overrides the hooks below."""
+class BundleManifest(Strict):
+    """What the service asks of every family's manifest, whatever runs the model: identity,
+    labels, the export record and parity report (declared by each subclass as fields), and the
+    hooks below. :class:`ManifestBase` is the ONNX families' manifest; a family that runs no ONNX
+    graph subclasses this directly and says which files its bundle holds (``bundle_files``)."""
+
+    if TYPE_CHECKING:  # declared as fields by the subclasses (kept out of the field order)
+        task: str
+        schema_version: int
+        name: str
+        version: str
+        labels: list[str]
+        export: ExportInfo
+        parity: ParityReport
+
+    @property
+    def head(self) -> str:
+        """Which runtime variant of the family serves it (the family's own head names)."""
+        raise NotImplementedError
+
+    def bundle_files(self) -> list[tuple[str, str | None]]:
+        """(file name, sha256 or None) of every file the bundle must hold, checked at load."""
+        raise NotImplementedError
+
+    def model_digest(self) -> str:
+        """The sha256 that identifies the model's weights (metrics' model_info, /v1/models)."""
+        raise NotImplementedError
+
+    def quantization(self) -> str:
+        """How the shipped weights are quantized ("none" for full precision)."""
+        return "none"
+
+    def content_schema_version(self) -> SchemaVersion:
+        """The lowest version that understands this task's own section (sections aside)."""
+        return 1
+
+    def dump_exclude(self) -> dict[str, Any]:
+        """Fields of the family's section left out of ``bundle.json`` (defaults older services
+        would not know); see ``service.bundle.write_manifest``."""
+        return {}
+
+
+class ManifestBase(BundleManifest):
+    """The sections every ONNX family's manifest has; a family's manifest class adds ``task``
+    (the discriminator, a literal) and its own section, and overrides the hooks below."""
 
     if TYPE_CHECKING:  # each family declares it as a literal field (kept out of the field order)
         task: str
@@ -196,19 +238,17 @@ class ManifestBase(Strict):
             raise ValueError("static INT8, calibration or a refused quantization needs schema 4")
         return self
 
-    @property
-    def head(self) -> str:
-        """Which runtime variant of the family serves it (the family's own head names)."""
-        raise NotImplementedError
+    def bundle_files(self) -> list[tuple[str, str | None]]:
+        return [
+            (self.onnx.file, self.onnx.sha256),
+            (self.tokenizer.file, self.tokenizer.sha256),
+        ]
 
-    def content_schema_version(self) -> SchemaVersion:
-        """The lowest version that understands this task's own section (sections aside)."""
-        return 1
+    def model_digest(self) -> str:
+        return self.onnx.sha256
 
-    def dump_exclude(self) -> dict[str, Any]:
-        """Fields of the family's section left out of ``bundle.json`` (defaults older services
-        would not know); see ``service.bundle.write_manifest``."""
-        return {}
+    def quantization(self) -> str:
+        return (self.variant and self.variant.quantization) or "none"
 
 
 def schema_version_for(manifest: ManifestBase) -> SchemaVersion:

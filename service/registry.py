@@ -16,7 +16,7 @@ from typing import Any
 from service.bundle import MANIFEST_FILE, BundleError
 from service.errors import InvalidInput, ModelNotFound, NotReady
 from service.families import SERVING_FAMILIES, family_table, route_table
-from service.manifest import ManifestBase
+from service.manifest import BundleManifest
 from service.metrics import MODEL_INFO, MODEL_LOAD_FAILURES, QUEUE_CAPACITY, READY
 from service.runtime.batcher import Batcher, BatchLimits
 from service.runtime.family import RequestOptions, Runtime, ServingFamily
@@ -30,7 +30,7 @@ log = logging.getLogger("service.registry")
 @dataclass
 class LoadedModel:
     bundle_dir: Path
-    manifest: ManifestBase
+    manifest: BundleManifest
     runtime: Runtime[Any, Any] | None = None
     # One worker per model runs one batch at a time (concurrent runs on few cores only thrash
     # each other) and merges queued requests into it.
@@ -96,9 +96,9 @@ class ModelRegistry:
                     model.name,
                     manifest.version,
                     manifest.task,
-                    manifest.onnx.sha256[:12],
+                    manifest.model_digest()[:12],
                     provider,
-                    (manifest.variant and manifest.variant.quantization) or "none",
+                    manifest.quantization(),
                 ).set(1)
                 QUEUE_CAPACITY.labels(model.name).set(self.settings.max_queue)
                 log.info("loaded %s %s (%s)", model.name, manifest.version, provider)

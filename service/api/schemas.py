@@ -63,10 +63,16 @@ class ModelCard(BaseModel):
     version: str
     task: str
     labels: list[str]
-    max_length: int
-    stride: int
-    onnx_sha256: str
-    opset: int
+    max_length: int | None = Field(
+        description="Tokens per window; null for a family that reads documents whole."
+    )
+    stride: int | None = Field(description="Tokens shared by windows; null without windows.")
+    onnx_sha256: str | None = Field(description="The ONNX graph's sha256; null without a graph.")
+    opset: int | None = Field(description="The graph's ONNX opset; null without a graph.")
+    model_sha256: str = Field(
+        description="The sha256 identifying the model's weights (the ONNX graph's, or the "
+        "family's weights file)."
+    )
     provider: str | None
     details: dict[str, object] = Field(
         description="Task-specific settings (tag scheme, thresholds)."

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from service.manifest import ManifestBase
+from service.manifest import BundleManifest
 from service.runtime.batcher import Prepared
 from service.runtime.session import InferenceSession
 from service.settings import Settings
@@ -60,7 +60,9 @@ class Runtime(Protocol[P, R]):
     def describe(self) -> dict[str, object]: ...
 
 
-RuntimeFactory = Callable[[ManifestBase, Path, InferenceSession, Settings], Runtime[Any, Any]]
+RuntimeFactory = Callable[[BundleManifest, Path, InferenceSession, Settings], Runtime[Any, Any]]
+# A family that runs no ONNX graph opens its own session (verified manifest, bundle, settings).
+SessionFactory = Callable[[BundleManifest, Path, Settings], InferenceSession]
 
 # Unit of batch evaluation: (class, start, end); for documents start = end = 0.
 Unit = tuple[str, int, int]
@@ -103,11 +105,15 @@ class ServingFamily:
     runtime factory that serves it; ``route`` is the model route that serves the family (a key of
     the registry's route table: ``/v1/<route>`` style name) and ``also_routes`` the others that
     serve it too (a posture bundle is a multi-label classifier, so ``classify`` serves it).
+    ``session``: for a family whose bundles hold no ONNX graph, what stands in the runtime's
+    ``session`` (its provider is shown in ``/v1/models``); None: an ONNX session of
+    ``manifest.onnx`` and the bundle's stored self-check sample re-run at load.
     """
 
     task: str
-    manifest: type[ManifestBase]
+    manifest: type[BundleManifest]
     runtimes: dict[str, RuntimeFactory]
     route: str
     batch: BatchRecords
     also_routes: tuple[str, ...] = field(default=())
+    session: SessionFactory | None = None

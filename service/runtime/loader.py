@@ -18,7 +18,8 @@ from pydantic import TypeAdapter
 
 from service.bundle import BundleError, manifest_adapter, verify_bundle
 from service.families import SERVING_FAMILIES, runtime_table
-from service.manifest import ManifestBase
+from service.manifest import BundleManifest, ManifestBase
+from service.runtime.cpu_features import current_cpu
 from service.runtime.family import Runtime, RuntimeFactory, ServingFamily
 from service.runtime.session import InferenceSession, MeteredSession, OnnxSession
 from service.selfcheck import SelfCheckReport, run_selfcheck
@@ -33,11 +34,12 @@ class Families:
     def __init__(self, families: Iterable[ServingFamily] = SERVING_FAMILIES) -> None:
         self.families = tuple(families)
         self.runtimes: dict[tuple[str, str], RuntimeFactory] = runtime_table(self.families)
-        self.manifests: TypeAdapter[ManifestBase] = manifest_adapter(
+        self.sessions = {f.task: f.session for f in self.families}
+        self.manifests: TypeAdapter[BundleManifest] = manifest_adapter(
             f.manifest for f in self.families
         )
 
-    def verify(self, bundle_dir: Path) -> ManifestBase:
+    def verify(self, bundle_dir: Path) -> BundleManifest:
         """The bundle's verified manifest; BundleError if no registered runtime serves it."""
         manifest = verify_bundle(bundle_dir, self.manifests)
         if (manifest.task, manifest.head) not in self.runtimes:
@@ -50,30 +52,40 @@ class Families:
 
 @dataclass
 class LoadedRuntime:
-    manifest: ManifestBase
+    manifest: BundleManifest
     runtime: Runtime[Any, Any]
     selfcheck: SelfCheckReport
 
 
 def build_runtime(
-    manifest: ManifestBase,
+    manifest: BundleManifest,
     bundle_dir: Path,
     settings: Settings,
     families: Families,
     metered_as: str | None = None,
 ) -> LoadedRuntime:
     """Session, self-check (raises SelfCheckError) and the family's runtime for a verified
-    manifest; ``metered_as``: record the session's batches under this model name."""
-    onnx = OnnxSession(
-        bundle_dir / manifest.onnx.file,
-        manifest.onnx.output,
-        settings.intra_op_threads,
-        settings.providers,
-    )
-    # Before any traffic: the bundle must reproduce its stored sample on this CPU.
-    selfcheck = run_selfcheck(manifest, bundle_dir, onnx)
+    manifest; ``metered_as``: record the session's batches under this model name. A family with
+    its own ``session`` factory (no ONNX graph) opens that instead and has no stored sample."""
+    own = families.sessions.get(manifest.task)
+    if own is not None:
+        inner = own(manifest, bundle_dir, settings)
+        selfcheck = SelfCheckReport(status="absent", cpu=current_cpu())
+    elif isinstance(manifest, ManifestBase):
+        inner = OnnxSession(
+            bundle_dir / manifest.onnx.file,
+            manifest.onnx.output,
+            settings.intra_op_threads,
+            settings.providers,
+        )
+        # Before any traffic: the bundle must reproduce its stored sample on this CPU.
+        selfcheck = run_selfcheck(manifest, bundle_dir, inner)
+    else:
+        raise BundleError(
+            f"{bundle_dir}: a {manifest.task} bundle has no ONNX graph and its family no session"
+        )
     log.info(selfcheck.summary(manifest.name))
-    session: InferenceSession = onnx if metered_as is None else MeteredSession(onnx, metered_as)
+    session: InferenceSession = inner if metered_as is None else MeteredSession(inner, metered_as)
     factory = families.runtimes[(manifest.task, manifest.head)]
     return LoadedRuntime(manifest, factory(manifest, bundle_dir, session, settings), selfcheck)
 
