@@ -9,7 +9,6 @@ its ``task``; the sections every family shares and the schema-version rules are 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +19,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 # Shared sections, re-exported: ``from service.bundle import ManifestBase`` keeps working.
 from service.families import SERVING_FAMILIES
 from service.manifest import SCHEMA_VERSION as SCHEMA_VERSION
+from service.manifest import BundleError as BundleError
 from service.manifest import BundleManifest as BundleManifest
 from service.manifest import CalibrationInfo as CalibrationInfo
 from service.manifest import ExportInfo as ExportInfo
@@ -31,15 +31,12 @@ from service.manifest import SelfCheck as SelfCheck
 from service.manifest import TokenizerInfo as TokenizerInfo
 from service.manifest import VariantInfo as VariantInfo
 from service.manifest import schema_version_for as schema_version_for
+from service.manifest import sha256_of as sha256_of
 
 MANIFEST_FILE = "bundle.json"
 
 # Any family's manifest (the static type; the discriminated union below is built at import).
 AnyManifest = ManifestBase
-
-
-class BundleError(RuntimeError):
-    """A bundle directory is missing, malformed or does not match its manifest."""
 
 
 def manifest_adapter(classes: Iterable[type[BundleManifest]]) -> TypeAdapter[BundleManifest]:
@@ -52,14 +49,6 @@ def manifest_adapter(classes: Iterable[type[BundleManifest]]) -> TypeAdapter[Bun
 
 
 _manifest_adapter = manifest_adapter(f.manifest for f in SERVING_FAMILIES)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(

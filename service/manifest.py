@@ -1,11 +1,15 @@
 """What every bundle manifest shares, whatever its family: the ONNX graph, the tokenizer, the
 export record, the parity report, the graph variant, the self-check sample, and the schema-version
-rules (all in this module). A family adds its own section in ``families/<name>/spec.py``;
-``service.bundle`` builds the manifest union from the registered families.
+rules (all in this module), and ``BundleError`` / ``sha256_of`` (re-exported by ``service.bundle``),
+which a family's runtime may use without importing the family table. A family adds its own
+section in ``families/<name>/spec.py``; ``service.bundle`` builds the manifest union from the
+registered families.
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -20,6 +24,18 @@ from service.runtime.cpu_features import INT8_DOT_PRODUCT, CpuInfo
 # version.
 SCHEMA_VERSION = 4
 SchemaVersion = Literal[1, 2, 3, 4]
+
+
+class BundleError(RuntimeError):
+    """A bundle directory is missing, malformed or does not match its manifest."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class Strict(BaseModel):
