@@ -66,7 +66,8 @@ def _generated() -> dict[str, dict[str, Any]]:
 
 def test_the_subcommands_are_the_registered_families_and_calibrate() -> None:
     assert list(_generated()) == [f.command for f in EXPORT_FAMILIES] + ["calibrate"]
-    assert set(_generated()) == set(BEFORE)
+    # The commands of before issue 28 are all still there (a family registered since adds its own).
+    assert set(BEFORE) <= set(_generated())
 
 
 @pytest.mark.parametrize("command", sorted(BEFORE))
