@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.families import SERVING_FAMILIES, route_table
 from service.settings import Settings
 from tests.classify_families import LABELS
 
@@ -93,12 +94,17 @@ def test_posture_bundles_answer_on_both_routes_alike(client: TestClient) -> None
     assert classified["windows"] == postures["windows"]
 
 
+# The bundle tasks /v1/classify serves, as its messages name them (every registered family whose
+# route or also_routes is classify).
+CLASSIFY_TASKS = " or ".join(route_table(SERVING_FAMILIES)["classify"])
+
+
 @pytest.mark.parametrize(
     ("body", "status", "field", "message"),
     [
-        ({"text": TEXT, "model": "nope"}, 404, "model", "no classify or postures model named"),
+        ({"text": TEXT, "model": "nope"}, 404, "model", f"no {CLASSIFY_TASKS} model named"),
         ({"text": TEXT, "model": "tiny-ner"}, 404, "model", "it is a ner model"),
-        ({"text": TEXT}, 422, "model", "several classify or postures models are loaded"),
+        ({"text": TEXT}, 422, "model", f"several {CLASSIFY_TASKS} models are loaded"),
         ({"text": TEXT, "model": "topics", "top_k": 0}, 422, "top_k", "greater than or equal"),
         ({"text": TEXT, "model": "topics", "top_k": 1001}, 422, "top_k", "less than or equal"),
         ({"text": "  ", "model": "intents"}, 422, "text", "nothing to classify"),
