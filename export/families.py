@@ -7,9 +7,11 @@ from export.family import ExportCommand
 from families.classify import export as classify
 from families.ner import export as ner
 from families.postures import export as postures
+from families.tfidf import export as tfidf
 
 EXPORT_FAMILIES: tuple[ExportCommand, ...] = (
     ner.FAMILY,
     classify.FAMILY,
     postures.FAMILY,
+    tfidf.FAMILY,
 )

@@ -13,12 +13,14 @@ from collections.abc import Iterable
 from families.classify import serving as classify
 from families.ner import serving as ner
 from families.postures import serving as postures
+from families.tfidf import serving as tfidf
 from service.runtime.family import RuntimeFactory, ServingFamily
 
 SERVING_FAMILIES: tuple[ServingFamily, ...] = (
     ner.FAMILY,
     postures.FAMILY,
     classify.FAMILY,
+    tfidf.FAMILY,
 )
 
 
