@@ -71,10 +71,10 @@ def verify_bundle(
     """Validate the manifest and check that the files it names exist and the ONNX hash matches."""
     manifest = read_manifest(bundle_dir, adapter)
     files = manifest.bundle_files()
-    for name, _ in files:
+    for field, name, _ in files:
         if not (bundle_dir / name).is_file():
-            raise BundleError(f"{bundle_dir}: {name} is missing")
-    for name, digest in files:
+            raise BundleError(f"{bundle_dir}: {name} ({field}) is missing")
+    for _, name, digest in files:
         if digest is None:
             continue
         actual = sha256_of(bundle_dir / name)

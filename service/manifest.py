@@ -200,8 +200,9 @@ class BundleManifest(Strict):
         """Which runtime variant of the family serves it (the family's own head names)."""
         raise NotImplementedError
 
-    def bundle_files(self) -> list[tuple[str, str | None]]:
-        """(file name, sha256 or None) of every file the bundle must hold, checked at load."""
+    def bundle_files(self) -> list[tuple[str, str, str | None]]:
+        """(manifest field, file name, sha256 or None) of every file the bundle must hold,
+        checked at load; the field names the file in error messages."""
         raise NotImplementedError
 
     def model_digest(self) -> str:
@@ -254,10 +255,10 @@ class ManifestBase(BundleManifest):
             raise ValueError("static INT8, calibration or a refused quantization needs schema 4")
         return self
 
-    def bundle_files(self) -> list[tuple[str, str | None]]:
+    def bundle_files(self) -> list[tuple[str, str, str | None]]:
         return [
-            (self.onnx.file, self.onnx.sha256),
-            (self.tokenizer.file, self.tokenizer.sha256),
+            ("onnx.file", self.onnx.file, self.onnx.sha256),
+            ("tokenizer.file", self.tokenizer.file, self.tokenizer.sha256),
         ]
 
     def model_digest(self) -> str:

@@ -181,8 +181,8 @@ class TfidfManifest(BundleManifest):
     def head(self) -> str:
         return self.tfidf.head
 
-    def bundle_files(self) -> list[tuple[str, str | None]]:
-        return [(f.file, f.sha256) for f in self.data_files()]
+    def bundle_files(self) -> list[tuple[str, str, str | None]]:
+        return [("tfidf data file", f.file, f.sha256) for f in self.data_files()]
 
     def model_digest(self) -> str:
         return self.tfidf.linear.weights.sha256
