@@ -1,5 +1,6 @@
-"""``python -m default_models [ner] [postures] [intent] [--force] [--sequential]``: build the
-default bundles if missing (each in its own process, side by side: see default_models.jobs)."""
+"""``python -m default_models [ner] [postures] [intent] [tfidf] [ensemble] [--force]
+[--sequential]``: build the default bundles if missing (each in its own process, side by side:
+see default_models.jobs)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from families.ensemble import serving as ensemble
 from families.ner import serving as ner
 from families.postures import serving as postures
 from families.span import serving as span
+from families.tfidf import serving as tfidf
 from service.runtime.family import ComposedFactory, RuntimeFactory, ServingFamily
 
 SERVING_FAMILIES: tuple[ServingFamily, ...] = (
@@ -23,6 +24,7 @@ SERVING_FAMILIES: tuple[ServingFamily, ...] = (
     classify.FAMILY,
     span.FAMILY,
     ensemble.FAMILY,
+    tfidf.FAMILY,
 )
 
 
