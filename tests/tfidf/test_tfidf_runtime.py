@@ -4,6 +4,8 @@ cut into slices and merged back, top_k per request; the same probabilities every
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -15,13 +17,14 @@ from sklearn.pipeline import Pipeline
 from families.tfidf.export import TfidfExportOptions, export_tfidf
 from families.tfidf.runtime import TfidfRuntime
 from families.tfidf.spec import TfidfManifest
+from service.bundle import BundleError, verify_bundle
 from service.runtime.family import RequestOptions
 from service.settings import Settings
 from tests.tfidf.corpus import bbc_articles
 
 
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> tuple[TfidfRuntime, list[str]]:
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     root = tmp_path_factory.mktemp("tfidf-runtime")
     texts, topics = bbc_articles(16)
     pipeline = Pipeline(
@@ -38,8 +41,15 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> tuple[TfidfRuntime, lis
             abstain_threshold=0.5,
         )
     )
+    return out, held
+
+
+@pytest.fixture(scope="module")
+def runtime(exported: tuple[Path, list[str]]) -> tuple[TfidfRuntime, list[str]]:
+    out, held = exported
     manifest = TfidfManifest.model_validate_json((out / "bundle.json").read_text())
-    return TfidfRuntime.from_bundle(manifest, out, None, Settings(bundles_dir=root)), held
+    settings = Settings(bundles_dir=out.parent)
+    return TfidfRuntime.from_bundle(manifest, out, None, settings), held
 
 
 def test_slices_merge_back_to_the_whole_requests_answer(
@@ -79,3 +89,25 @@ def test_single_label_abstains_below_its_threshold(
         if found:
             assert found[0].probability == top and found[0].threshold == 0.5
     assert rt.describe()["abstain_threshold"] == 0.5
+
+
+def test_a_data_file_outside_the_bundle_is_refused_like_any_file_a_manifest_names(
+    exported: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """verify_bundle checks every file of ``bundle_files()`` (here terms, idf, weights, bias)
+    with the same inside-the-bundle rule as an ONNX graph, before reading any of them."""
+    bundle = tmp_path / "b"
+    shutil.copytree(exported[0], bundle)
+    assert verify_bundle(bundle).task == "tfidf"
+    outside = tmp_path / "weights.npy"
+    weights = json.loads((bundle / "bundle.json").read_text())["tfidf"]["linear"]["weights"]
+    (bundle / weights["file"]).rename(outside)
+    (bundle / weights["file"]).symlink_to(outside)  # same bytes, same sha256, but outside
+    with pytest.raises(BundleError, match="resolves outside the bundle directory"):
+        verify_bundle(bundle)
+    (bundle / weights["file"]).unlink()
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    manifest["tfidf"]["linear"]["weights"]["file"] = ".."
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"tfidf data file '\.\.' has a '\.\.' part"):
+        verify_bundle(bundle)
