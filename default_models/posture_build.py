@@ -29,6 +29,11 @@ VALIDATION_DOCS = 600
 # INT8_VALIDATION_DOCS validation documents, each run alone (README, "Static INT8").
 POSTURE_QUANTIZE: Quantization | None = "int8-static"
 INT8_VALIDATION_DOCS = 150
+# Per-class automation (docs/review.md): a posture is issued without a person only when its
+# out-of-fold F1's 95% low end reaches the human agreement level, and outside a review band whose
+# labels reach this precision on validation.
+POSTURE_AUTOMATION_F1 = 0.63
+POSTURE_REVIEW_PRECISION = 0.95
 
 
 def _is_built(bundle: Path) -> bool:
@@ -40,6 +45,14 @@ def _is_built(bundle: Path) -> bool:
     except BundleError:
         return False
     return isinstance(manifest, PostureManifest) and manifest.postures.calibration is not None
+
+
+def _automated_classes(bundle: Path) -> list[str]:
+    """The postures the shipped bundle issues without a person (docs/review.md)."""
+    from service.bundle import read_manifest
+
+    automation = read_manifest(bundle).automation
+    return [c.label for c in automation.classes if c.automate] if automation else []
 
 
 def posture_probabilities(bundle: Path, docs: list) -> tuple[list[str], np.ndarray]:  # type: ignore[type-arg]
@@ -147,7 +160,14 @@ def _export_and_calibrate(
         export_bundle("postures", export)
         command = "calibrate"
         beat.phase(f"python -m export calibrate ({asked})")
-        calibrate(CalibrateOptions(bundle=out, data=validation))
+        calibrate(
+            CalibrateOptions(
+                bundle=out,
+                data=validation,
+                automation_f1=POSTURE_AUTOMATION_F1,
+                review_precision=POSTURE_REVIEW_PRECISION,
+            )
+        )
     except ExportError as exc:
         raise SystemExit(f"python -m export {command} failed: {exc}") from exc
     return out
@@ -218,6 +238,7 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
             "shipped": shipped,
             "options": options,
             "quantization": quantization,
+            "automated_classes": _automated_classes(bundle),
         }
     (work / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n")
     test = {name: figures["test_micro_f1"] for name, figures in options.items()}

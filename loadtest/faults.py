@@ -26,6 +26,7 @@ import contextlib
 import gzip
 import json
 import random
+import re
 import signal
 import socket
 import statistics
@@ -1045,6 +1046,46 @@ def case_parse_setting(ctx: Context) -> str:
     return f"INFER_PARSE_INTENT_MODEL=nope: {outcome}, the setting named"
 
 
+def case_redact(ctx: Context) -> str:
+    """/v1/redact refuses bad options and oversized input before any inference (422 naming the
+    field), and a good request leaves no answered entity's text in the redacted text."""
+    huge = "漢" * (BUDGET + 1_000)  # one token per CJK character: over the request budget
+    refusals = [
+        ("bad mode", {**SHORT, "mode": "shred"}, "mode"),
+        ("hash without a key", {**SHORT, "mode": "hash"}, "mode"),  # no INFER_REDACT_HASH_KEY
+        ("unknown label", {**SHORT, "labels": ["NOPE"]}, "labels"),
+        ("huge text", {"text": huge}, "text"),
+        ("one window only", {"text": "tushar se misal " * 400, "truncation": "error"}, "text"),
+    ]
+    with ctx.client() as client:
+        for name, body, field_name in refusals:
+            response = client.post("/v1/redact", json=body)
+            check(response.status_code == 422, f"{name}: {response.status_code} {response.text}")
+            error = response.json()["error"]
+            check(error.get("field") == field_name, f"{name}: {error}")
+        texts = [f"tushar se {i} misal aur pizza mangwao, tushar ko bolo" for i in range(8)]
+        answer = client.post("/v1/redact", json={"texts": texts, "mode": "placeholder"})
+        check(answer.status_code == 200, f"{answer.status_code}: {answer.text[:200]}")
+        spans = 0
+        for text, result in zip(texts, answer.json()["results"], strict=True):
+            # Replaced by position: between the spans the redacted text is the original's, and
+            # each span's place holds a placeholder, never its own text.
+            rebuilt, at = "", 0
+            for span in result["spans"]:
+                spans += 1
+                placed = result["text"][span["redacted_start"] : span["redacted_end"]]
+                check(re.fullmatch(rf"<{span['label']}_\d+>", placed) is not None, f"{placed!r}")
+                rebuilt += text[at : span["start"]] + placed
+                at = span["end"]
+            check(rebuilt + text[at:] == result["text"], f"not replaced by position: {result}")
+        check(client.post("/v1/entities", json=SHORT).status_code == 200, "worker died")
+    return (
+        f"{len(refusals)} bad /v1/redact bodies (bad mode, hash without key, unknown label, "
+        f"{len(huge)}-token text, truncation error): 422 naming the field; 8 texts redacted, "
+        f"{spans} spans, each replaced in place"
+    )
+
+
 MAIN_CASES: list[tuple[str, Callable[[Context], str]]] = [
     ("probes", case_probes),
     ("auth", case_auth),
@@ -1060,6 +1101,7 @@ MAIN_CASES: list[tuple[str, Callable[[Context], str]]] = [
     ("flood_refused", case_flood_refused),
     ("head_at_once", case_head_at_once),
     ("small_api", case_small_api),
+    ("redact", case_redact),
     ("alive", case_alive),
 ]
 

@@ -213,6 +213,51 @@ PANELS: tuple[Panel, ...] = (
         "Work dropped because nobody waits for it any more: deadline passed, client gone, "
         "shutdown (a terminated ONNX Runtime call frees the model within about one slice).",
     ),
+    Panel(
+        "Review rate by model: live (1h) vs validation",
+        "percentunit",
+        (
+            Target(
+                f'sum by (model) (rate(infer_review_documents_total{{{NS},decision="review"}}[1h]))'
+                f" / sum by (model) (rate(infer_review_documents_total{{{NS}}}[1h]))",
+                "{{model}} live",
+            ),
+            Target(
+                f"max by (model) (infer_review_validation_rate{{{NS}}})", "{{model}} validation"
+            ),
+        ),
+        "Share of documents sent to a person (models with per-class automation, docs/review.md); "
+        "InferReviewRateDrift fires when live and validation differ by more than 0.15 for 30 m.",
+    ),
+    Panel(
+        "Labels sent to review per second by model, class and reason (top 10)",
+        "short",
+        (
+            Target(
+                "topk(10, sum by (model, label, reason)"
+                f" (rate(infer_review_reasons_total{{{NS}}}[{RATE}])))",
+                "{{model}} {{label}} {{reason}}",
+            ),
+        ),
+        "class_not_automated: a label of a class below the automation target; near_threshold: a "
+        "probability inside the class's review band (docs/review.md).",
+    ),
+    Panel(
+        "Redacted spans and truncated texts per second",
+        "short",
+        (
+            Target(
+                f"sum by (model, label) (rate(infer_redacted_spans_total{{{NS}}}[{RATE}]))",
+                "{{model}} redacted {{label}}",
+            ),
+            Target(
+                f"sum by (model) (rate(infer_truncated_texts_total{{{NS}}}[{RATE}]))",
+                "{{model}} truncated",
+            ),
+        ),
+        "Spans /v1/redact replaced, by entity label; texts read only up to their first window "
+        "because the request asked truncation 'truncate' (their end was not tagged or redacted).",
+    ),
 )
 
 

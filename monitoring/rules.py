@@ -13,6 +13,12 @@ SLOs (per model route, over 30 days):
 Burn-rate alerts are multi-window, multi-burn-rate (Google SRE workbook, ch. 5): page when the
 budget burns 14.4x over 1 h (and 5 m) or 6x over 6 h (and 30 m); ticket at 3x over 1 d (and 2 h)
 or 1x over 3 d (and 6 h).
+
+Review-rate drift (docs/review.md): for a model with per-class automation, the share of documents
+sent to a person over 1 h is compared with the share its calibration measured on the validation
+split (``infer_review_validation_rate``); a gap above ``REVIEW_DRIFT_MARGIN`` (absolute) for 30 m,
+with at least ``REVIEW_DRIFT_MIN_DOCUMENTS`` documents in that hour, means the traffic no longer
+looks like the validation data (or the model changed): a warning.
 """
 
 from __future__ import annotations
@@ -28,6 +34,12 @@ AVAILABILITY_TARGET = 0.999
 LATENCY_TARGET = 0.95
 BY = "namespace, job, route"  # never mix replicas of different deployments or namespaces
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+# Review-rate drift: absolute gap between the live and the validation review rate, and the
+# documents an hour needs before a rate means anything.
+REVIEW_DRIFT_MARGIN = 0.15
+REVIEW_DRIFT_MIN_DOCUMENTS = 100
+REVIEW_BY = "namespace, job, model"
+REVIEWS = "infer_review_documents_total"
 # (severity, long window, short window, burn-rate factor)
 BURN_ALERTS = (
     ("critical", "1h", "5m", 14.4),
@@ -117,6 +129,11 @@ def recordings() -> list[Recording]:
             "sum by (namespace, job, model) (rate(infer_windows_total[5m]))"
             " / sum by (namespace, job, model) (rate(infer_texts_total[5m]))",
         ),
+        Recording(
+            "model:infer_review:ratio_rate1h",
+            f'sum by ({REVIEW_BY}) (rate({REVIEWS}{{decision="review"}}[1h]))'
+            f" / sum by ({REVIEW_BY}) (rate({REVIEWS}[1h]))",
+        ),
     ]
     return rules
 
@@ -193,6 +210,27 @@ def alerts() -> list[Alert]:
                 " (INFER_REQUEST_TIMEOUT_S, queue wait included) over 5 minutes."
             ),
             signals=("route:infer_request_504:ratio_rate5m",),
+        ),
+        Alert(
+            name="InferReviewRateDrift",
+            expr=(
+                "abs(model:infer_review:ratio_rate1h"
+                f" - on ({REVIEW_BY}) max by ({REVIEW_BY}) (infer_review_validation_rate))"
+                f" > {REVIEW_DRIFT_MARGIN:g}"
+                f" and on ({REVIEW_BY}) sum by ({REVIEW_BY}) (increase({REVIEWS}[1h]))"
+                f" >= {REVIEW_DRIFT_MIN_DOCUMENTS}"
+            ),
+            for_="30m",
+            severity="warning",
+            summary="{{ $labels.model }} review rate drifts from its validation rate",
+            description=(
+                "The share of {{ $labels.model }} documents sent to a person over 1 h differs"
+                f" from the validation review rate by more than {REVIEW_DRIFT_MARGIN:g}"
+                " (gap: {{ $value | humanizePercentage }}): the traffic no longer resembles the"
+                " validation data, or the model changed. Compare infer_review_reasons_total by"
+                " class; recalibrate on recent data (docs/review.md)."
+            ),
+            signals=("model:infer_review:ratio_rate1h", "infer_review_validation_rate"),
         ),
         Alert(
             name="InferReadinessFlapping",

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from service.api import classify, entities, parse, postures, system
+from service.api import classify, entities, parse, postures, redact, system
 from service.api.auth import ApiKeyAuth, document_auth, load_api_keys, open_paths
 from service.api.middleware import AnswerAtShutdown, BodyLimit, DrainGate, RequestMetrics
 from service.errors import install_error_handlers
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         lifespan=lifespan,
     )
     app.state.registry = registry
-    for module in (entities, postures, classify, parse, system, v2_rest):
+    for module in (entities, postures, classify, parse, redact, system, v2_rest):
         app.include_router(module.router)
     install_error_handlers(app)
     # Outermost last: metrics see every answer; a bad key is refused before the body is read.

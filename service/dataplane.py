@@ -8,9 +8,20 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from service.errors import InvalidInput, LimitExceeded, NotReady, ServiceError
-from service.metrics import FAILURES, INFERENCE_LATENCY, STAGE_LATENCY, TEXTS, TOKENS, WINDOWS
+from service.metrics import (
+    FAILURES,
+    INFERENCE_LATENCY,
+    REVIEW_DOCUMENTS,
+    REVIEW_REASONS,
+    STAGE_LATENCY,
+    TEXTS,
+    TOKENS,
+    TRUNCATED,
+    WINDOWS,
+)
 from service.observability.request_context import annotate
 from service.registry import LoadedModel, ModelRegistry
+from service.review import Review
 from service.runtime.family import RequestOptions, Result
 
 W = TypeVar("W", bound=Result)
@@ -135,8 +146,24 @@ async def run_model(
     TEXTS.labels(model.name).inc(len(texts))
     TOKENS.labels(model.name).inc(result.tokens)
     WINDOWS.labels(model.name).inc(result.total_windows)
+    TRUNCATED.labels(model.name).inc(sum(getattr(result, "truncated", ())))
     annotate(tokens=result.tokens, windows=result.total_windows)
+    observe_reviews(model.name, getattr(result, "reviews", None))
     return result
+
+
+def observe_reviews(model: str, reviews: list[Review] | None) -> None:
+    """Count the review decisions of a result that carries them (bundles with automation)."""
+    if not reviews:
+        return
+    flagged = sum(r.review for r in reviews)
+    if flagged:
+        REVIEW_DOCUMENTS.labels(model, "review").inc(flagged)
+    if flagged < len(reviews):
+        REVIEW_DOCUMENTS.labels(model, "automatic").inc(len(reviews) - flagged)
+    for decision in reviews:
+        for reason in decision.reasons:
+            REVIEW_REASONS.labels(model, reason.label, reason.reason).inc()
 
 
 def count_rejection(model: LoadedModel, error: ServiceError) -> None:

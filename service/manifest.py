@@ -14,16 +14,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.review import AutomationSummary
 from service.runtime.cpu_features import INT8_DOT_PRODUCT, CpuInfo
 
 # Newest understood. Bundles are written with the lowest version that describes them: 1 for a
 # plain fp32 BIO BERT-CRF or posture bundle, 2 with a graph variant, 3 with a self-check sample
 # (every bundle exported now) or an NER head, tag scheme or layout beyond the first round's, 4 for
 # a classifier bundle (task "classify": any encoder, multi- or single-label) or a variant with
-# static INT8, its calibration or a refused quantization. Older services then refuse them by
-# version.
-SCHEMA_VERSION = 4
-SchemaVersion = Literal[1, 2, 3, 4]
+# static INT8, its calibration or a refused quantization, 5 for a classifier whose calibration
+# carries per-class automation (validated quality, ``automate``, review band). Older services then
+# refuse them by version.
+SCHEMA_VERSION = 5
+SchemaVersion = Literal[1, 2, 3, 4, 5]
 
 
 class BundleError(RuntimeError):
@@ -229,6 +231,12 @@ class BundleManifest(Strict):
         """The lowest version that understands this task's own section (sections aside)."""
         return 1
 
+    @property
+    def automation(self) -> AutomationSummary | None:
+        """Per-class automation (validated quality, ``automate``, review band) when the family's
+        calibration carries it; the service then adds ``review`` to answers (docs/review.md)."""
+        return None
+
     def dump_exclude(self) -> dict[str, Any]:
         """Fields of the family's section left out of ``bundle.json`` (defaults older services
         would not know); see ``service.bundle.write_manifest``."""
@@ -284,11 +292,18 @@ class ManifestBase(BundleManifest):
 
 def schema_version_for(manifest: ManifestBase) -> SchemaVersion:
     """The lowest schema version that describes ``manifest`` (older services keep loading it)."""
-    if manifest.variant is not None and manifest.variant.needs_v4:
-        return 4
     sections: SchemaVersion = 1
-    if manifest.selfcheck is not None:
+    if manifest.variant is not None and manifest.variant.needs_v4:
+        sections = 4
+    elif manifest.selfcheck is not None:
         sections = 3
     elif manifest.variant is not None:
         sections = 2
     return max(sections, manifest.content_schema_version())
+
+
+def updated_fields(manifest: ManifestBase) -> dict[str, Any]:
+    """The fields of a manifest whose section was updated in place (``python -m export
+    calibrate``), with the schema version its new content needs (never lowered), to re-validate."""
+    version = max(manifest.schema_version, schema_version_for(manifest))
+    return manifest.model_copy(update={"schema_version": version}).model_dump()

@@ -84,6 +84,16 @@ CALL_TOKENS = Counter(
     "padded share is padding / (useful + padding); length buckets keep it small.",
     ("model", "kind"),
 )
+TRUNCATED = Counter(
+    f"{PREFIX}_truncated_texts_total",
+    "Texts not read to their end because the request asked truncation 'truncate', by model.",
+    ("model",),
+)
+REDACTED_SPANS = Counter(
+    f"{PREFIX}_redacted_spans_total",
+    "Spans replaced by /v1/redact (after filters and overlap merging), by model and entity label.",
+    ("model", "label"),
+)
 QUEUE_DEPTH = Gauge(f"{PREFIX}_queue_depth", "Requests waiting for a model's worker.", ("model",))
 QUEUED_TOKENS = Gauge(
     f"{PREFIX}_queued_tokens",
@@ -114,4 +124,21 @@ QUEUE_CAPACITY = Gauge(
 MODEL_LOAD_FAILURES = Counter(
     f"{PREFIX}_model_load_failures",
     "Model loads that failed after start-up checks (the replica stays unready; /readyz says why).",
+)
+REVIEW_DOCUMENTS = Counter(
+    f"{PREFIX}_review_documents_total",
+    "Documents answered by a model with per-class automation, by model and decision: review (a "
+    "person must look: docs/review.md) or automatic. Review rate = review / all.",
+    ("model", "decision"),
+)
+REVIEW_REASONS = Counter(
+    f"{PREFIX}_review_reasons_total",
+    "Labels sent to a person, by model, class and reason (class_not_automated, near_threshold).",
+    ("model", "label", "reason"),
+)
+VALIDATION_REVIEW_RATE = Gauge(
+    f"{PREFIX}_review_validation_rate",
+    "Share of the validation documents that needed review when the bundle was calibrated (its "
+    "manifest); the review-rate drift alert compares live traffic with it.",
+    ("model",),
 )

@@ -19,7 +19,14 @@ from service.bundle import MANIFEST_FILE, BundleError, read_manifest
 from service.errors import InvalidInput, ModelNotFound, NotReady
 from service.families import SERVING_FAMILIES, family_table, route_table
 from service.manifest import BundleManifest
-from service.metrics import MODEL_INFO, MODEL_LOAD_FAILURES, QUEUE_CAPACITY, READY
+from service.metrics import (
+    MODEL_INFO,
+    MODEL_LOAD_FAILURES,
+    QUEUE_CAPACITY,
+    READY,
+    REVIEW_DOCUMENTS,
+    VALIDATION_REVIEW_RATE,
+)
 from service.runtime.batcher import Batcher, BatchLimits
 from service.runtime.family import RequestOptions, Resolved, Runtime, ServingFamily
 from service.runtime.loader import Families, build_runtime
@@ -198,6 +205,10 @@ class ModelRegistry:
                     manifest.quantization(),
                 ).set(1)
                 QUEUE_CAPACITY.labels(model.name).set(self.settings.max_queue)
+                if manifest.automation is not None:
+                    VALIDATION_REVIEW_RATE.labels(model.name).set(manifest.automation.review_rate)
+                    for decision in ("review", "automatic"):  # series from the start, at 0
+                        REVIEW_DOCUMENTS.labels(model.name, decision)
                 log.info("loaded %s %s (%s)", model.name, manifest.version, provider)
         except SelfCheckError as exc:
             self.load_error = str(exc)

@@ -196,6 +196,31 @@ class Settings(BaseSettings):
     metrics_auth: bool = Field(
         default=False, description="Require an API key for /metrics too (when auth is on)."
     )
+    redact_hash_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 key of /v1/redact mode 'hash'; without it (or the file) that mode "
+        "is refused with 422.",
+    )
+    redact_hash_key_file: Path | None = Field(
+        default=None,
+        description="File holding the HMAC key of /v1/redact mode 'hash' (surrounding whitespace "
+        "stripped); used when redact_hash_key is not set.",
+    )
+
+    def redact_key(self) -> bytes | None:
+        """The configured HMAC key of redaction mode 'hash', or None."""
+        if self.redact_hash_key is not None:
+            return self.redact_hash_key.get_secret_value().encode("utf-8") or None
+        if self.redact_hash_key_file is not None:
+            return self.redact_hash_key_file.read_bytes().strip() or None
+        return None
+
+    @field_validator("redact_hash_key_file")
+    @classmethod
+    def _key_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"redact_hash_key_file {value} is not a file")
+        return value
 
     @field_validator("bundles_dir")
     @classmethod

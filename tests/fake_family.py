@@ -135,6 +135,8 @@ class WordCountRuntime:
             windows=[1] * item.num_texts,
             tokens=item.tokens,
             timings={"onnx": sum(p[1] for p in parts)},
+            text_tokens=[len(row) for row in item.rows],  # one window per text, never cut
+            truncated=[False] * item.num_texts,
         )
 
     def describe(self) -> dict[str, object]:

@@ -11,6 +11,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from export.calibration.automation import (
+    DEFAULT_AUTOMATION_F1,
+    DEFAULT_TARGET_PRECISION,
+)
 from export.calibration.options import Settings
 from export.errors import ExportError
 
@@ -50,6 +54,20 @@ class CalibrateOptions(BaseModel):
         description="positives at which a class's own cut and the global one weigh the same in "
         "the shrunk option",
     )
+    automation_f1: float = Field(
+        DEFAULT_AUTOMATION_F1,
+        description="multi-label: a class is automated when its out-of-fold F1 interval "
+        "low end reaches this (0.63: the human agreement level)",
+    )
+    review_precision: float = Field(
+        DEFAULT_TARGET_PRECISION,
+        description="multi-label: precision the automatically issued labels must reach on "
+        "validation; probabilities in the band below it go to a person",
+    )
+    no_automation: bool = Field(
+        False,
+        description="skip per-class automation (the bundle stays readable by schema-4 services)",
+    )
     report: Path | None = Field(
         None,
         description="where to save the JSON report; the .md and the PNGs go beside it "
@@ -64,6 +82,12 @@ def calibration_settings(options: CalibrateOptions) -> Settings:
         raise ExportError(f"{options.data}: no such file")
     if not 0 < options.target_precision <= 1:
         raise ExportError(f"--target-precision {options.target_precision} must be in (0, 1]")
+    for flag, value in (
+        ("--automation-f1", options.automation_f1),
+        ("--review-precision", options.review_precision),
+    ):
+        if not 0 <= value <= 1:
+            raise ExportError(f"{flag} {value} must be in [0, 1]")
     try:
         return Settings(
             folds=options.folds,

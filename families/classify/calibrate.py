@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from export.calibration.automation import automation
 from export.calibration.options import OPTIONS
 from export.calibration.report import build_report, to_markdown
 from export.calibration.selection import Selection, select
@@ -29,6 +30,7 @@ from families.classify.validation import (
     score,
 )
 from service.bundle import read_manifest, write_manifest
+from service.review import AutomationSummary
 
 TEST_SPLIT_WARNING = (
     "warning: thresholds are tuned on this file; it must be a validation split, never the test "
@@ -112,12 +114,26 @@ def _print_report(report: dict[str, object]) -> None:
         )
 
 
+def _print_automation(summary: AutomationSummary) -> None:
+    print(f"{'label':<40} {'F1 [95%]':>21} {'automate':>8}  review band")
+    for c in summary.classes:
+        print(
+            f"{c.label[:40]:<40} {c.f1.value:.3f} [{c.f1.low:.3f}, {c.f1.high:.3f}] "
+            f"{'yes' if c.automate else 'no':>8}  [{c.band_low:.3f}, {c.band_high:.3f})"
+        )
+    automated = sum(c.automate for c in summary.classes)
+    print(
+        f"{automated}/{len(summary.classes)} classes automated (F1 low end >= "
+        f"{summary.target_f1}); validation review rate {summary.review_rate:.3f}"
+    )
+
+
 def run_calibration(options: CalibrationOptions) -> dict[str, object]:
     """Multi-label bundles: per-class threshold options; single-label: the abstain threshold."""
     print(TEST_SPLIT_WARNING, file=sys.stderr)
     if read_manifest(options.bundle).head == "single-label":
         return run_abstain_calibration(options)
-    progress = Progress(total_steps=4)
+    progress = Progress(total_steps=5 if options.automation else 4)
     with progress.step(f"loading {options.bundle} and {options.data}"):
         manifest, docs, pipeline = load_classifier(options)
         truth, unknown = _truth(docs, manifest.labels)
@@ -128,11 +144,28 @@ def run_calibration(options: CalibrationOptions) -> dict[str, object]:
     ):
         selection = select(probs, truth, options.settings)
         shipped = selection.shipped
-        updated = manifest.with_decisions(
-            thresholds=[float(t) for t in shipped.thresholds],
-            global_threshold=float(selection.global_threshold),
-            calibration=summary_of(selection, options.data, len(docs)),
-        )
+        summary = summary_of(selection, options.data, len(docs))
+    if options.automation is not None:
+        with progress.step(
+            f"per-class automation (F1 low end >= {options.automation.target_f1}, review band "
+            f"for precision {options.automation.target_precision})"
+        ):
+            summary = summary.model_copy(
+                update={
+                    "automation": automation(
+                        probs,
+                        truth,
+                        [float(t) for t in shipped.thresholds],
+                        manifest.labels,
+                        options.automation,
+                    )
+                }
+            )
+    updated = manifest.with_decisions(
+        thresholds=[float(t) for t in shipped.thresholds],
+        global_threshold=float(selection.global_threshold),
+        calibration=summary,
+    )
     paths = report_paths(options.report or options.bundle / "calibration_report.json")
     with progress.step("writing the thresholds and the report"):
         report = build_report(
@@ -142,6 +175,8 @@ def run_calibration(options: CalibrationOptions) -> dict[str, object]:
             truth,
             {"bundle": manifest.name, "data": str(options.data), "unknown_labels": dict(unknown)},
         )
+        if summary.automation is not None:
+            report["automation"] = summary.automation.model_dump()
         paths["json"].parent.mkdir(parents=True, exist_ok=True)
         images: dict[str, Path] = {}
         if options.plots:
@@ -163,6 +198,8 @@ def run_calibration(options: CalibrationOptions) -> dict[str, object]:
         paths["json"].write_text(json.dumps(report, indent=2) + "\n")
         paths["markdown"].write_text(to_markdown(report, images))
     _print_report(report)
+    if summary.automation is not None:
+        _print_automation(summary.automation)
     print(
         f"thresholds ({selection.chosen}) written to {options.bundle / 'bundle.json'}; report: "
         + ", ".join(report["files"].values())  # type: ignore[attr-defined]

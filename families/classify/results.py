@@ -9,7 +9,20 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from families.classify.runtime import ClassPrediction
-from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest, TopK
+from service.schemas import (
+    EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+    REASONS_DESCRIPTION,
+    REVIEW_DESCRIPTION,
+    TRUNCATION_DESCRIPTION,
+    ModelRef,
+    ReviewedResult,
+    ReviewReasonOut,
+    TextsRequest,
+    TopK,
+    TruncationPolicy,
+    review_fields,
+    reviews_per_text,
+)
 
 
 class ClassOut(BaseModel):
@@ -23,15 +36,19 @@ class ClassOut(BaseModel):
     )
 
 
-class TextClasses(BaseModel):
+class TextClasses(ReviewedResult):
     labels: list[ClassOut] = Field(
         description="Predicted classes, most probable first. Multi-label: every class at or above "
         "its threshold. Single-label: the most probable class, or none (abstained)."
     )
-    windows: int = Field(description="Model windows the text was split into.")
+    windows: int = Field(description="Model windows read.")
+    tokens: int = Field(description="Content tokens of the text (before any truncation).")
+    truncated: bool = Field(description="True when the text was not read to its end.")
     scores: dict[str, float] | None = Field(
         default=None, description="Every class's probability (with return_scores)."
     )
+    review: bool | None = Field(default=None, description=REVIEW_DESCRIPTION)
+    reasons: list[ReviewReasonOut] | None = Field(default=None, description=REASONS_DESCRIPTION)
 
 
 class ClassifyRequest(TextsRequest):
@@ -47,6 +64,7 @@ class ClassifyRequest(TextsRequest):
         default=None, description="Return at most this many predicted classes."
     )
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
+    truncation: TruncationPolicy = Field(default="window", description=TRUNCATION_DESCRIPTION)
 
 
 class ClassifyResponse(BaseModel):
@@ -65,9 +83,18 @@ def classify_results(
         TextClasses(
             labels=[ClassOut(**vars(p)) for p in found],
             windows=windows,
+            tokens=tokens,
+            truncated=truncated,
             scores=dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
+            **review_fields(decision),
         )
-        for found, probs, windows in zip(
-            prediction.labels, prediction.probabilities, prediction.windows, strict=True
+        for found, probs, windows, tokens, truncated, decision in zip(
+            prediction.labels,
+            prediction.probabilities,
+            prediction.windows,
+            prediction.text_tokens,
+            prediction.truncated,
+            reviews_per_text(prediction.reviews, len(prediction.windows)),
+            strict=True,
         )
     ]

@@ -25,12 +25,14 @@ from numpy.typing import NDArray
 
 from families.classify.spec import ClassifierHead, ClassifierManifest
 from service.manifest import BundleManifest
+from service.review import Review, review
 from service.runtime.batch_loop import run_rows
 from service.runtime.batcher import plan_slices
 from service.runtime.family import RequestOptions
 from service.runtime.session import InferenceSession
 from service.settings import Settings
 from service.text.tokenizer import TextTokenizer
+from service.text.truncation import apply_policy
 from service.text.windows import plan_windows
 
 FloatArray = NDArray[np.float64]
@@ -75,6 +77,8 @@ class DocumentProbabilities:
     windows: list[int]
     tokens: int
     timings: dict[str, float] = field(default_factory=dict)
+    text_tokens: list[int] = field(default_factory=list)  # per text: content tokens
+    truncated: list[bool] = field(default_factory=list)  # per text: only the first window read
 
 
 @dataclass
@@ -86,6 +90,10 @@ class ClassPrediction:
     windows: list[int]
     tokens: int
     timings: dict[str, float]
+    text_tokens: list[int] = field(default_factory=list)  # per text: content tokens
+    truncated: list[bool] = field(default_factory=list)  # per text: only the first window read
+    # per text, when the bundle carries per-class automation: whether a person must look, and why
+    reviews: list[Review] | None = None
 
     @property
     def total_windows(self) -> int:
@@ -103,6 +111,8 @@ class ClassifierInputs:
     tokens: int
     special_tokens: int
     tokenize_seconds: float
+    text_tokens: list[int] = field(default_factory=list)
+    truncated: list[bool] = field(default_factory=list)
 
     @property
     def num_texts(self) -> int:
@@ -191,6 +201,7 @@ class ClassifierPipeline:
             self.spec.thresholds or [0.0] * len(manifest.labels), dtype=np.float64
         )
         self.abstain = self.spec.abstain_threshold
+        self.automation = manifest.automation
 
     @classmethod
     def from_bundle(
@@ -224,27 +235,37 @@ class ClassifierPipeline:
             else dict(zip(self.manifest.labels, spec.thresholds, strict=True)),
             "abstain_threshold": spec.abstain_threshold,
             "aggregation": self.aggregation,
-            "calibration": spec.calibration.model_dump() if spec.calibration else None,
+            "calibration": spec.calibration.model_dump(exclude={"automation"})
+            if spec.calibration
+            else None,
         }
 
     def prepare(self, texts: list[str], options: RequestOptions | None = None) -> ClassifierInputs:
         """Tokenize and cut windows: what the batcher needs to know a request's cost."""
         started = time.perf_counter()
         encoded = self.tokenizer.encode_batch(texts)
+        options = options or RequestOptions()
         rows: list[IntArray] = []
         owner: list[int] = []
+        truncated: list[bool] = []
         for doc, e in enumerate(encoded):
-            for w in plan_windows(len(e), self.capacity, self.stride):
+            planned = plan_windows(len(e), self.capacity, self.stride)
+            field_name = "text" if len(texts) == 1 else f"texts[{doc}]"
+            kept, cut = apply_policy(options.truncation, planned, len(e), self.capacity, field_name)
+            truncated.append(cut)
+            for w in kept:
                 rows.append(e.ids[w.start : w.end])
                 owner.append(doc)
         return ClassifierInputs(
             texts=texts,
-            top_k=options.top_k if options else None,
+            top_k=options.top_k,
             rows=rows,
             owner=owner,
             tokens=sum(len(e) for e in encoded),
             special_tokens=self.tokenizer.num_special_tokens,
             tokenize_seconds=time.perf_counter() - started,
+            text_tokens=[len(e) for e in encoded],
+            truncated=truncated,
         )
 
     def probabilities(self, texts: list[str]) -> DocumentProbabilities:
@@ -310,6 +331,8 @@ class ClassifierPipeline:
                 "inference": inference_seconds,
                 "decode": time.perf_counter() - started,
             },
+            text_tokens=item.text_tokens,
+            truncated=item.truncated,
         )
 
     def decide(self, probs: FloatArray) -> list[int]:
@@ -336,5 +359,26 @@ class ClassifierPipeline:
             for probs in result.probabilities
         ]
         return ClassPrediction(
-            chosen, result.probabilities, result.windows, result.tokens, result.timings
+            chosen,
+            result.probabilities,
+            result.windows,
+            result.tokens,
+            result.timings,
+            text_tokens=result.text_tokens,
+            truncated=result.truncated,
+            reviews=self._review(result.probabilities),
+        )
+
+    def _review(self, probabilities: FloatArray) -> list[Review] | None:
+        """Per text, who decides (docs/review.md); None when the bundle has no automation."""
+        if self.automation is None:
+            return None
+        classes = self.automation.classes
+        return review(
+            probabilities,
+            self.manifest.labels,
+            self.thresholds,
+            [c.automate for c in classes],
+            [c.band_low for c in classes],
+            [c.band_high for c in classes],
         )

@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from service.manifest import ManifestBase, SchemaVersion, Strict
+from service.manifest import ManifestBase, SchemaVersion, Strict, updated_fields
+from service.review import AutomationSummary
 
 
 class CalibrationOption(Strict):
@@ -48,6 +49,11 @@ class CalibrationSummary(Strict):
         default=None, description="per label: kept its own cut under per_class (else global)"
     )
     options: dict[CalibrationMethod, CalibrationOption] | None = None
+    automation: AutomationSummary | None = Field(
+        default=None,
+        description="per-class validated quality, automate flag and review band (schema 5); "
+        "absent: the service answers without review fields",
+    )
 
 
 class AbstainSummary(Strict):
@@ -139,9 +145,22 @@ class ClassifierManifestBase(ManifestBase):
     def classifier(self) -> ClassifySpec:
         raise NotImplementedError
 
+    @property
+    def automation(self) -> AutomationSummary | None:
+        """Per-class automation from the calibration (multi-label), or None: no review fields."""
+        calibration = self.classifier.calibration
+        return calibration.automation if isinstance(calibration, CalibrationSummary) else None
+
     def with_decisions(self, **fields: Any) -> ClassifierManifestBase:
         """A copy with the decision fields (thresholds, calibration) replaced, re-validated."""
         raise NotImplementedError
+
+    @model_validator(mode="after")
+    def _automation_matches_labels(self) -> ClassifierManifestBase:
+        automation = self.automation
+        if automation is not None and [c.label for c in automation.classes] != self.labels:
+            raise ValueError("calibration.automation must list every label, in label order")
+        return self
 
 
 # The manifests served by the classifier runtime (kept under its former name).
@@ -163,11 +182,11 @@ class ClassifyManifest(ClassifierManifestBase):
         return self.classify
 
     def content_schema_version(self) -> SchemaVersion:
-        return 4
+        return 5 if self.automation is not None else 4
 
     def with_decisions(self, **fields: Any) -> ClassifyManifest:
         updated = self.model_copy(update={"classify": self.classify.model_copy(update=fields)})
-        return ClassifyManifest.model_validate(updated.model_dump())
+        return ClassifyManifest.model_validate(updated_fields(updated))
 
     @model_validator(mode="after")
     def _one_threshold_per_label(self) -> ClassifyManifest:

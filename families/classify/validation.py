@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from export.calibration.automation import AutomationSettings
 from export.calibration.options import Settings
 from export.errors import ExportError
 from families.classify.runtime import ClassifierPipeline
@@ -34,6 +35,8 @@ class CalibrationOptions:
     batch_size: int = 8
     plots: bool = True
     target_precision: float = 0.9  # single-label bundles: precision among answered texts
+    # multi-label bundles: per-class automation and review band (None: none computed)
+    automation: AutomationSettings | None = field(default_factory=AutomationSettings)
 
 
 def read_documents(path: Path) -> list[LabelledDocument]:

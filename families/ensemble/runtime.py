@@ -189,6 +189,8 @@ class EnsembleRuntime:
             windows=[max(w) for w in zip(*(p.windows for p in predictions), strict=True)],
             tokens=max(int(p.tokens) for p in predictions),
             timings=dict(timings),
+            text_tokens=[max(t) for t in zip(*(p.text_tokens for p in predictions), strict=True)],
+            truncated=[any(t) for t in zip(*(p.truncated for p in predictions), strict=True)],
         )
 
     def _chosen(self, probs: FloatArray, mask: Any, top_k: int | None) -> list[ClassScore]:

@@ -10,13 +10,15 @@ duplicated at a window border. CRF and softmax heads differ only in the decoder'
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from families.ner.decoding import WordDecoder
+from families.ner.decoding import Decoded, WordDecoder
+from families.ner.marginals import alternatives, label_marginals
 from families.ner.spec import NerManifest
 from service.manifest import BundleManifest
 from service.runtime.batch_loop import run_rows
@@ -24,13 +26,16 @@ from service.runtime.batcher import plan_slices
 from service.runtime.family import RequestOptions
 from service.runtime.session import InferenceSession
 from service.settings import Settings
+from service.text.graphemes import Graphemes
 from service.text.tokenizer import (
     EncodedText,
     TextTokenizer,
     Words,
     extend_to_word_end,
+    first_whole_words,
     words_of,
 )
+from service.text.truncation import apply_policy
 from service.text.windows import Window, gather_tokens, plan_windows
 
 FloatArray = NDArray[np.float64]
@@ -43,6 +48,7 @@ class Entity:
     end: int
     text: str
     score: float
+    alternatives: tuple[tuple[str, float], ...] = ()  # (label, label marginal), on request
 
 
 @dataclass
@@ -51,6 +57,9 @@ class NerPrediction:
     timings: dict[str, float] = field(default_factory=dict)
     windows: int = 0
     tokens: int = 0
+    text_tokens: list[int] = field(default_factory=list)  # per text: content tokens
+    text_windows: list[int] = field(default_factory=list)  # per text: windows read
+    truncated: list[bool] = field(default_factory=list)  # per text: not read to the end
 
     @property
     def total_windows(self) -> int:
@@ -66,6 +75,9 @@ class NerInputs:
     windows: list[list[Window]]
     tokenize_seconds: float
     special_tokens: int
+    alternatives: int = 0  # next-best labels asked per entity (RequestOptions.alternatives)
+    text_tokens: list[int] = field(default_factory=list)  # per text, before any truncation
+    truncated: list[bool] = field(default_factory=list)  # per text: only its first window read
 
     @property
     def num_texts(self) -> int:
@@ -78,6 +90,14 @@ class NerInputs:
     @property
     def tokens(self) -> int:
         return sum(len(e) for e in self.encoded)
+
+    def per_text(self) -> dict[str, Any]:
+        """What each text's result reports: tokens, windows read, truncated."""
+        return {
+            "text_tokens": self.text_tokens or [len(e) for e in self.encoded],
+            "text_windows": [len(w) for w in self.windows],
+            "truncated": self.truncated or [False] * len(self.texts),
+        }
 
     @property
     def width(self) -> int:
@@ -177,16 +197,28 @@ class NerPipeline:
     def prepare(self, texts: list[str], options: RequestOptions | None = None) -> NerInputs:
         """Tokenize and plan windows: what the batcher needs to know a request's cost."""
         started = time.perf_counter()
+        options = options or RequestOptions()
         encoded = self.tokenizer.encode_batch(texts)
-        windows = [
-            plan_windows(len(e), self.capacity, self.stride) if len(e) else [] for e in encoded
-        ]
+        tokens = [len(e) for e in encoded]
+        windows, truncated = [], []
+        for i, e in enumerate(encoded):
+            planned = plan_windows(len(e), self.capacity, self.stride) if len(e) else []
+            field = "text" if len(texts) == 1 else f"texts[{i}]"
+            kept, cut = apply_policy(options.truncation, planned, len(e), self.capacity, field)
+            if cut:
+                encoded[i] = first_whole_words(e, kept[0].end)
+                kept = [Window(0, len(encoded[i]))]
+            windows.append(kept)
+            truncated.append(cut)
         return NerInputs(
             texts,
             encoded,
             windows,
             time.perf_counter() - started,
             self.tokenizer.num_special_tokens,
+            options.alternatives,
+            tokens,
+            truncated,
         )
 
     def predict(self, texts: list[str]) -> NerPrediction:
@@ -200,13 +232,16 @@ class NerPipeline:
         started = time.perf_counter()
         window_scores = self._scores(encoded, windows)
         inferred = time.perf_counter()
-        entities = self._decode(texts, encoded, windows, window_scores)
+        most = max((item.alternatives for item in items), default=0)
+        entities = self._decode(texts, encoded, windows, window_scores, most)
         done = time.perf_counter()
         results, offset = [], 0
         for item in items:
             results.append(
                 NerPrediction(
-                    entities=entities[offset : offset + len(item.texts)],
+                    entities=_keep_alternatives(
+                        entities[offset : offset + len(item.texts)], item.alternatives
+                    ),
                     timings={
                         "tokenize": item.tokenize_seconds,
                         "inference": inferred - started,
@@ -214,6 +249,7 @@ class NerPipeline:
                     },
                     windows=item.num_windows,
                     tokens=item.tokens,
+                    **item.per_text(),
                 )
             )
             offset += len(item.texts)
@@ -240,7 +276,7 @@ class NerPipeline:
         scores = {key: value for part in parts for key, value in part.scores.items()}
         started = time.perf_counter()
         grouped = [[scores[(t, w)] for w in range(len(ws))] for t, ws in enumerate(item.windows)]
-        entities = self._decode(item.texts, item.encoded, item.windows, grouped)
+        entities = self._decode(item.texts, item.encoded, item.windows, grouped, item.alternatives)
         return NerPrediction(
             entities=entities,
             timings={
@@ -250,6 +286,7 @@ class NerPipeline:
             },
             windows=item.num_windows,
             tokens=item.tokens,
+            **item.per_text(),
         )
 
     def _scores(
@@ -271,6 +308,7 @@ class NerPipeline:
         encoded: list[EncodedText],
         windows: list[list[Window]],
         window_scores: list[list[FloatArray]],
+        alternatives: int = 0,
     ) -> list[list[Entity]]:
         """One batched Viterbi + forward-backward over the word positions of every text."""
         words = [words_of(e) for e in encoded]
@@ -296,15 +334,35 @@ class NerPipeline:
         found: list[tuple[int, int, int, str]] = []  # text, start, end, label
         spans: list[tuple[int, int, int]] = []  # row, first word, last word
         for row, i in enumerate(live):
+            clusters: Graphemes | None = None  # computed once per text, only if it has entities
             for first, last, label in self.scheme.spans(decoded.word_tags(row)):
                 start, end = self._char_span(texts[i], encoded[i], words[i], first, last)
                 if start != end:
+                    clusters = clusters or Graphemes.of(texts[i])
+                    start, end = clusters.snap(start, end)  # never half a user-perceived char
                     found.append((i, start, end, label))
                     spans.append((row, first, last))
         scores = self.decoder.entity_scores(decoded, spans)  # all entities in a few numpy calls
-        for (i, start, end, label), score in zip(found, scores, strict=True):
-            results[i].append(Entity(label, start, end, texts[i][start:end], round(score, 6)))
+        for (i, start, end, label), score, (row, first, last) in zip(
+            found, scores, spans, strict=True
+        ):
+            others = self._alternatives(decoded, row, first, last, label, alternatives)
+            entity = Entity(label, start, end, texts[i][start:end], round(score, 6), others)
+            results[i].append(entity)
         return results
+
+    def _alternatives(
+        self, decoded: Decoded, row: int, first: int, last: int, label: str, k: int
+    ) -> tuple[tuple[str, float], ...]:
+        """The ``k`` next-best labels of words ``first..last`` (:mod:`families.ner.marginals`)."""
+        if k <= 0 or decoded.fb is None:
+            return ()
+        lead = decoded.lead
+        marginals = label_marginals(
+            decoded.fb, decoded.emissions, self.decoder.crf, self.scheme, row, first + lead,
+            last + lead,
+        )  # fmt: skip
+        return tuple((name, round(p, 6)) for name, p in alternatives(marginals, label, k))
 
     @staticmethod
     def _char_span(
@@ -325,3 +383,14 @@ class NerPipeline:
         while end > start and text[end - 1].isspace():  # a byte-level BPE word of only spaces
             end -= 1
         return start, end
+
+
+def _keep_alternatives(entities: list[list[Entity]], k: int) -> list[list[Entity]]:
+    """Each request of a shared pass gets the alternatives it asked for (``k``), no more."""
+    return [
+        [
+            e if len(e.alternatives) <= k else replace(e, alternatives=e.alternatives[:k])
+            for e in found
+        ]
+        for found in entities
+    ]

@@ -6,7 +6,20 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from families.classify.runtime import ClassPrediction
-from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest, TopK
+from service.schemas import (
+    EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+    REASONS_DESCRIPTION,
+    REVIEW_DESCRIPTION,
+    TRUNCATION_DESCRIPTION,
+    ModelRef,
+    ReviewedResult,
+    ReviewReasonOut,
+    TextsRequest,
+    TopK,
+    TruncationPolicy,
+    review_fields,
+    reviews_per_text,
+)
 
 
 class PostureOut(BaseModel):
@@ -17,12 +30,16 @@ class PostureOut(BaseModel):
     )
 
 
-class DocumentPostures(BaseModel):
+class DocumentPostures(ReviewedResult):
     postures: list[PostureOut] = Field(description="Predicted postures, most probable first.")
-    windows: int = Field(description="Model windows the document was split into.")
+    windows: int = Field(description="Model windows read.")
+    tokens: int = Field(description="Content tokens of the text (before any truncation).")
+    truncated: bool = Field(description="True when the text was not read to its end.")
     scores: dict[str, float] | None = Field(
         default=None, description="Every class's probability (with return_scores)."
     )
+    review: bool | None = Field(default=None, description=REVIEW_DESCRIPTION)
+    reasons: list[ReviewReasonOut] | None = Field(default=None, description=REASONS_DESCRIPTION)
 
 
 class PosturesRequest(TextsRequest):
@@ -38,6 +55,7 @@ class PosturesRequest(TextsRequest):
         default=None, description="Return at most this many predicted postures."
     )
     return_scores: bool = Field(default=False, description="Also return every class's probability.")
+    truncation: TruncationPolicy = Field(default="window", description=TRUNCATION_DESCRIPTION)
 
 
 class PosturesResponse(BaseModel):
@@ -53,9 +71,18 @@ def posture_results(
         DocumentPostures(
             postures=[PostureOut(**vars(p)) for p in found],
             windows=windows,
+            tokens=tokens,
+            truncated=truncated,
             scores=dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
+            **review_fields(decision),
         )
-        for found, probs, windows in zip(
-            prediction.labels, prediction.probabilities, prediction.windows, strict=True
+        for found, probs, windows, tokens, truncated, decision in zip(
+            prediction.labels,
+            prediction.probabilities,
+            prediction.windows,
+            prediction.text_tokens,
+            prediction.truncated,
+            reviews_per_text(prediction.reviews, len(prediction.windows)),
+            strict=True,
         )
     ]

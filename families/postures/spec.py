@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from families.classify.spec import CalibrationSummary, ClassifierManifestBase, ClassifySpec
-from service.manifest import Strict
+from service.manifest import SchemaVersion, Strict, updated_fields
 
 
 class PostureSpec(Strict):
@@ -51,10 +51,13 @@ class PostureManifest(ClassifierManifestBase):
             calibration=spec.calibration,
         )
 
+    def content_schema_version(self) -> SchemaVersion:
+        return 5 if self.automation is not None else 1
+
     def with_decisions(self, **fields: Any) -> PostureManifest:
         """A copy with the decision fields (thresholds, calibration) replaced, re-validated."""
         updated = self.model_copy(update={"postures": self.postures.model_copy(update=fields)})
-        return PostureManifest.model_validate(updated.model_dump())
+        return PostureManifest.model_validate(updated_fields(updated))
 
     @model_validator(mode="after")
     def _one_threshold_per_label(self) -> PostureManifest:

@@ -22,6 +22,7 @@ from service.manifest import BundleManifest
 from service.runtime.batch_loop import run_rows
 from service.runtime.session import InferenceSession
 from service.settings import Settings
+from service.text.graphemes import Graphemes
 from service.text.tokenizer import EncodedText, TextTokenizer, words_of
 from service.text.windows import Window, gather_tokens
 
@@ -100,6 +101,7 @@ class SpanRuntime(NerPipeline):
         encoded: list[EncodedText],
         windows: list[list[Window]],
         window_scores: list[list[FloatArray]],
+        alternatives: int = 0,  # the tagger's next-best labels: a span head has none
     ) -> list[list[Entity]]:
         results: list[list[Entity]] = []
         for text, enc, text_windows, scores in zip(
@@ -111,9 +113,12 @@ class SpanRuntime(NerPipeline):
                 continue
             probs = self.word_probabilities(enc, text_windows, scores)
             found = []
+            clusters: Graphemes | None = None  # computed once per text, only if it has spans
             for span in decode_spans(probs, self.rule):
                 start, end = self._char_span(text, enc, words, span.first, span.last)
                 if start != end:
+                    clusters = clusters or Graphemes.of(text)
+                    start, end = clusters.snap(start, end)  # never half a user-perceived char
                     label = self.labels[span.label]
                     found.append(Entity(label, start, end, text[start:end], round(span.score, 6)))
             order = {label: i for i, label in enumerate(self.labels)}

@@ -303,4 +303,14 @@ class TfidfRuntime:
             "inference": seconds,
             "decode": time.perf_counter() - started,
         }
-        return ClassPrediction(chosen, probs, [1] * item.num_texts, item.tokens, timings)
+        return ClassPrediction(
+            chosen,
+            probs,
+            [1] * item.num_texts,
+            item.tokens,
+            timings,
+            # per text: its non-zero features (the cost counted as tokens); a document is read
+            # whole (one "window"), never truncated
+            text_tokens=[int(n) for n in np.diff(item.rows.indptr)],
+            truncated=[False] * item.num_texts,
+        )

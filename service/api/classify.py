@@ -30,7 +30,7 @@ async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
         body.model,
         texts,
         body.text is not None,
-        RequestOptions(top_k=body.top_k),
+        RequestOptions(top_k=body.top_k, truncation=body.truncation),
         ClassPrediction,
     )
     return ClassifyResponse(

@@ -17,6 +17,7 @@ from families.classify.runtime import ClassPrediction
 from families.ner.results import entity_results
 from families.ner.runtime import NerPrediction
 from service.api.common import registry_of
+from service.api.entities import entity_filter
 from service.api.schemas import IntentOut, ModelRef, ParsedText, ParseRequest, ParseResponse
 from service.dataplane import infer
 from service.errors import ERROR_RESPONSES, InvalidInput, ModelNotFound, NotReady
@@ -110,6 +111,7 @@ async def parse(body: ParseRequest, request: Request) -> ParseResponse:
     texts = body.all_texts()
     single = body.text is not None
     intents, tagger = intent_model(registry), ner_model(registry)
+    keep = entity_filter(tagger, body.labels, body.min_score)
     (_, classes), (_, tagged) = await _both(
         infer(registry, "classify", intents.name, texts, single, RequestOptions(), ClassPrediction),
         infer(registry, "ner", tagger.name, texts, single, RequestOptions(), NerPrediction),
@@ -124,7 +126,7 @@ async def parse(body: ParseRequest, request: Request) -> ParseResponse:
             entities=entities.entities,
         )
         for found, probs, entities in zip(
-            classes.labels, classes.probabilities, entity_results(tagged), strict=True
+            classes.labels, classes.probabilities, entity_results(tagged, keep), strict=True
         )
     ]
     return ParseResponse(

@@ -29,7 +29,7 @@ async def postures(body: PosturesRequest, request: Request) -> PosturesResponse:
         body.model,
         texts,
         body.text is not None,
-        RequestOptions(top_k=body.top_k),
+        RequestOptions(top_k=body.top_k, truncation=body.truncation),
         ClassPrediction,
     )
     return PosturesResponse(

@@ -10,6 +10,10 @@ from families.classify.results import ClassifyRequest as ClassifyRequest
 from families.classify.results import ClassifyResponse as ClassifyResponse
 from families.classify.results import ClassOut as ClassOut
 from families.classify.results import TextClasses as TextClasses
+from families.ner.results import (
+    EXACTLY_ONE_OF_TEXT_TEXTS_OR_WORDS as EXACTLY_ONE_OF_TEXT_TEXTS_OR_WORDS,
+)
+from families.ner.results import AlternativeOut as AlternativeOut
 from families.ner.results import EntitiesRequest as EntitiesRequest
 from families.ner.results import EntitiesResponse as EntitiesResponse
 from families.ner.results import EntityOut as EntityOut
@@ -18,6 +22,7 @@ from families.postures.results import DocumentPostures as DocumentPostures
 from families.postures.results import PostureOut as PostureOut
 from families.postures.results import PosturesRequest as PosturesRequest
 from families.postures.results import PosturesResponse as PosturesResponse
+from service.review import AutomationSummary
 from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS as EXACTLY_ONE_OF_TEXT_OR_TEXTS
 from service.schemas import ModelRef as ModelRef
 from service.schemas import TextsInput as TextsInput
@@ -36,6 +41,13 @@ class ParseRequest(TextsInput):
 
     top_k: TopK | None = Field(
         default=None, description="Rank at most this many intents (default: all)."
+    )
+    labels: list[str] | None = Field(
+        default=None, min_length=1, description="Return only entities of these types."
+    )
+    min_score: float | dict[str, float] | None = Field(
+        default=None,
+        description="Return only entities scoring at least this (one number, or per type).",
     )
 
 
@@ -87,6 +99,12 @@ class ModelCard(BaseModel):
     selfcheck: dict[str, object] | None = Field(
         default=None,
         description="The start-up self-check on this host's CPU (stored sample re-run).",
+    )
+    automation: AutomationSummary | None = Field(
+        default=None,
+        description="Per class: validated precision, recall and F1 with out-of-fold 95% "
+        "intervals, automate, and the review band; null when the bundle has none (answers then "
+        "carry no review fields). See docs/review.md.",
     )
 
 

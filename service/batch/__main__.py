@@ -38,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scores", action="store_true", help="postures, classify: as the API's return_scores"
     )
+    p.add_argument(
+        "--redact",
+        choices=["mask", "placeholder", "hash", "remove"],
+        help="ner: write /v1/redact's result (this mode) instead of the entities",
+    )
+    p.add_argument("--labels", help="with --redact: comma-separated entity types to redact")
+    p.add_argument("--min-score", type=float, help="with --redact: redact entities scoring >= this")
     p.add_argument("--eval", action="store_true", help="F1 with bootstrap CIs against gold")
     p.add_argument("--eval-output", type=Path, help="default: OUTPUT.eval.json")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
@@ -61,11 +68,18 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--chunk-lines must be >= 1 and --resamples >= 0")
         if not args.input.is_file():
             raise ValueError(f"--input {args.input} is not a file")
-        from service.batch.models import load_model
+        from service.batch.models import load_model, redaction_for
         from service.settings import Settings
 
         settings = Settings(bundles_dir=args.bundles, models=[args.model] if args.model else [])
         model = load_model(settings, args.model, args.top_k, args.scores)
+        if args.redact:
+            if args.eval:
+                raise ValueError("--redact and --eval do not go together")
+            labels = args.labels.split(",") if args.labels else None
+            model.redaction = redaction_for(model, args.redact, labels, args.min_score)
+        elif args.labels or args.min_score is not None:
+            raise ValueError("--labels and --min-score go with --redact")
         opts = Options(
             input=args.input,
             output=args.output,

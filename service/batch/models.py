@@ -9,11 +9,15 @@ runner, I/O, sharding and evaluation do not know the tasks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from families.ner.options import EntityFilter, entity_types
+from families.ner.runtime import NerPrediction
+from service.api.redact import redacted_result
 from service.bundle import BundleError
 from service.dataplane import check_texts
 from service.errors import ServiceError
+from service.redaction import Mode, Placeholders, Redactor
 from service.registry import LoadedModel, ModelRegistry
 from service.runtime.batcher import Prepared
 from service.runtime.family import BadRecord as BadRecord
@@ -31,6 +35,7 @@ class BatchModel:
     family: ServingFamily
     top_k: int | None = None
     return_scores: bool = False
+    redaction: tuple[Redactor, EntityFilter] | None = None  # --redact: /v1/redact's result
 
     @property
     def name(self) -> str:
@@ -65,11 +70,24 @@ class BatchModel:
 
     def run(self, items: list[Any]) -> list[dict[str, Any]]:
         """One runtime call for all items (each one text); the route's result object for each."""
+        predictions = self._runtime().run_prepared(items)
+        if self.redaction is not None:
+            return [self._redacted(item, p) for item, p in zip(items, predictions, strict=True)]
         labels = self.loaded.manifest.labels
-        return [
-            self.records.result(p, labels, self.return_scores)
-            for p in self._runtime().run_prepared(items)
-        ]
+        return [self.records.result(p, labels, self.return_scores) for p in predictions]
+
+    def _redacted(self, item: Any, prediction: Any) -> dict[str, Any]:
+        """What ``/v1/redact`` answers for this one-text request (placeholders per record)."""
+        assert self.redaction is not None
+        if not isinstance(prediction, NerPrediction):
+            raise TypeError(f"--redact needs NER predictions, not {type(prediction).__name__}")
+        redactor, keep = self.redaction
+        counts = (prediction.text_tokens[0], prediction.text_windows[0], prediction.truncated[0])
+        result = redacted_result(
+            redactor, item.texts[0], prediction.entities[0], keep, Placeholders(), self.name,
+            *counts,
+        )  # fmt: skip
+        return result.model_dump(mode="json")
 
     def _runtime(self) -> Runtime[Any, Any]:
         runtime = self.loaded.runtime
@@ -90,6 +108,18 @@ class BatchModel:
         """(gold units, predicted units) of one record; raises BadRecord on malformed gold."""
         labels = list(self.loaded.manifest.labels)
         return self.records.eval_units(self._runtime(), labels, text, gold, result)
+
+
+def redaction_for(
+    model: BatchModel, mode: str, labels: list[str] | None, min_score: float | None
+) -> tuple[Redactor, EntityFilter]:
+    """``--redact`` options, refused (ValueError: exit 2) as the route refuses them (422): the
+    model must be one ``/v1/redact`` serves (a family on the ``ner`` route)."""
+    if model.family.route != "ner":
+        raise ValueError(f"--redact needs a NER model; {model.name} is {model.task}")
+    types = entity_types(model.loaded.manifest.labels)
+    redactor = Redactor(cast(Mode, mode), model.settings.redact_key())
+    return redactor, EntityFilter.build(labels, min_score, types)
 
 
 def load_model(

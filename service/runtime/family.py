@@ -19,6 +19,7 @@ from service.manifest import BundleManifest
 from service.runtime.batcher import Prepared
 from service.runtime.session import InferenceSession
 from service.settings import Settings
+from service.text.truncation import Truncation
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class RequestOptions:
     """Per-request options a runtime may use (the others ignore them)."""
 
     top_k: int | None = None
+    alternatives: int = 0  # NER: next-best labels per entity (label marginals), 0 = none
+    truncation: Truncation = "window"  # texts over one window: read all, refuse, or cut
 
 
 class Result(Protocol):

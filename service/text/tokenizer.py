@@ -102,6 +102,15 @@ def words_of(encoded: EncodedText) -> Words:
     return Words(first_token=first, char_start=encoded.offsets[first, 0], char_end=char_end)
 
 
+def first_whole_words(encoded: EncodedText, limit: int) -> EncodedText:
+    """The tokens before ``limit``, less a last word cut by it (the ``truncate`` input policy)."""
+    cut = limit
+    if 0 < limit < len(encoded) and encoded.word_ids[limit] == encoded.word_ids[limit - 1]:
+        same = np.flatnonzero(encoded.word_ids[:limit] != encoded.word_ids[limit - 1])
+        cut = int(same[-1]) + 1 if len(same) else limit  # one word longer than a window: keep it
+    return EncodedText(encoded.ids[:cut], encoded.offsets[:cut], encoded.word_ids[:cut])
+
+
 def extend_to_word_end(text: str, end: int, limit: int) -> int:
     """Move ``end`` over characters the tokenizer normalised away but that belong to the word.
 

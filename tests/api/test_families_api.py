@@ -54,7 +54,10 @@ def test_each_head_is_served_by_its_runtime_through_one_route(two_heads: Path) -
     manifest = read_manifest(bundle)
     assert isinstance(manifest, NerManifest)
     direct = NerPipeline(manifest, bundle, OnnxSession(bundle / "model.onnx", "emissions", 1))
-    expected = [[vars(e) for e in found] for found in direct.predict(TEXTS).entities]
+    expected = [
+        [{k: v for k, v in vars(e).items() if k != "alternatives"} for e in found]
+        for found in direct.predict(TEXTS).entities
+    ]
     assert [r["entities"] for r in answer.json()["results"]] == expected
     assert direct.decoder.crf.transitions.max() == 0.0  # zero transitions plus constraints
 

@@ -34,6 +34,7 @@ OPERATIONS = {
     ("POST", "/v1/postures"),
     ("POST", "/v1/classify"),
     ("POST", "/v1/parse"),
+    ("POST", "/v1/redact"),
     ("GET", "/v1/models"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -107,15 +108,21 @@ def test_the_route_set_is_closed_and_has_no_management_api(client: TestClient) -
 def test_no_request_schema_takes_a_url_path_or_file(client: TestClient) -> None:
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     fields = {
-        f for name in ("EntitiesRequest", "PosturesRequest") for f in schemas[name]["properties"]
+        f
+        for name in ("EntitiesRequest", "PosturesRequest", "RedactRequest")
+        for f in schemas[name]["properties"]
     }
-    assert fields <= {"text", "texts", "model", "top_k", "return_scores"}
-    for name in ("EntitiesRequest", "PosturesRequest"):
+    entity_options = {"labels", "min_score", "truncation", "return_alternatives", "words"}
+    redaction = {"mode", "return_mapping", "mask_char", "hash_chars"}
+    assert (
+        fields <= {"text", "texts", "model", "top_k", "return_scores"} | entity_options | redaction
+    )
+    for name in ("EntitiesRequest", "PosturesRequest", "RedactRequest"):
         model = schemas[name]["properties"]["model"]
         assert "format" not in str(model)  # a plain string name, not a uri/path
 
 
-@pytest.mark.parametrize("route", ["/v1/entities", "/v1/postures"])
+@pytest.mark.parametrize("route", ["/v1/entities", "/v1/postures", "/v1/redact"])
 @pytest.mark.parametrize("name", HOSTILE)
 def test_a_path_or_url_as_model_is_404_without_touching_disk_or_network(
     client: TestClient, route: str, name: str

@@ -130,3 +130,16 @@ def test_bad_bodies_name_the_field(bundles: Path) -> None:
     assert blank.status_code == 422 and blank.json()["error"]["field"] == "text"
     assert bad_k.status_code == 422 and "top_k" in bad_k.text
     assert model.status_code == 422 and "model" in model.text
+
+
+def test_parse_filters_entities_like_the_entities_route(bundles: Path) -> None:
+    with serving(bundles, models=["tiny-ner", INTENT]) as client:
+        plain = client.post("/v1/entities", json={"texts": TEXTS}).json()["results"]
+        label = next(e for r in plain for e in r["entities"])["label"]
+        options = {"labels": [label], "min_score": 0.1}
+        filtered = client.post("/v1/entities", json={"texts": TEXTS, **options}).json()["results"]
+        parsed = client.post("/v1/parse", json={"texts": TEXTS, **options}).json()["results"]
+        refused = client.post("/v1/parse", json={"text": "x", "labels": ["NOPE"]})
+    assert [p["entities"] for p in parsed] == [f["entities"] for f in filtered]
+    assert all(e["label"] == label and e["score"] >= 0.1 for p in parsed for e in p["entities"])
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "labels"

@@ -81,6 +81,10 @@ def test_calibrate_runs_the_calibration_of_the_bundles_family(
     assert f"is a ner bundle; calibration takes {takes} bundles" in capsys.readouterr().err
 
 
+# Options added after the capture (issue 23: per-class automation, docs/review.md).
+ADDED_SINCE = {"calibrate": {"--automation-f1", "--review-precision", "--no-automation"}}
+
+
 @pytest.mark.parametrize("command", sorted(BEFORE))
 def test_every_option_is_what_the_hand_written_parser_declared(command: str) -> None:
     before, after = BEFORE[command], _generated()[command]
@@ -88,13 +92,15 @@ def test_every_option_is_what_the_hand_written_parser_declared(command: str) -> 
     assert after["description"] == before["description"]
     old = {o["flags"][0]: o for o in before["options"]}
     new = {o["flags"][0]: o for o in after["options"]}
-    assert sorted(new) == sorted(old)
+    assert sorted(set(new) - ADDED_SINCE.get(command, set())) == sorted(old)
+    assert ADDED_SINCE.get(command, set()) <= set(new)
     for flag, option in old.items():
         expected = dict(option)
         if flag == "--parity-lengths":  # was a lambda; its parsing is checked below
             expected["type"] = new[flag]["type"]
         assert new[flag] == expected, flag
-    assert list(new) == list(old)  # the order --help lists them in
+    added = ADDED_SINCE.get(command, set())
+    assert [f for f in new if f not in added] == list(old)  # the order --help lists them in
 
 
 def test_parity_lengths_parse_to_a_tuple_of_ints() -> None:

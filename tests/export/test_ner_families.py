@@ -23,6 +23,7 @@ from families.ner.runtime import NerPipeline
 from families.ner.spec import NerManifest
 from service.bundle import read_manifest, verify_bundle
 from service.runtime.session import OnnxSession
+from service.text.graphemes import Graphemes
 from service.text.tokenizer import TextTokenizer, extend_to_word_end, first_subtokens, words_of
 from tests.families import BIO, CASES, MULTILINGUAL, TOKENIZERS, Case, source_args, write_tagger
 
@@ -97,7 +98,8 @@ def _reference(
         surface = text[begin : extend_to_word_end(text, int(offsets[last_tokens, 1].max()), limit)]
         if surface.strip():  # spans never start or end with whitespace; blank words are no entity
             start = begin + len(surface) - len(surface.lstrip())
-            found.append((label, start, start + len(surface.strip())))
+            # served spans are snapped outward to grapheme clusters (service/text/graphemes.py)
+            found.append((label, *Graphemes.of(text).snap(start, start + len(surface.strip()))))
     return found
 
 
