@@ -40,6 +40,19 @@ OPERATIONS = {
     ("GET", "/readyz"),
     ("GET", "/metrics"),
 }
+# The Open Inference Protocol v2 routes (docs/api-v2.md): the same data plane, no management API.
+V2_OPERATIONS = {
+    ("GET", "/v2"),
+    ("GET", "/v2/health/live"),
+    ("GET", "/v2/health/ready"),
+    ("GET", "/v2/models/{name}"),
+    ("GET", "/v2/models/{name}/versions/{version}"),
+    ("GET", "/v2/models/{name}/ready"),
+    ("GET", "/v2/models/{name}/versions/{version}/ready"),
+    ("POST", "/v2/models/{name}/infer"),
+    ("POST", "/v2/models/{name}/versions/{version}/infer"),
+}
+OPERATIONS |= V2_OPERATIONS
 # HEAD on the probes (load balancers use it) is served but not in the OpenAPI schema.
 PROBE_HEADS = {("HEAD", "/healthz"), ("HEAD", "/readyz")}
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
