@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 default-models: install
-	OMP_WAIT_POLICY=PASSIVE $(PY) -m default_models ner postures intent joint --root $(CACHE)
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m default_models ner postures intent tfidf ensemble joint --root $(CACHE)
 
 run: default-models
 	INFER_BUNDLES_DIR=$(CACHE)/bundles $(PY) -m service

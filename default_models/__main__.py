@@ -1,4 +1,4 @@
-"""``python -m default_models [ner] [postures] [intent] [ensemble] [joint] [--force]
+"""``python -m default_models [ner] [postures] [intent] [tfidf] [ensemble] [joint] [--force]
 [--sequential]``: build the default bundles if missing (each chain in its own process, side by
 side: see default_models.jobs)."""
 

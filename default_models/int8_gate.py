@@ -15,7 +15,7 @@ from pathlib import Path
 
 from service.bundle import (
     VariantInfo,
-    read_manifest,
+    read_onnx_manifest,
     schema_version_for,
     verify_bundle,
     write_manifest,
@@ -34,7 +34,7 @@ def ship_int8_if_gated(
     ``int8`` is the export's output: when its own agreement gate refused, it already holds the
     fp32 graph and ``variant.quantization_refused``, and ships as it is.
     """
-    variant = read_manifest(int8).variant
+    variant = read_onnx_manifest(int8).variant
     if variant is None or variant.quantization is None:
         refused = variant.quantization_refused if variant else "no variant recorded"
         return int8, {"shipped": "fp32", "refused": refused}
@@ -59,7 +59,7 @@ def ship_int8_if_gated(
 
 def record_refusal(bundle: Path, reason: str) -> None:
     """Write ``reason`` as the fp32 bundle's ``variant.quantization_refused`` (and re-verify)."""
-    manifest = read_manifest(bundle)
+    manifest = read_onnx_manifest(bundle)
     record = VariantInfo(quantization_refused=reason, fp32_sha256=manifest.onnx.sha256)
     manifest = manifest.model_copy(update={"variant": record})
     manifest = manifest.model_copy(update={"schema_version": schema_version_for(manifest)})

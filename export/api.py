@@ -18,18 +18,15 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from export.calibration.command import CalibrateOptions, calibration_settings
-from export.driver import run_export
 from export.errors import ExportError
 from export.families import EXPORT_FAMILIES
-from export.family import BundleCommand, ExportFamily
-from export.options import ExportOptions
+from export.family import ExportCommand
 from service.bundle import BundleError, read_manifest
 
-AnyFamily = ExportFamily[Any, Any] | BundleCommand[Any]
-FAMILIES: dict[str, AnyFamily] = {f.command: f for f in EXPORT_FAMILIES}
+FAMILIES: dict[str, ExportCommand] = {f.command: f for f in EXPORT_FAMILIES}
 
 
-def family_of(command: str) -> AnyFamily:
+def family_of(command: str) -> ExportCommand:
     try:
         return FAMILIES[command]
     except KeyError:
@@ -51,11 +48,7 @@ def export_bundle(command: str, options: BaseModel | Mapping[str, Any]) -> Path:
     if not isinstance(options, family.options):
         fields = options if isinstance(options, Mapping) else options.model_dump()
         options = options_for(command, **fields)
-    if isinstance(family, BundleCommand):
-        return family.run(options)
-    assert isinstance(options, ExportOptions)
-    run_export(family, options)
-    return Path(options.out)
+    return family.export(options)
 
 
 def calibrate(options: CalibrateOptions) -> dict[str, object]:

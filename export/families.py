@@ -3,21 +3,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from export.family import BundleCommand, ExportFamily
+from export.family import ExportCommand
 from families.classify import export as classify
 from families.ensemble import export as ensemble
 from families.joint import export as joint
 from families.ner import export as ner
 from families.postures import export as postures
 from families.span import export as span
+from families.tfidf import export as tfidf
 
-EXPORT_FAMILIES: tuple[ExportFamily[Any, Any] | BundleCommand[Any], ...] = (
+EXPORT_FAMILIES: tuple[ExportCommand, ...] = (
     ner.FAMILY,
     classify.FAMILY,
     postures.FAMILY,
     span.FAMILY,
     ensemble.FAMILY,
     joint.FAMILY,
+    tfidf.FAMILY,
 )

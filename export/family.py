@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,37 @@ from service.text.tokenizer import TextTokenizer
 
 M = TypeVar("M")
 Opts = TypeVar("Opts", bound=ExportOptions)
+
+
+class ExportCommand(Protocol):
+    """What ``python -m export <command>`` and :func:`export.api.export_bundle` need of a family:
+    its command name, one-line summary, typed options (the command line is generated from them)
+    and ``export(options) -> bundle directory`` (raises ExportError; nothing is written then),
+    and what ``python -m export calibrate`` needs (``task()``, ``calibrates``,
+    ``calibration_help``, ``calibrate``). :class:`ExportFamily` (an ONNX graph traced from a
+    checkpoint by the shared driver) is one; :class:`BundleCommand` (a family that writes its
+    bundle itself: TF-IDF data files, an ensemble of other bundles) the other."""
+
+    @property
+    def command(self) -> str: ...
+
+    @property
+    def summary(self) -> str: ...
+
+    @property
+    def options(self) -> type[BaseModel]: ...
+
+    @property
+    def calibrates(self) -> bool: ...
+
+    @property
+    def calibration_help(self) -> str: ...
+
+    def task(self) -> str: ...
+
+    def calibrate(self, options: CalibrateOptions, settings: Settings) -> dict[str, object]: ...
+
+    def export(self, options: Any) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -110,6 +141,13 @@ class ExportFamily(ABC, Generic[M, Opts]):
         """
         raise ExportError(f"{options.bundle}: {self.task()} bundles have no calibration")
 
+    def export(self, options: Opts) -> Path:
+        """Run the shared driver (:func:`export.driver.run_export`); the bundle directory."""
+        from export.driver import run_export  # the driver imports this module
+
+        run_export(self, options)
+        return Path(options.out)
+
 
 class BundleOptions(BaseModel):
     """What every :class:`BundleCommand` takes: where the bundle goes (its own fields besides)."""
@@ -123,14 +161,14 @@ BOpts = TypeVar("BOpts", bound=BundleOptions)
 
 
 class BundleCommand(ABC, Generic[BOpts]):
-    """A family whose bundle is not traced from a checkpoint (an ensemble of other bundles): it
-    declares its typed options and builds the bundle itself; registered in ``EXPORT_FAMILIES``
+    """An :class:`ExportCommand` whose bundle is not traced from a checkpoint by the shared
+    driver (a TF-IDF pipeline's data files, an ensemble of other bundles): it declares its typed
+    options and writes the bundle itself in :meth:`export`; registered in ``EXPORT_FAMILIES``
     like an :class:`ExportFamily` (``python -m export <command>``, ``export_bundle``)."""
 
     command: ClassVar[str]
     summary: ClassVar[str]
     options: type[BOpts]
-    # bundles built from other bundles are not calibrated by ``python -m export calibrate``
     calibrates: ClassVar[bool] = False
     calibration_help: ClassVar[str] = ""
 
@@ -143,5 +181,5 @@ class BundleCommand(ABC, Generic[BOpts]):
         raise ExportError(f"{options.bundle}: {self.task()} bundles have no calibration")
 
     @abstractmethod
-    def run(self, options: BOpts) -> Path:
+    def export(self, options: BOpts) -> Path:
         """Write the bundle (atomically; nothing on refusal: ExportError); its directory."""

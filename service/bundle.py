@@ -9,7 +9,6 @@ its ``task``; the sections every family shares and the schema-version rules are 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -20,6 +19,8 @@ from pydantic import Field, TypeAdapter, ValidationError
 # Shared sections, re-exported: ``from service.bundle import ManifestBase`` keeps working.
 from service.families import SERVING_FAMILIES
 from service.manifest import SCHEMA_VERSION as SCHEMA_VERSION
+from service.manifest import BundleError as BundleError
+from service.manifest import BundleManifest as BundleManifest
 from service.manifest import CalibrationInfo as CalibrationInfo
 from service.manifest import ExportInfo as ExportInfo
 from service.manifest import ManifestBase as ManifestBase
@@ -30,6 +31,7 @@ from service.manifest import SelfCheck as SelfCheck
 from service.manifest import TokenizerInfo as TokenizerInfo
 from service.manifest import VariantInfo as VariantInfo
 from service.manifest import schema_version_for as schema_version_for
+from service.manifest import sha256_of as sha256_of
 
 MANIFEST_FILE = "bundle.json"
 
@@ -37,33 +39,21 @@ MANIFEST_FILE = "bundle.json"
 AnyManifest = ManifestBase
 
 
-class BundleError(RuntimeError):
-    """A bundle directory is missing, malformed or does not match its manifest."""
-
-
-def manifest_adapter(classes: Iterable[type[ManifestBase]]) -> TypeAdapter[ManifestBase]:
+def manifest_adapter(classes: Iterable[type[BundleManifest]]) -> TypeAdapter[BundleManifest]:
     """A validator of ``bundle.json`` for these manifest classes, discriminated by ``task``."""
     members = tuple(classes)
     union: Any = members[0] if len(members) == 1 else Union.__getitem__(members)
     return cast(
-        TypeAdapter[ManifestBase], TypeAdapter(Annotated[union, Field(discriminator="task")])
+        TypeAdapter[BundleManifest], TypeAdapter(Annotated[union, Field(discriminator="task")])
     )
 
 
 _manifest_adapter = manifest_adapter(f.manifest for f in SERVING_FAMILIES)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_manifest(
-    bundle_dir: Path, adapter: TypeAdapter[ManifestBase] | None = None
-) -> ManifestBase:
+    bundle_dir: Path, adapter: TypeAdapter[BundleManifest] | None = None
+) -> BundleManifest:
     """Parse and validate ``bundle.json`` (no integrity check of the files); ``adapter``: the
     families to accept (default: the registered ones, ``service.families``)."""
     path = bundle_dir / MANIFEST_FILE
@@ -103,22 +93,20 @@ def bundle_file(bundle_dir: Path, name: str, field: str) -> Path:
 
 
 def verify_bundle(
-    bundle_dir: Path, adapter: TypeAdapter[ManifestBase] | None = None
-) -> ManifestBase:
-    """Validate the manifest, check that the files it names are inside the bundle directory and
-    exist, and that their sha256 match."""
+    bundle_dir: Path, adapter: TypeAdapter[BundleManifest] | None = None
+) -> BundleManifest:
+    """Validate the manifest, check that every file it names (``bundle_files()``: the ONNX graph
+    and tokenizer, a TF-IDF bundle's data files; none for a bundle that runs other models) is
+    inside the bundle directory and exists, and that their sha256 match."""
     manifest = read_manifest(bundle_dir, adapter)
-    if not manifest.has_graph:  # no files of its own; its references are checked when loaded
-        return manifest
-    named = [("onnx.file", manifest.onnx.file), ("tokenizer.file", manifest.tokenizer.file)]
-    paths = {field: bundle_file(bundle_dir, name, field) for field, name in named}
-    for field, name in named:
-        if not paths[field].is_file():
+    files = manifest.bundle_files()
+    paths = [bundle_file(bundle_dir, name, field) for field, name, _ in files]
+    for path, (field, name, _) in zip(paths, files, strict=True):
+        if not path.is_file():
             raise BundleError(f"{bundle_dir}: {name} ({field}) is missing")
-    expected = [(paths["onnx.file"], manifest.onnx.sha256)]
-    if manifest.tokenizer.sha256 is not None:
-        expected.append((paths["tokenizer.file"], manifest.tokenizer.sha256))
-    for path, digest in expected:
+    for path, (_, _, digest) in zip(paths, files, strict=True):
+        if digest is None:
+            continue
         actual = sha256_of(path)
         if actual != digest:
             raise BundleError(
@@ -128,14 +116,24 @@ def verify_bundle(
     return manifest
 
 
-def write_manifest(manifest: ManifestBase, bundle_dir: Path) -> None:
+def read_onnx_manifest(bundle_dir: Path) -> ManifestBase:
+    """``read_manifest`` for the steps that handle ONNX graphs (variants, INT8 gates)."""
+    manifest = read_manifest(bundle_dir)
+    if not isinstance(manifest, ManifestBase) or not manifest.has_graph:
+        raise BundleError(f"{bundle_dir}: a {manifest.task} bundle holds no ONNX graph")
+    return manifest
+
+
+def write_manifest(manifest: BundleManifest, bundle_dir: Path) -> None:
     """Write atomically (temp file + rename): a reader never sees a half-written manifest."""
     target = bundle_dir / MANIFEST_FILE
     partial = target.with_suffix(".json.partial")
     # Sections a bundle does not have are left out rather than written as null, and so are the
     # family's defaults that older services would not know (``ManifestBase.dump_exclude``).
     exclude: dict[str, Any] = {
-        k: True for k in ("variant", "selfcheck") if getattr(manifest, k) is None
+        k: True
+        for k in ("variant", "selfcheck")
+        if k in type(manifest).model_fields and getattr(manifest, k) is None
     }
     exclude.update(manifest.dump_exclude())
     partial.write_text(manifest.model_dump_json(indent=2, exclude=exclude or None) + "\n")

@@ -16,6 +16,7 @@ from families.joint import serving as joint
 from families.ner import serving as ner
 from families.postures import serving as postures
 from families.span import serving as span
+from families.tfidf import serving as tfidf
 from service.runtime.family import ComposedFactory, RuntimeFactory, ServingFamily
 
 SERVING_FAMILIES: tuple[ServingFamily, ...] = (
@@ -25,6 +26,7 @@ SERVING_FAMILIES: tuple[ServingFamily, ...] = (
     span.FAMILY,
     ensemble.FAMILY,
     joint.FAMILY,
+    tfidf.FAMILY,
 )
 
 

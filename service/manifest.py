@@ -1,11 +1,15 @@
 """What every bundle manifest shares, whatever its family: the ONNX graph, the tokenizer, the
 export record, the parity report, the graph variant, the self-check sample, and the schema-version
-rules (all in this module). A family adds its own section in ``families/<name>/spec.py``;
-``service.bundle`` builds the manifest union from the registered families.
+rules (all in this module), and ``BundleError`` / ``sha256_of`` (re-exported by ``service.bundle``),
+which a family's runtime may use without importing the family table. A family adds its own
+section in ``families/<name>/spec.py``; ``service.bundle`` builds the manifest union from the
+registered families.
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,6 +26,18 @@ from service.runtime.cpu_features import INT8_DOT_PRODUCT, CpuInfo
 # refuse them by version.
 SCHEMA_VERSION = 5
 SchemaVersion = Literal[1, 2, 3, 4, 5]
+
+
+class BundleError(RuntimeError):
+    """A bundle directory is missing, malformed or does not match its manifest."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class Strict(BaseModel):
@@ -166,17 +182,74 @@ class SelfCheck(Strict):
         return self
 
 
-class ManifestBase(Strict):
-    """The sections every family's manifest has; a family's manifest class adds ``task`` (the
-    discriminator, a literal) and its own section, and overrides the hooks below."""
+class BundleManifest(Strict):
+    """What the service asks of every family's manifest, whatever runs the model: identity,
+    labels, the export record and parity report (declared by each subclass as fields), and the
+    hooks below. :class:`ManifestBase` is the ONNX families' manifest; a family that runs no ONNX
+    graph subclasses this directly and says which files its bundle holds (``bundle_files``)."""
+
+    # True when the manifest carries an ONNX graph and tokenizer (``onnx``/``tokenizer``
+    # sections, the ONNX fields of /v1/models, a self-check): :class:`ManifestBase`. A bundle
+    # without one either runs its own files through the family's ``session`` factory (TF-IDF)
+    # or runs other loaded models (``references()``, the family's ``composed`` factory).
+    has_graph: ClassVar[bool] = False
+
+    if TYPE_CHECKING:  # declared as fields by the subclasses (kept out of the field order)
+        task: str
+        schema_version: int
+        name: str
+        version: str
+        labels: list[str]
+        export: ExportInfo
+        parity: ParityReport
+
+    @property
+    def head(self) -> str:
+        """Which runtime variant of the family serves it (the family's own head names)."""
+        raise NotImplementedError
+
+    def bundle_files(self) -> list[tuple[str, str, str | None]]:
+        """(manifest field, file name, sha256 or None) of every file the bundle must hold,
+        checked at load; the field names the file in error messages."""
+        raise NotImplementedError
+
+    def model_digest(self) -> str:
+        """The sha256 that identifies the model's weights (metrics' model_info, /v1/models)."""
+        raise NotImplementedError
+
+    def quantization(self) -> str:
+        """How the shipped weights are quantized ("none" for full precision)."""
+        return "none"
+
+    def references(self) -> list[str]:
+        """Names of the other loaded bundles this one runs (loaded before it, shared with their
+        own routes). Non-empty: the loader builds the runtime with the family's ``composed``
+        factory and a resolver of these models, and opens no session of its own."""
+        return []
+
+    def content_schema_version(self) -> SchemaVersion:
+        """The lowest version that understands this task's own section (sections aside)."""
+        return 1
+
+    @property
+    def automation(self) -> AutomationSummary | None:
+        """Per-class automation (validated quality, ``automate``, review band) when the family's
+        calibration carries it; the service then adds ``review`` to answers (docs/review.md)."""
+        return None
+
+    def dump_exclude(self) -> dict[str, Any]:
+        """Fields of the family's section left out of ``bundle.json`` (defaults older services
+        would not know); see ``service.bundle.write_manifest``."""
+        return {}
+
+
+class ManifestBase(BundleManifest):
+    """The sections every ONNX family's manifest has; a family's manifest class adds ``task``
+    (the discriminator, a literal) and its own section, and overrides the hooks below."""
 
     if TYPE_CHECKING:  # each family declares it as a literal field (kept out of the field order)
         task: str
 
-    # False for a family whose bundles have no graph of their own and run other loaded models
-    # instead (an ensemble): their manifest leaves ``onnx`` and ``tokenizer`` null, the loader
-    # opens no session and runs no self-check, and the runtime is built by the family's
-    # ``composed`` factory with a resolver of the models named by :meth:`references`.
     has_graph: ClassVar[bool] = True
 
     schema_version: SchemaVersion = 1
@@ -204,30 +277,17 @@ class ManifestBase(Strict):
             raise ValueError("static INT8, calibration or a refused quantization needs schema 4")
         return self
 
-    @property
-    def head(self) -> str:
-        """Which runtime variant of the family serves it (the family's own head names)."""
-        raise NotImplementedError
+    def bundle_files(self) -> list[tuple[str, str, str | None]]:
+        return [
+            ("onnx.file", self.onnx.file, self.onnx.sha256),
+            ("tokenizer.file", self.tokenizer.file, self.tokenizer.sha256),
+        ]
 
-    def references(self) -> list[str]:
-        """Names of the other bundles this one runs (loaded before it, shared with their own
-        routes); empty for a bundle with a graph of its own."""
-        return []
+    def model_digest(self) -> str:
+        return self.onnx.sha256
 
-    def content_schema_version(self) -> SchemaVersion:
-        """The lowest version that understands this task's own section (sections aside)."""
-        return 1
-
-    @property
-    def automation(self) -> AutomationSummary | None:
-        """Per-class automation (validated quality, ``automate``, review band) when the family's
-        calibration carries it; the service then adds ``review`` to answers (docs/review.md)."""
-        return None
-
-    def dump_exclude(self) -> dict[str, Any]:
-        """Fields of the family's section left out of ``bundle.json`` (defaults older services
-        would not know); see ``service.bundle.write_manifest``."""
-        return {}
+    def quantization(self) -> str:
+        return (self.variant and self.variant.quantization) or "none"
 
 
 def schema_version_for(manifest: ManifestBase) -> SchemaVersion:

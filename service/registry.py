@@ -18,7 +18,7 @@ from typing import Any
 from service.bundle import MANIFEST_FILE, BundleError, read_manifest
 from service.errors import InvalidInput, ModelNotFound, NotReady
 from service.families import SERVING_FAMILIES, family_table, route_table
-from service.manifest import ManifestBase
+from service.manifest import BundleManifest
 from service.metrics import (
     MODEL_INFO,
     MODEL_LOAD_FAILURES,
@@ -39,7 +39,7 @@ log = logging.getLogger("service.registry")
 @dataclass
 class LoadedModel:
     bundle_dir: Path
-    manifest: ManifestBase
+    manifest: BundleManifest
     runtime: Runtime[Any, Any] | None = None
     # One worker per model runs one batch at a time (concurrent runs on few cores only thrash
     # each other) and merges queued requests into it.
@@ -203,9 +203,9 @@ class ModelRegistry:
                     model.name,
                     manifest.version,
                     manifest.task,
-                    manifest.onnx.sha256[:12] if manifest.has_graph else "none",
+                    manifest.model_digest()[:12],
                     provider,
-                    (manifest.variant and manifest.variant.quantization) or "none",
+                    manifest.quantization(),
                 ).set(1)
                 QUEUE_CAPACITY.labels(model.name).set(self.settings.max_queue)
                 if manifest.automation is not None:
@@ -263,7 +263,8 @@ class ModelRegistry:
         return runtime
 
     def get(self, route: str, name: str | None) -> LoadedModel:
-        """The named model, or the only model ``route`` serves when no name is given.
+        """The named model; without a name, the only model ``route`` serves, or else the only
+        one whose family's own route it is (``ServingFamily.route``, not ``also_routes``).
 
         ``route`` is a key of :attr:`route_tasks` (``ner``, ``postures``, ``classify``).
         """
@@ -289,6 +290,12 @@ class ModelRegistry:
         candidates = [m for m in candidates if not self._yields(route, m)] or candidates
         if not candidates:
             raise ModelNotFound(f"no {task} model is loaded", field="model")
+        # Default per route: when several models serve it, the only one whose family's own
+        # route it is answers (a posture bundle on /v1/postures beside an ensemble that serves
+        # that route too); models served there through ``also_routes`` must be named.
+        own = [m for m in candidates if self.by_task[m.manifest.task].route == route]
+        if len(candidates) > 1 and len(own) == 1:
+            return own[0]
         if len(candidates) > 1:
             names = sorted(m.name for m in candidates)
             raise InvalidInput(

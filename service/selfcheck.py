@@ -37,7 +37,8 @@ class SelfCheckReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     status: Literal["passed", "absent"] = Field(
-        description="absent: the bundle predates self-check samples"
+        description="absent: the bundle predates self-check samples, or its family runs no ONNX "
+        "graph (no stored sample to re-run)"
     )
     cpu: CpuInfo
     texts: int = 0

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from families.classify.spec import ClassifierHead, ClassifierManifest
-from service.manifest import ManifestBase
+from service.manifest import BundleManifest
 from service.review import Review, review
 from service.runtime.batch_loop import run_rows
 from service.runtime.batcher import plan_slices
@@ -205,7 +205,11 @@ class ClassifierPipeline:
 
     @classmethod
     def from_bundle(
-        cls, manifest: ManifestBase, bundle_dir: Path, session: InferenceSession, settings: Settings
+        cls,
+        manifest: BundleManifest,
+        bundle_dir: Path,
+        session: InferenceSession,
+        settings: Settings,
     ) -> ClassifierPipeline:
         if not isinstance(manifest, ClassifierManifest):
             raise TypeError(f"{manifest.name} is a {manifest.task} bundle, not a classifier")

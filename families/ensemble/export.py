@@ -97,7 +97,7 @@ class EnsembleCommand(BundleCommand[EnsembleOptions]):
     summary: ClassVar[str] = "combine classifier bundles with per-class cross-validated weights"
     options = EnsembleOptions
 
-    def run(self, options: EnsembleOptions) -> Path:
+    def export(self, options: EnsembleOptions) -> Path:
         started = time.perf_counter()
         settings = Settings(max_batch_size=8)
         members: list[Resolved] = []

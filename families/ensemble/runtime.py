@@ -25,7 +25,7 @@ import numpy as np
 from families.classify.runtime import ClassPrediction, ClassScore, FloatArray
 from families.ensemble.spec import EnsembleManifest
 from service.ensemble import decide
-from service.manifest import ManifestBase
+from service.manifest import BundleManifest
 from service.runtime.family import RequestOptions, Resolve, Resolved, Runtime
 from service.runtime.session import InferenceSession
 from service.settings import Settings
@@ -118,7 +118,7 @@ class EnsembleRuntime:
 
     @classmethod
     def from_bundle(
-        cls, manifest: ManifestBase, bundle_dir: Path, settings: Settings, resolve: Resolve
+        cls, manifest: BundleManifest, bundle_dir: Path, settings: Settings, resolve: Resolve
     ) -> EnsembleRuntime:
         if not isinstance(manifest, EnsembleManifest):
             raise TypeError(f"{manifest.name} is a {manifest.task} bundle, not an ensemble")

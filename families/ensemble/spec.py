@@ -4,6 +4,7 @@ out-of-fold selection summary (:class:`service.ensemble.EnsembleSpec`)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import ClassVar, Literal
 
 from pydantic import model_validator
@@ -14,7 +15,8 @@ from service.manifest import ManifestBase, SchemaVersion
 
 class EnsembleManifest(ManifestBase):
     task: Literal["ensemble"] = "ensemble"
-    # No graph, no tokenizer: the members' bundles carry theirs (ManifestBase.has_graph).
+    # No graph, no tokenizer, no files: the members' bundles carry theirs (BundleManifest's
+    # references()); the sections stay null in bundle.json.
     has_graph: ClassVar[bool] = False
     onnx: None = None  # type: ignore[assignment]
     tokenizer: None = None  # type: ignore[assignment]
@@ -35,6 +37,17 @@ class EnsembleManifest(ManifestBase):
 
     def references(self) -> list[str]:
         return [m.name for m in self.ensemble.members]
+
+    def bundle_files(self) -> list[tuple[str, str, str | None]]:
+        return []  # the members' files are checked when they load
+
+    def model_digest(self) -> str:
+        """sha256 over the members' names and manifest digests and the combination (weights,
+        thresholds): a new member bundle or new weights give a new digest."""
+        return hashlib.sha256(self.ensemble.model_dump_json().encode()).hexdigest()
+
+    def quantization(self) -> str:
+        return "none"
 
     def content_schema_version(self) -> SchemaVersion:
         return 4

@@ -28,7 +28,7 @@ from families.classify.spec import ClassifyManifest
 from families.joint.spec import MASK_VALUE, JointManifest, SequenceHead
 from families.ner.runtime import NerInputs, NerPipeline, NerPrediction, NerSlice, NerSliceScores
 from families.ner.spec import NerManifest
-from service.manifest import ManifestBase
+from service.manifest import BundleManifest
 from service.runtime.family import RequestOptions
 from service.runtime.session import InferenceSession
 from service.settings import Settings
@@ -138,7 +138,11 @@ class JointRuntime:
 
     @classmethod
     def from_bundle(
-        cls, manifest: ManifestBase, bundle_dir: Path, session: InferenceSession, settings: Settings
+        cls,
+        manifest: BundleManifest,
+        bundle_dir: Path,
+        session: InferenceSession,
+        settings: Settings,
     ) -> JointRuntime:
         if not isinstance(manifest, JointManifest):
             raise TypeError(f"{manifest.name} is a {manifest.task} bundle, not joint")

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from families.ner.decoding import Decoded, WordDecoder
 from families.ner.marginals import alternatives, label_marginals
 from families.ner.spec import NerManifest
-from service.manifest import ManifestBase
+from service.manifest import BundleManifest
 from service.runtime.batch_loop import run_rows
 from service.runtime.batcher import plan_slices
 from service.runtime.family import RequestOptions
@@ -174,7 +174,11 @@ class NerPipeline:
 
     @classmethod
     def from_bundle(
-        cls, manifest: ManifestBase, bundle_dir: Path, session: InferenceSession, settings: Settings
+        cls,
+        manifest: BundleManifest,
+        bundle_dir: Path,
+        session: InferenceSession,
+        settings: Settings,
     ) -> NerPipeline:
         if not isinstance(manifest, NerManifest):
             raise TypeError(f"{manifest.name} is a {manifest.task} bundle, not ner")

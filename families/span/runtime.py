@@ -18,7 +18,7 @@ import numpy as np
 from families.ner.runtime import Entity, FloatArray, NerPipeline
 from families.span.decoding import SpanRule, decode_spans
 from families.span.spec import SpanManifest
-from service.manifest import ManifestBase
+from service.manifest import BundleManifest
 from service.runtime.batch_loop import run_rows
 from service.runtime.session import InferenceSession
 from service.settings import Settings
@@ -52,7 +52,11 @@ class SpanRuntime(NerPipeline):
 
     @classmethod
     def from_bundle(
-        cls, manifest: ManifestBase, bundle_dir: Path, session: InferenceSession, settings: Settings
+        cls,
+        manifest: BundleManifest,
+        bundle_dir: Path,
+        session: InferenceSession,
+        settings: Settings,
     ) -> SpanRuntime:
         if not isinstance(manifest, SpanManifest):
             raise TypeError(f"{manifest.name} is a {manifest.task} bundle, not span")

@@ -96,11 +96,16 @@ class ModelCard(BaseModel):
     version: str
     task: str
     labels: list[str]
-    # null for a bundle without a graph of its own (an ensemble: see its members' cards)
-    max_length: int | None
-    stride: int | None
-    onnx_sha256: str | None
-    opset: int | None
+    max_length: int | None = Field(
+        description="Tokens per window; null for a bundle without a graph of its own."
+    )
+    stride: int | None = Field(description="Tokens shared by windows; null without windows.")
+    onnx_sha256: str | None = Field(description="The ONNX graph's sha256; null without a graph.")
+    opset: int | None = Field(description="The graph's ONNX opset; null without a graph.")
+    model_sha256: str = Field(
+        description="The sha256 identifying the model (the ONNX graph's, a TF-IDF bundle's "
+        "weights file, an ensemble's members and weights)."
+    )
     provider: str | None
     details: dict[str, object] = Field(
         description="Task-specific settings (tag scheme, thresholds)."

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from service.api.common import registry_of
 from service.api.schemas import ModelCard, ModelsResponse, Status
 from service.errors import ErrorBody, NotReady
+from service.manifest import ManifestBase
 from service.registry import LoadedModel
 from service.runtime.cpu_features import current_cpu
 
@@ -15,21 +16,26 @@ router = APIRouter()
 
 
 def _card(model: LoadedModel) -> ModelCard:
+    """A bundle's card; the ONNX fields are null for a bundle without a graph of its own (a
+    TF-IDF bundle, an ensemble: see its members' cards), whose settings its runtime's
+    ``describe()`` gives in ``details``."""
     m = model.manifest
+    onnx = m if isinstance(m, ManifestBase) and m.has_graph else None
     return ModelCard(
         name=m.name,
         version=m.version,
         task=m.task,
         labels=m.labels,
-        max_length=m.tokenizer.max_length if m.has_graph else None,
-        stride=m.tokenizer.stride if m.has_graph else None,
-        onnx_sha256=m.onnx.sha256 if m.has_graph else None,
-        opset=m.onnx.opset if m.has_graph else None,
+        max_length=onnx.tokenizer.max_length if onnx else None,
+        stride=onnx.tokenizer.stride if onnx else None,
+        onnx_sha256=onnx.onnx.sha256 if onnx else None,
+        opset=onnx.onnx.opset if onnx else None,
+        model_sha256=m.model_digest(),
         provider=model.runtime.session.provider if model.runtime else None,
         details=model.runtime.describe() if model.runtime else {},
         parity=m.parity.model_dump(),
         export=m.export.model_dump(),
-        variant=m.variant.model_dump() if m.variant else None,
+        variant=onnx.variant.model_dump() if onnx and onnx.variant else None,
         selfcheck=model.selfcheck.model_dump() if model.selfcheck else None,
         automation=m.automation,
     )

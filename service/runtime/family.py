@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
-from service.manifest import ManifestBase
+from service.manifest import BundleManifest
 from service.runtime.batcher import Prepared
 from service.runtime.session import InferenceSession
 from service.settings import Settings
@@ -84,7 +84,9 @@ class SequenceHeads(Protocol):
         """One head's answer in ``result``, as a classifier's prediction (``ClassPrediction``)."""
 
 
-RuntimeFactory = Callable[[ManifestBase, Path, InferenceSession, Settings], Runtime[Any, Any]]
+RuntimeFactory = Callable[[BundleManifest, Path, InferenceSession, Settings], Runtime[Any, Any]]
+# A family that runs no ONNX graph opens its own session (verified manifest, bundle, settings).
+SessionFactory = Callable[[BundleManifest, Path, Settings], InferenceSession]
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ class Resolved:
     """Another loaded model, as a composed runtime sees it: its verified manifest, its bundle
     directory (to check it is the bundle that was referenced) and its ready runtime."""
 
-    manifest: ManifestBase
+    manifest: BundleManifest
     bundle_dir: Path
     runtime: Runtime[Any, Any]
 
@@ -100,10 +102,10 @@ class Resolved:
 # name -> that loaded model; raises BundleError (service.bundle) when none is loaded by that name.
 Resolve = Callable[[str], Resolved]
 
-# A runtime for a bundle without a graph of its own (``ManifestBase.has_graph`` False): no
-# session; it runs the models it resolves (the manifest's ``references()``), loaded once and
-# shared with their own routes.
-ComposedFactory = Callable[[ManifestBase, Path, Settings, Resolve], Runtime[Any, Any]]
+# A runtime for a bundle that runs other loaded models (``BundleManifest.references()`` not
+# empty): no session of its own; it runs the models it resolves, loaded once and shared with
+# their own routes.
+ComposedFactory = Callable[[BundleManifest, Path, Settings, Resolve], Runtime[Any, Any]]
 
 # Unit of batch evaluation: (class, start, end); for documents start = end = 0.
 Unit = tuple[str, int, int]
@@ -155,16 +157,23 @@ class ServingFamily:
     runtime factory that serves it; ``route`` is the model route that serves the family (a key of
     the registry's route table: ``/v1/<route>`` style name) and ``also_routes`` the others that
     serve it too (a posture bundle is a multi-label classifier, so ``classify`` serves it).
+    ``session``: for a family whose bundles hold no ONNX graph, what stands in the runtime's
+    ``session`` (its provider is shown in ``/v1/models``); None: an ONNX session of
+    ``manifest.onnx`` and the bundle's stored self-check sample re-run at load.
     """
 
     task: str
-    manifest: type[ManifestBase]
+    manifest: type[BundleManifest]
     runtimes: dict[str, RuntimeFactory]
     route: str
     batch: BatchRecords
     also_routes: tuple[str, ...] = field(default=())
-    # Heads served without a graph of their own (the manifest's ``has_graph`` is False): the
-    # factory receives a resolver of the other loaded models instead of a session.
+    # A family whose bundles hold files but no ONNX graph (the manifest's ``has_graph`` is
+    # False, no ``references()``): opens its own session from those files instead of ONNX
+    # Runtime; the self-check is skipped (the family's parity report covers it).
+    session: SessionFactory | None = None
+    # Heads of bundles that run other loaded models (the manifest's ``references()`` is not
+    # empty): the factory receives a resolver of those models instead of a session.
     composed: dict[str, ComposedFactory] = field(default_factory=dict)
     # On ``also_routes``, a request naming no model takes this family's bundle only when no
     # bundle of the route's other families is loaded: a bundle that serves a route on the side

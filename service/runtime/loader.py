@@ -24,7 +24,8 @@ from service.bundle import (
     verify_bundle,
 )
 from service.families import SERVING_FAMILIES, composed_table, runtime_table
-from service.manifest import ManifestBase
+from service.manifest import BundleManifest, ManifestBase
+from service.runtime.cpu_features import current_cpu
 from service.runtime.family import (
     ComposedFactory,
     Resolve,
@@ -47,14 +48,15 @@ class Families:
         self.families = tuple(families)
         self.runtimes: dict[tuple[str, str], RuntimeFactory] = runtime_table(self.families)
         self.composed: dict[tuple[str, str], ComposedFactory] = composed_table(self.families)
-        self.manifests: TypeAdapter[ManifestBase] = manifest_adapter(
+        self.sessions = {f.task: f.session for f in self.families}
+        self.manifests: TypeAdapter[BundleManifest] = manifest_adapter(
             f.manifest for f in self.families
         )
 
-    def verify(self, bundle_dir: Path) -> ManifestBase:
+    def verify(self, bundle_dir: Path) -> BundleManifest:
         """The bundle's verified manifest; BundleError if no registered runtime serves it."""
         manifest = verify_bundle(bundle_dir, self.manifests)
-        table = self.runtimes if manifest.has_graph else self.composed
+        table = self.composed if manifest.references() else self.runtimes
         if (manifest.task, manifest.head) not in table:
             raise BundleError(
                 f"{bundle_dir}: no runtime serves task {manifest.task!r} with head "
@@ -65,13 +67,13 @@ class Families:
 
 @dataclass
 class LoadedRuntime:
-    manifest: ManifestBase
+    manifest: BundleManifest
     runtime: Runtime[Any, Any]
     selfcheck: SelfCheckReport | None  # None: no graph of its own, nothing to re-run
 
 
 def build_runtime(
-    manifest: ManifestBase,
+    manifest: BundleManifest,
     bundle_dir: Path,
     settings: Settings,
     families: Families,
@@ -80,8 +82,10 @@ def build_runtime(
 ) -> LoadedRuntime:
     """Session, self-check (raises SelfCheckError) and the family's runtime for a verified
     manifest; ``metered_as``: record the session's batches under this model name. A bundle
-    without a graph of its own is composed from the models ``resolve`` returns by name."""
-    if not manifest.has_graph:
+    that runs other models (``references()``) is composed from the models ``resolve`` returns
+    by name; a family with its own ``session`` factory (no ONNX graph) opens that instead and
+    has no stored sample."""
+    if manifest.references():
         if resolve is None:
             raise BundleError(
                 f"{manifest.name} runs other models ({', '.join(manifest.references())}) and "
@@ -89,16 +93,25 @@ def build_runtime(
             )
         make = families.composed[(manifest.task, manifest.head)]
         return LoadedRuntime(manifest, make(manifest, bundle_dir, settings, resolve), None)
-    onnx = OnnxSession(
-        bundle_dir / manifest.onnx.file,
-        manifest.onnx.output,
-        settings.intra_op_threads,
-        settings.providers,
-    )
-    # Before any traffic: the bundle must reproduce its stored sample on this CPU.
-    selfcheck = run_selfcheck(manifest, bundle_dir, onnx)
+    own = families.sessions.get(manifest.task)
+    if own is not None:
+        inner = own(manifest, bundle_dir, settings)
+        selfcheck = SelfCheckReport(status="absent", cpu=current_cpu())
+    elif isinstance(manifest, ManifestBase) and manifest.has_graph:
+        inner = OnnxSession(
+            bundle_dir / manifest.onnx.file,
+            manifest.onnx.output,
+            settings.intra_op_threads,
+            settings.providers,
+        )
+        # Before any traffic: the bundle must reproduce its stored sample on this CPU.
+        selfcheck = run_selfcheck(manifest, bundle_dir, inner)
+    else:
+        raise BundleError(
+            f"{bundle_dir}: a {manifest.task} bundle has no ONNX graph and its family no session"
+        )
     log.info(selfcheck.summary(manifest.name))
-    session: InferenceSession = onnx if metered_as is None else MeteredSession(onnx, metered_as)
+    session: InferenceSession = inner if metered_as is None else MeteredSession(inner, metered_as)
     factory = families.runtimes[(manifest.task, manifest.head)]
     return LoadedRuntime(manifest, factory(manifest, bundle_dir, session, settings), selfcheck)
 

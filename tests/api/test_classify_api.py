@@ -93,6 +93,10 @@ def test_posture_bundles_answer_on_both_routes_alike(client: TestClient) -> None
     assert classified["windows"] == postures["windows"]
 
 
+# The bundle tasks /v1/classify serves, as its messages name them (every registered family whose
+# route or also_routes is classify).
+
+
 @pytest.mark.parametrize(
     ("body", "status", "field", "message"),
     [

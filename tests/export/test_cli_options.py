@@ -194,8 +194,8 @@ def test_defaults_are_left_out_of_argv() -> None:
 
 
 def test_the_api_refuses_an_unknown_family_and_foreign_fields(tmp_path: Path) -> None:
-    with pytest.raises(ExportError, match="no export family 'tfidf'"):
-        api.export_bundle("tfidf", {"checkpoint": tmp_path, "out": tmp_path / "o"})
+    with pytest.raises(ExportError, match="no export family 'no-such-family'"):
+        api.export_bundle("no-such-family", {"checkpoint": tmp_path, "out": tmp_path / "o"})
     with pytest.raises(ExportError, match="problem_type"):
         api.options_for("ner", checkpoint=tmp_path, out=tmp_path / "o", problem_type="multi")
     assert not (tmp_path / "o").exists()
