@@ -108,7 +108,13 @@ def test_malformed_json_and_huge_bodies(server: str) -> None:
 def test_models_health_metrics(server: str) -> None:
     models = {m["name"]: m for m in httpx.get(f"{server}/v1/models").json()["models"]}
     # `make run` also builds the joint nlu-food into the same directory
-    assert set(models) - {"nlu-food"} == {"ner-food", "postures-legal", "intent-food"}
+    assert set(models) - {"nlu-food"} == {
+        "ner-food",
+        "postures-legal",
+        "intent-food",
+        "postures-tfidf",
+        "postures-ensemble",
+    }
     ner = models["ner-food"]
     assert "B-FOOD" in ner["labels"]
     assert ner["parity"]["tag_agreement"] == 1.0 and ner["provider"] == "CPUExecutionProvider"

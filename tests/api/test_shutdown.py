@@ -31,6 +31,11 @@ def start(bundles_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "INFER_LOG_LEVEL": "warning",
         "INFER_DRAIN_SECONDS": str(DRAIN_S),
         "INFER_GRACEFUL_TIMEOUT_SECONDS": "60",
+        # about shutdown, not admission: every request is admitted (no shedding by deadline or
+        # queued work; docs/reliability.md)
+        "INFER_SHED_LATE_REQUESTS": "false",
+        "INFER_MAX_QUEUE_TOKENS": "10000000",
+        "INFER_MAX_TOKENIZING": "64",
     }
     process = subprocess.Popen([sys.executable, "-m", "service"], env=env)
     base = f"http://127.0.0.1:{port}"
