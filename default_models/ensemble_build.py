@@ -74,7 +74,9 @@ def evaluate(bundles: Path, docs: list[Any], labels: list[str]) -> dict[str, dic
     truth = np.asarray([[label in d.labels for label in labels] for d in docs])
     figures = {}
     for name in (*MEMBERS, ENSEMBLE_BUNDLE):
-        runtime = load_runtime(bundles / name, Settings(max_batch_size=8)).runtime
+        runtime = load_runtime(
+            bundles / name, Settings(bundles_dir=bundles, max_batch_size=8)
+        ).runtime
         micro, macro = micro_macro_of(_decisions(runtime, texts, labels), truth)
         figures[name] = {"test_micro_f1": round(micro, 4), "test_macro_f1": round(macro, 4)}
     return figures

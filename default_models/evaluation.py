@@ -19,7 +19,9 @@ from service.text.tokenizer import words_of
 
 
 def evaluate_bundle(bundle_dir: Path, examples: list[Example]) -> dict[str, object]:
-    pipeline = load_runtime(bundle_dir, Settings(max_text_chars=10_000)).runtime
+    pipeline = load_runtime(
+        bundle_dir, Settings(bundles_dir=bundle_dir.parent, max_text_chars=10_000)
+    ).runtime
     if not isinstance(pipeline, NerPipeline):
         raise ValueError(f"{bundle_dir} is not an NER bundle")
     texts = [e.text for e in examples]

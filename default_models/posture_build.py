@@ -61,7 +61,7 @@ def posture_probabilities(bundle: Path, docs: list) -> tuple[list[str], np.ndarr
     from service.runtime.loader import load_runtime
     from service.settings import Settings
 
-    loaded = load_runtime(bundle, Settings(max_batch_size=8))
+    loaded = load_runtime(bundle, Settings(bundles_dir=bundle.parent, max_batch_size=8))
     manifest, pipeline = loaded.manifest, loaded.runtime
     assert isinstance(pipeline, ClassifierPipeline)
     probs = np.concatenate(

@@ -99,7 +99,7 @@ class EnsembleCommand(BundleCommand[EnsembleOptions]):
 
     def export(self, options: EnsembleOptions) -> Path:
         started = time.perf_counter()
-        settings = Settings(max_batch_size=8)
+        settings = Settings(bundles_dir=options.bundles_dir, max_batch_size=8)
         members: list[Resolved] = []
         for name in options.members:
             directory = find_member(options.bundles_dir, name)

@@ -122,7 +122,8 @@ def load_runtime(
     """Verify ``bundle_dir`` and build its runtime, as the service does (no warm-up, no
     metrics)."""
     families = families or Families()
-    settings = settings or Settings()
+    # the bundle's own directory: a default bundles_dir need not exist where this runs
+    settings = settings or Settings(bundles_dir=bundle_dir.parent)
     manifest = families.verify(bundle_dir)
     return build_runtime(
         manifest,
