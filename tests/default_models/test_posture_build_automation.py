@@ -13,7 +13,8 @@ import pytest
 
 import export.api
 from default_models import posture_build
-from export.calibration.command import CalibrateOptions, run_calibrate
+from export.api import calibrate as run_calibrate
+from export.calibration.command import CalibrateOptions
 from export.progress import Heartbeat
 from service.bundle import read_manifest, verify_bundle
 
