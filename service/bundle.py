@@ -18,6 +18,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 # Shared sections, re-exported: ``from service.bundle import ManifestBase`` keeps working.
 from service.families import SERVING_FAMILIES
+from service.manifest import MANIFEST_FILE as MANIFEST_FILE
 from service.manifest import SCHEMA_VERSION as SCHEMA_VERSION
 from service.manifest import BundleError as BundleError
 from service.manifest import BundleManifest as BundleManifest
@@ -32,8 +33,6 @@ from service.manifest import TokenizerInfo as TokenizerInfo
 from service.manifest import VariantInfo as VariantInfo
 from service.manifest import schema_version_for as schema_version_for
 from service.manifest import sha256_of as sha256_of
-
-MANIFEST_FILE = "bundle.json"
 
 # Any family's manifest (the static type; the discriminated union below is built at import).
 AnyManifest = ManifestBase

@@ -28,6 +28,9 @@ SCHEMA_VERSION = 5
 SchemaVersion = Literal[1, 2, 3, 4, 5]
 
 
+MANIFEST_FILE = "bundle.json"  # every bundle's manifest, beside the files it names
+
+
 class BundleError(RuntimeError):
     """A bundle directory is missing, malformed or does not match its manifest."""
 

@@ -25,7 +25,7 @@ import numpy as np
 from families.classify.runtime import ClassPrediction, ClassScore, FloatArray
 from families.ensemble.spec import EnsembleManifest
 from service.ensemble import decide
-from service.manifest import BundleManifest
+from service.manifest import MANIFEST_FILE, BundleError, BundleManifest, sha256_of
 from service.runtime.family import RequestOptions, Resolve, Resolved, Runtime
 from service.runtime.session import InferenceSession
 from service.settings import Settings
@@ -82,8 +82,6 @@ class EnsembleInputs:
 def check_member(ensemble: EnsembleManifest, index: int, member: Resolved) -> None:
     """Refuse (BundleError, with the reason) a member that is not the bundle the ensemble was
     built on, or not a multi-label classifier over the ensemble's labels."""
-    from service.bundle import MANIFEST_FILE, BundleError, sha256_of  # (imports the families)
-
     ref = ensemble.ensemble.members[index]
     where = f"ensemble {ensemble.name}: member {ref.name}"
     digest = sha256_of(member.bundle_dir / MANIFEST_FILE)
@@ -122,8 +120,6 @@ class EnsembleRuntime:
     ) -> EnsembleRuntime:
         if not isinstance(manifest, EnsembleManifest):
             raise TypeError(f"{manifest.name} is a {manifest.task} bundle, not an ensemble")
-        from service.bundle import BundleError  # (imports the families)
-
         members = []
         for ref in manifest.ensemble.members:
             try:

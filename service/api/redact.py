@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from families.ner.options import EntityFilter
-from families.ner.runtime import Entity, NerPrediction
+from families.ner.runtime import NerPrediction
 from service.api.common import registry_of
 from service.api.entities import entity_filter
-from service.api.redact_schemas import RedactedSpanOut, RedactedText, RedactRequest, RedactResponse
 from service.api.schemas import ModelRef
 from service.dataplane import infer
 from service.errors import ERROR_RESPONSES, InvalidInput
-from service.metrics import REDACTED_SPANS
-from service.redaction import HashKeyMissing, Placeholders, Redactor, Span
+from service.redaction import HashKeyMissing, Placeholders, Redactor
+from service.redaction_results import RedactRequest, RedactResponse, redacted_result
 from service.runtime.family import RequestOptions
 from service.settings import Settings
 
@@ -68,39 +66,4 @@ async def redact(body: RedactRequest, request: Request) -> RedactResponse:
         mode=body.mode,
         results=results,
         mapping=mapping,
-    )
-
-
-def redacted_result(
-    redactor: Redactor,
-    text: str,
-    found: list[Entity],
-    keep: EntityFilter,
-    numbering: Placeholders,
-    model: str,
-    tokens: int,
-    windows: int,
-    truncated: bool,
-) -> RedactedText:
-    """One text's redaction result (the route's and the batch scorer's ``--redact``)."""
-    spans = [Span(e.label, e.start, e.end, e.score) for e in found if keep.keep(e.label, e.score)]
-    out = redactor.redact(text, spans, numbering)
-    for s in out.spans:
-        REDACTED_SPANS.labels(model, s.label).inc()
-    return RedactedText(
-        tokens=tokens,
-        windows=windows,
-        truncated=truncated,
-        text=out.text,
-        spans=[
-            RedactedSpanOut(
-                label=s.label,
-                start=s.start,
-                end=s.end,
-                score=s.score,
-                redacted_start=s.redacted_start,
-                redacted_end=s.redacted_end,
-            )
-            for s in out.spans
-        ],
     )

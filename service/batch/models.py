@@ -13,11 +13,11 @@ from typing import Any, cast
 
 from families.ner.options import EntityFilter, entity_types
 from families.ner.runtime import NerPrediction
-from service.api.redact import redacted_result
 from service.bundle import BundleError
 from service.dataplane import check_texts
 from service.errors import ServiceError
 from service.redaction import Mode, Placeholders, Redactor
+from service.redaction_results import redacted_result
 from service.registry import LoadedModel, ModelRegistry
 from service.runtime.batcher import Prepared
 from service.runtime.family import BadRecord as BadRecord

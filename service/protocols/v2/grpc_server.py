@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from service.api.auth import key_matches, load_api_keys, presented_key
 from service.errors import DeadlineExceeded, ServiceError
+from service.keys import key_matches, load_api_keys, presented_key
 from service.metrics import REQUEST_LATENCY
 from service.protocols.v2 import core, errors
 from service.protocols.v2.proto import open_inference_pb2 as pb

@@ -1,4 +1,6 @@
-"""Request and response bodies of ``POST /v1/redact``."""
+"""Request and response bodies of ``POST /v1/redact``, and one text's redaction result (the
+route's and the batch scorer's ``--redact``): outside the HTTP layer, which the batch scorer does
+not import."""
 
 from __future__ import annotations
 
@@ -6,6 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from families.ner.options import EntityFilter
+from families.ner.runtime import Entity
+from service.metrics import REDACTED_SPANS
+from service.redaction import Placeholders, Redactor, Span
 from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest, TruncationPolicy
 
 
@@ -67,4 +73,39 @@ class RedactResponse(BaseModel):
     results: list[RedactedText] = Field(description="One entry per input text, in order.")
     mapping: dict[str, str] | None = Field(
         default=None, description="Placeholder -> original text (placeholder mode, on request)."
+    )
+
+
+def redacted_result(
+    redactor: Redactor,
+    text: str,
+    found: list[Entity],
+    keep: EntityFilter,
+    numbering: Placeholders,
+    model: str,
+    tokens: int,
+    windows: int,
+    truncated: bool,
+) -> RedactedText:
+    """One text's redaction result (the route's and the batch scorer's ``--redact``)."""
+    spans = [Span(e.label, e.start, e.end, e.score) for e in found if keep.keep(e.label, e.score)]
+    out = redactor.redact(text, spans, numbering)
+    for s in out.spans:
+        REDACTED_SPANS.labels(model, s.label).inc()
+    return RedactedText(
+        tokens=tokens,
+        windows=windows,
+        truncated=truncated,
+        text=out.text,
+        spans=[
+            RedactedSpanOut(
+                label=s.label,
+                start=s.start,
+                end=s.end,
+                score=s.score,
+                redacted_start=s.redacted_start,
+                redacted_end=s.redacted_end,
+            )
+            for s in out.spans
+        ],
     )
