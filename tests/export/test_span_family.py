@@ -23,6 +23,7 @@ from families.span.runtime import SpanRuntime
 from families.span.spec import SpanManifest
 from service.bundle import read_manifest, verify_bundle
 from service.runtime.session import OnnxSession
+from service.text.graphemes import Graphemes
 from service.text.tokenizer import extend_to_word_end, first_subtokens
 from service.text.windows import best_context_window, plan_windows
 from tests.families import MULTILINGUAL, source_args
@@ -90,7 +91,8 @@ def _reference(
         surface = text[begin : extend_to_word_end(text, int(offsets[last_tokens, 1].max()), limit)]
         if surface.strip():
             start = begin + len(surface) - len(surface.lstrip())
-            found.append((TYPES[t], start, start + len(surface.strip())))
+            # served spans are snapped outward to grapheme clusters (service/text/graphemes.py)
+            found.append((TYPES[t], *Graphemes.of(text).snap(start, start + len(surface.strip()))))
     return sorted(found, key=lambda f: (f[1], f[2], TYPES.index(f[0])))
 
 
