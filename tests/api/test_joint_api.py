@@ -4,6 +4,7 @@ answer for the same bundle; the two-bundle parse and unnamed lookups keep workin
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -174,3 +175,19 @@ def test_the_batch_scorer_writes_entities_and_heads_and_scores_entities(
     found = sum(len(r["entities"]) for r in expected)
     assert missed > 0 and found > missed  # the case must be able to fail
     assert report["micro_f1"] < 1.0
+
+
+def test_open_inference_protocol_answers_a_joint_bundles_entities(bundles: Path) -> None:
+    """/v2 infer on a joint bundle: its token head's entities, equal to /v1/entities (was a 500:
+    the protocol layer took every bundle off the NER route for a classifier)."""
+    body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": TEXTS[:2]}]}
+    with serving(bundles) as client:
+        v2 = client.post(f"/v2/models/{JOINT}/infer", json=body)
+        v1 = client.post("/v1/entities", json={"texts": TEXTS[:2], "model": JOINT})
+        meta = client.get(f"/v2/models/{JOINT}").json()
+    assert v2.status_code == 200, v2.text
+    (entities,) = [o for o in v2.json()["outputs"] if o["name"] == "entities"]
+    assert [json.loads(e) for e in entities["data"]] == [
+        r["entities"] for r in v1.json()["results"]
+    ]
+    assert [o["name"] for o in meta["outputs"]] == ["entities"]

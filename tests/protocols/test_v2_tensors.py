@@ -20,8 +20,8 @@ from service.protocols.v2.tensors import (
     top_k_of,
 )
 
-CLASSIFIER = ModelView("intent", "1", "classify", "single-label", ["a", "b", "c"], 100, "classify")
-NER = ModelView("ner", "1", "ner", "crf", ["O", "B-FOOD"], 100, "ner")
+CLASSIFIER = ModelView("intent", "1", "classify", "single-label", ["a", "b", "c"], 100, "labels")
+NER = ModelView("ner", "1", "ner", "crf", ["O", "B-FOOD"], 100, "entities")
 
 
 def test_bytes_round_trip_and_truncation() -> None:

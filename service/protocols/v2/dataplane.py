@@ -30,11 +30,13 @@ class ModelView:
     head: str
     labels: list[str]
     max_chars: int | None  # None while the model is not loaded
-    route: str  # the /v1 route of the bundle's family: entities for "ner", classes otherwise
+    items: str  # what the family's /v1 result holds per text: "entities", or its classes
 
     @property
     def kind(self) -> Kind:
-        return "ner" if self.route == "ner" else "classifier"
+        # entities (NER, span and joint bundles: a joint bundle answers its token head here and
+        # its sequence heads on /v1/parse or /v1/classify), else classes with probabilities
+        return "ner" if self.items == "entities" else "classifier"
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def _view(registry: ModelRegistry, model: LoadedModel) -> ModelView:
         head=m.head,
         labels=list(m.labels),
         max_chars=runtime.max_chars if runtime is not None else None,
-        route=registry.by_task[m.task].route,
+        items=registry.by_task[m.task].batch.items_key,
     )
 
 
