@@ -247,7 +247,11 @@ PANELS: tuple[Panel, ...] = (
         "short",
         (
             Target(
-                f"sum by (model, label) (rate(infer_redacted_spans_total{{{NS}}}[{RATE}]))",
+                _or_zero(
+                    f"sum by (model, label) (rate(infer_redacted_spans_total{{{NS}}}[{RATE}]))",
+                    "model",
+                    f"infer_texts_total{{{NS}}}",
+                ),
                 "{{model}} redacted {{label}}",
             ),
             Target(
