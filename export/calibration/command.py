@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from export.calibration.automation import (
     DEFAULT_AUTOMATION_F1,
     DEFAULT_TARGET_PRECISION,
+    AutomationSettings,
 )
 from export.calibration.options import Settings
 from export.errors import ExportError
@@ -64,6 +65,12 @@ class CalibrateOptions(BaseModel):
         description="multi-label: precision the automatically issued labels must reach on "
         "validation; probabilities in the band below it go to a person",
     )
+    review_miss_rate: float | None = Field(
+        None,
+        description="multi-label: most positives among the absences issued automatically on "
+        "validation (false omission rate); probabilities in the band above it, below the "
+        "threshold, go to a person (default: 1 - --review-precision)",
+    )
     no_automation: bool = Field(
         False,
         description="skip per-class automation (the bundle stays readable by schema-4 services)",
@@ -85,7 +92,10 @@ def calibration_settings(options: CalibrateOptions) -> Settings:
     for flag, value in (
         ("--automation-f1", options.automation_f1),
         ("--review-precision", options.review_precision),
+        ("--review-miss-rate", options.review_miss_rate),
     ):
+        if value is None:
+            continue
         if not 0 <= value <= 1:
             raise ExportError(f"{flag} {value} must be in [0, 1]")
     try:
@@ -98,3 +108,17 @@ def calibration_settings(options: CalibrateOptions) -> Settings:
         )
     except ValueError as exc:
         raise ExportError(str(exc)) from exc
+
+
+def automation_settings(options: CalibrateOptions) -> AutomationSettings | None:
+    """Per-class automation and review band settings (None: ``--no-automation``)."""
+    if options.no_automation:
+        return None
+    return AutomationSettings(
+        target_f1=options.automation_f1,
+        target_precision=options.review_precision,
+        target_miss_rate=options.review_miss_rate,
+        folds=options.folds,
+        seed=options.seed,
+        draws=options.bootstrap,
+    )

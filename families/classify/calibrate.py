@@ -13,6 +13,7 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from families.classify.validation import (
     load_classifier,
     score,
 )
-from service.bundle import read_manifest, write_manifest
+from service.bundle import BundleManifest, read_manifest, write_manifest
 from service.review import AutomationSummary
 
 TEST_SPLIT_WARNING = (
@@ -124,8 +125,35 @@ def _print_automation(summary: AutomationSummary) -> None:
     automated = sum(c.automate for c in summary.classes)
     print(
         f"{automated}/{len(summary.classes)} classes automated (F1 low end >= "
-        f"{summary.target_f1}); validation review rate {summary.review_rate:.3f}"
+        f"{summary.target_f1}); validation review rate {summary.review_rate:.3f}, issued labels' "
+        f"precision {_figure(summary.automated_precision)} (target {summary.target_precision}), "
+        f"issued absences' miss rate {_figure(summary.automated_miss_rate)} (target "
+        f"{_figure(summary.target_miss_rate)})"
     )
+    if summary.oof is not None:
+        oof = summary.oof
+        print(
+            f"out of fold (band edges from the other folds): review rate {oof.review_rate:.3f}, "
+            f"precision {_figure(oof.automated_precision)}, miss rate "
+            f"{_figure(oof.automated_miss_rate)}"
+        )
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+class DecisionManifest(Protocol):
+    """A multi-label manifest whose thresholds and calibration summary can be replaced (the
+    classify/postures manifests, TF-IDF bundles)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def labels(self) -> list[str]: ...
+
+    def with_decisions(self, **fields: Any) -> BundleManifest: ...
 
 
 def run_calibration(options: CalibrationOptions) -> dict[str, object]:
@@ -136,9 +164,21 @@ def run_calibration(options: CalibrationOptions) -> dict[str, object]:
     progress = Progress(total_steps=5 if options.automation else 4)
     with progress.step(f"loading {options.bundle} and {options.data}"):
         manifest, docs, pipeline = load_classifier(options)
-        truth, unknown = _truth(docs, manifest.labels)
     with progress.step(f"scoring {len(docs)} documents with the bundle's ONNX graph"):
         probs = score(pipeline, docs)
+    return calibrate_probabilities(options, manifest, docs, probs, progress)
+
+
+def calibrate_probabilities(
+    options: CalibrationOptions,
+    manifest: DecisionManifest,
+    docs: list[LabelledDocument],
+    probs: np.ndarray,
+    progress: Progress,
+) -> dict[str, object]:
+    """The multi-label calibration of served validation probabilities, whatever the family:
+    cross-validated thresholds, per-class automation, the manifest rewritten, the report."""
+    truth, unknown = _truth(docs, manifest.labels)
     with progress.step(
         f"cross-validating {len(OPTIONS)} threshold options ({options.settings.folds} folds)"
     ):

@@ -18,8 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
-from export.calibration.automation import AutomationSettings
-from export.calibration.command import CalibrateOptions
+from export.calibration.command import CalibrateOptions, automation_settings
 from export.calibration.options import Settings
 from export.checkpoint import RawCheckpoint
 from export.cli_options import Flag
@@ -132,15 +131,7 @@ class ClassifierFamily(ExportFamily[Classifier, Copts]):
                 report=options.report,
                 plots=not options.no_plots,
                 target_precision=options.target_precision,
-                automation=None
-                if options.no_automation
-                else AutomationSettings(
-                    target_f1=options.automation_f1,
-                    target_precision=options.review_precision,
-                    folds=options.folds,
-                    seed=options.seed,
-                    draws=options.bootstrap,
-                ),
+                automation=automation_settings(options),
             )
         )
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import numpy as np
 from pydantic import ConfigDict, Field
 
 from export.atomic import staged_directory
+from export.calibration.command import CalibrateOptions
+from export.calibration.options import Settings
 from export.errors import ExportError
 from export.family import BundleCommand, BundleOptions
 from export.progress import Progress
@@ -31,7 +32,7 @@ from families.tfidf.spec import (
     TfidfSpec,
     VectorizerSpec,
 )
-from service.bundle import MANIFEST_FILE, ExportInfo, ParityReport
+from service.bundle import MANIFEST_FILE, ExportInfo, ParityReport, write_manifest
 
 DEFAULT_ATOL = 1e-5
 
@@ -145,10 +146,7 @@ def write_data(converted: Converted, directory: Path) -> tuple[list[VectorizerSp
 
 def write_tfidf_manifest(manifest: TfidfManifest, bundle_dir: Path) -> None:
     """Atomically (temp file + rename): a reader never sees a half-written manifest."""
-    target = bundle_dir / MANIFEST_FILE
-    partial = target.with_suffix(".json.partial")
-    partial.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, target)
+    write_manifest(manifest, bundle_dir)
 
 
 def export_tfidf(options: TfidfExportOptions, progress: Progress | None = None) -> Path:
@@ -214,6 +212,16 @@ class TfidfExport(BundleCommand[TfidfExportOptions]):
     command = "tfidf"
     summary = "scikit-learn TF-IDF + linear classifier pipeline (joblib/pickle) -> bundle"
     options = TfidfExportOptions
+    calibrates = True
+    calibration_help = (
+        "multi-label: the posture bundles' cross-validated per-class thresholds, automation and "
+        'review band, from the bundle\'s served (numpy) probabilities; {"text", "labels"} lines.'
+    )
+
+    def calibrate(self, options: CalibrateOptions, settings: Settings) -> dict[str, object]:
+        from families.tfidf.calibrate import run_tfidf_calibration
+
+        return run_tfidf_calibration(options, settings)
 
     def export(self, options: TfidfExportOptions) -> Path:
         out = export_tfidf(options)

@@ -22,6 +22,7 @@ from families.tfidf.linear import linear_scores, probabilities
 from families.tfidf.spec import DataFile, TfidfManifest
 from families.tfidf.vectorizer import FeatureSpace, SparseRows, TfidfTransform
 from service.manifest import BundleError, BundleManifest, sha256_of
+from service.review import Review, review
 from service.runtime.batcher import plan_slices
 from service.runtime.family import RequestOptions
 from service.runtime.session import InferenceSession
@@ -216,6 +217,7 @@ class TfidfRuntime:
         labels = self.manifest.labels
         self.thresholds = np.asarray(self.spec.thresholds or [0.0] * len(labels))
         self.abstain = self.spec.abstain_threshold
+        self.automation = model.manifest.automation
 
     @classmethod
     def from_bundle(
@@ -243,6 +245,9 @@ class TfidfRuntime:
             if spec.thresholds is None
             else dict(zip(self.manifest.labels, spec.thresholds, strict=True)),
             "abstain_threshold": spec.abstain_threshold,
+            "calibration": spec.calibration.model_dump(exclude={"automation"})
+            if spec.calibration
+            else None,
         }
 
     def prepare(self, texts: list[str], options: RequestOptions | None = None) -> TfidfInputs:
@@ -313,4 +318,19 @@ class TfidfRuntime:
             # whole (one "window"), never truncated
             text_tokens=[int(n) for n in np.diff(item.rows.indptr)],
             truncated=[False] * item.num_texts,
+            reviews=self._review(probs),
+        )
+
+    def _review(self, probs: FloatArray) -> list[Review] | None:
+        """Per text, who decides (docs/review.md); None when the bundle has no automation."""
+        if self.automation is None:
+            return None
+        classes = self.automation.classes
+        return review(
+            probs,
+            self.manifest.labels,
+            self.thresholds,
+            [c.automate for c in classes],
+            [c.band_low for c in classes],
+            [c.band_high for c in classes],
         )

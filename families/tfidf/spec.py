@@ -7,11 +7,13 @@ manifest, which names every file with its sha256 (checked at load).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from families.classify.spec import CalibrationSummary
 from service.manifest import BundleManifest, ExportInfo, ParityReport
+from service.review import AutomationSummary
 
 TfidfHead = Literal["multi-label", "single-label"]
 
@@ -146,6 +148,11 @@ class TfidfSpec(_Strict):
     max_chars: int | None = Field(
         default=None, ge=1, description="longest document accepted (None: the service's limit)"
     )
+    calibration: CalibrationSummary | None = Field(
+        default=None,
+        description="multi-label: where the thresholds came from and, with its automation "
+        "section (schema 5), the per-class automation (``python -m export calibrate``)",
+    )
 
     @model_validator(mode="after")
     def _head_is_consistent(self) -> TfidfSpec:
@@ -156,8 +163,8 @@ class TfidfSpec(_Strict):
                 raise ValueError("thresholds must lie in [0, 1]")
             if self.abstain_threshold is not None:
                 raise ValueError("abstain_threshold applies to single-label heads only")
-        elif self.thresholds is not None:
-            raise ValueError("a single-label head has no per-class thresholds")
+        elif self.thresholds is not None or self.calibration is not None:
+            raise ValueError("a single-label head has no per-class thresholds or calibration")
         for member in self.linear.members:
             if any(not 0 <= c < self.linear.columns for c in member.columns):
                 raise ValueError(f"member columns must lie in [0, {self.linear.columns})")
@@ -168,7 +175,8 @@ class TfidfManifest(BundleManifest):
     """``bundle.json`` of a TF-IDF classifier; served by ``/v1/classify``. No ONNX graph: a
     :class:`~service.manifest.BundleManifest` whose files are the data files below."""
 
-    schema_version: Literal[4] = 4
+    # 4; 5 when the calibration carries per-class automation (older services refuse it then)
+    schema_version: Literal[4, 5] = 4
     task: Literal["tfidf"] = "tfidf"
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     version: str
@@ -195,9 +203,34 @@ class TfidfManifest(BundleManifest):
                 files.append(v.idf)
         return files
 
+    @property
+    def automation(self) -> AutomationSummary | None:
+        calibration = self.tfidf.calibration
+        return calibration.automation if calibration is not None else None
+
+    def dump_exclude(self) -> dict[str, Any]:
+        """An uncalibrated bundle's manifest stays what schema-4 services read."""
+        return {"tfidf": {"calibration"}} if self.tfidf.calibration is None else {}
+
+    def with_decisions(self, **fields: Any) -> TfidfManifest:
+        """A copy with new thresholds and calibration summary (``python -m export calibrate``),
+        re-validated, at the schema version its content needs. The classifier calibration's
+        ``global_threshold`` has no place here (the summary records its figures)."""
+        fields.pop("global_threshold", None)
+        spec = self.tfidf.model_copy(update=fields)
+        version = 5 if spec.calibration is not None and spec.calibration.automation else 4
+        updated = self.model_copy(update={"tfidf": spec, "schema_version": version})
+        return TfidfManifest.model_validate(updated.model_dump())
+
     @model_validator(mode="after")
     def _one_threshold_per_label(self) -> TfidfManifest:
         thresholds = self.tfidf.thresholds
         if thresholds is not None and len(thresholds) != len(self.labels):
             raise ValueError(f"need one threshold per label ({len(self.labels)})")
+        automation = self.automation
+        if automation is not None:
+            if self.schema_version < 5:
+                raise ValueError("per-class automation needs schema_version 5")
+            if [c.label for c in automation.classes] != self.labels:
+                raise ValueError("calibration.automation must list every label, in label order")
         return self
