@@ -47,6 +47,36 @@ def _is_built(bundle: Path) -> bool:
     return isinstance(manifest, PostureManifest) and manifest.postures.calibration is not None
 
 
+def _automation_is_stale(bundle: Path) -> bool:
+    """Built before per-class automation, or with the mirrored review band (no miss-rate
+    target): ``python -m export calibrate`` again brings it up to date without retraining."""
+    from service.bundle import read_manifest
+
+    automation = read_manifest(bundle).automation
+    return automation is None or automation.target_miss_rate is None
+
+
+def recalibrate(bundle: Path, validation: Path) -> None:
+    """``python -m export calibrate`` on the shipped bundle in place (its validation split): the
+    same probabilities give the same thresholds; the automation and review band are renewed."""
+    from export.api import calibrate
+    from export.calibration.command import CalibrateOptions
+    from export.errors import ExportError
+
+    print(f"{bundle}: renewing its per-class automation (python -m export calibrate)", flush=True)
+    try:
+        calibrate(
+            CalibrateOptions(
+                bundle=bundle,
+                data=validation,
+                automation_f1=POSTURE_AUTOMATION_F1,
+                review_precision=POSTURE_REVIEW_PRECISION,
+            )
+        )
+    except ExportError as exc:
+        raise SystemExit(f"python -m export calibrate failed: {exc}") from exc
+
+
 def _automated_classes(bundle: Path) -> list[str]:
     """The postures the shipped bundle issues without a person (docs/review.md)."""
     from service.bundle import read_manifest
@@ -177,6 +207,9 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
     """Train (or take ``checkpoint``, a trained one), export, calibrate, evaluate."""
     bundle = root / "bundles" / POSTURE_BUNDLE
     if _is_built(bundle) and not force:
+        validation = root / "work" / POSTURE_BUNDLE / "data" / "validation.jsonl"
+        if _automation_is_stale(bundle) and validation.is_file():
+            recalibrate(bundle, validation)
         print(f"default posture bundle already built: {bundle}")
         return bundle
 

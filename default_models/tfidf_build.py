@@ -3,12 +3,11 @@
 The legal corpus's splits exactly as the Longformer build uses them (``generate_splits`` with the
 same seed and ``VALIDATION_DOCS``): a scikit-learn pipeline (word 1-2-grams + char_wb 3-5-grams,
 sublinear tf, one-vs-rest logistic regression) is fitted on the train split, exported with
-``export_bundle("tfidf", ...)`` (parity gate on the validation documents), its per-class
-thresholds chosen on the validation split by the calibration's own selection
-(:func:`export.calibration.selection.select`: 0.5 / global / per-class / shrunk, cross-validated,
-the best out-of-fold micro-F1 ships), then the test split is scored at the shipped thresholds and
-the per-class automation (:func:`export.calibration.automation.automation`) computed on the
-validation split. Training takes a few seconds.
+``export_bundle("tfidf", ...)`` (parity gate on the validation documents), then calibrated on the
+validation split with ``python -m export calibrate`` like the Longformer bundle (0.5 / global /
+per-class / shrunk thresholds cross-validated, the best out-of-fold micro-F1 ships; per-class
+automation and review band with the posture build's targets, docs/review.md), then the test
+split is scored at the shipped thresholds. Training takes a few seconds.
 """
 
 from __future__ import annotations
@@ -36,7 +35,15 @@ def _is_built(bundle: Path) -> bool:
         manifest = read_manifest(bundle)
     except BundleError:
         return False
-    return manifest.task == "tfidf" and (bundle / EVALUATION_FILE).is_file()
+    # built before TF-IDF bundles were calibrated with automation (or with the mirrored review
+    # band): rebuilt (seconds)
+    automation = manifest.automation
+    return (
+        manifest.task == "tfidf"
+        and (bundle / EVALUATION_FILE).is_file()
+        and automation is not None
+        and automation.target_miss_rate is not None
+    )
 
 
 def make_pipeline() -> Any:
@@ -81,26 +88,33 @@ def served_probabilities(bundle: Path, texts: list[str]) -> np.ndarray:
     return runtime.model.probabilities(texts)
 
 
-def calibrate_thresholds(bundle: Path, probs: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
-    """Choose the thresholds with the calibration's selection and write them into the bundle."""
-    from export.calibration.selection import select
-    from families.tfidf.export import write_tfidf_manifest
+def calibrate(bundle: Path, validation: Path) -> dict[str, Any]:
+    """``python -m export calibrate`` on the bundle (thresholds, automation, report), in place."""
+    from default_models.posture_build import POSTURE_AUTOMATION_F1, POSTURE_REVIEW_PRECISION
+    from export.api import calibrate as calibrate_bundle
+    from export.calibration.command import CalibrateOptions
     from families.tfidf.spec import TfidfManifest
-    from service.bundle import read_manifest, verify_bundle
+    from service.bundle import read_manifest
 
+    report = calibrate_bundle(
+        CalibrateOptions(
+            bundle=bundle,
+            data=validation,
+            automation_f1=POSTURE_AUTOMATION_F1,
+            review_precision=POSTURE_REVIEW_PRECISION,
+        )
+    )
     manifest = read_manifest(bundle)
-    assert isinstance(manifest, TfidfManifest)
-    selection = select(probs, truth)
-    thresholds = [float(t) for t in selection.shipped.thresholds]
-    spec = manifest.tfidf.model_copy(update={"thresholds": thresholds})
-    write_tfidf_manifest(manifest.model_copy(update={"tfidf": spec}), bundle)
-    verify_bundle(bundle)
+    assert isinstance(manifest, TfidfManifest) and manifest.tfidf.calibration is not None
+    summary = manifest.tfidf.calibration
+    assert summary.method is not None and summary.options is not None
+    shipped = summary.options[summary.method]
     return {
-        "chosen": selection.chosen,
-        "reason": selection.reason,
-        "oof_micro_f1": round(selection.shipped.oof_micro_f1.estimate, 4),
-        "oof_macro_f1": round(selection.shipped.oof_macro_f1, 4),
-        "thresholds": dict(zip(manifest.labels, thresholds, strict=True)),
+        "chosen": summary.method,
+        "reason": report["shipped"]["reason"],  # type: ignore[index]
+        "oof_micro_f1": round(shipped.oof_micro_f1, 4),
+        "oof_macro_f1": round(shipped.oof_macro_f1, 4),
+        "thresholds": dict(zip(manifest.labels, manifest.tfidf.thresholds or [], strict=True)),
     }
 
 
@@ -120,18 +134,18 @@ def evaluate(
     }
 
 
-def automation_counts(
-    probs: np.ndarray, truth: np.ndarray, thresholds: list[float], labels: list[str]
-) -> dict[str, Any]:
-    """Per-class automation on the validation split (F1 low end >= 0.63 and the band reached)."""
-    from export.calibration.automation import automation
+def automation_counts(bundle: Path) -> dict[str, Any]:
+    """The shipped per-class automation (validation split): automated classes, review rate."""
+    from service.bundle import read_manifest
 
-    summary = automation(probs, truth, thresholds, labels)
+    summary = read_manifest(bundle).automation
+    assert summary is not None
     return {
         "automated": sum(c.automate for c in summary.classes),
         "classes": len(summary.classes),
         "automated_classes": [c.label for c in summary.classes if c.automate],
         "validation_review_rate": round(summary.review_rate, 4),
+        "oof_review_rate": round(summary.oof.review_rate, 4) if summary.oof else None,
     }
 
 
@@ -186,11 +200,9 @@ def build_tfidf_postures(root: Path, force: bool = False) -> Path:
             )
         except ExportError as exc:
             raise SystemExit(f"python -m export tfidf failed: {exc}") from exc
-        beat.phase("thresholds on the validation split (the calibration's selection)")
+        beat.phase("python -m export calibrate (thresholds and automation, validation split)")
         validation = splits["validation"]
-        val_probs = served_probabilities(staged, [d.text for d in validation])
-        val_truth = _truth(validation, labels)
-        calibration = calibrate_thresholds(staged, val_probs, val_truth)
+        calibration = calibrate(staged, work / "data" / "validation.jsonl")
         thresholds = list(calibration["thresholds"].values())
         beat.phase("scoring the test split at the shipped thresholds")
         test = splits["test"]
@@ -201,7 +213,7 @@ def build_tfidf_postures(root: Path, force: bool = False) -> Path:
             "fit_seconds": round(fit_seconds, 2),
             "calibration": calibration,
             "test": evaluate(test_probs, _truth(test, labels), thresholds, labels),
-            "automation": automation_counts(val_probs, val_truth, thresholds, labels),
+            "automation": automation_counts(staged),
         }
         (staged / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n")
         shutil.rmtree(bundle, ignore_errors=True)

@@ -17,6 +17,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.review import AutomationSummary
+
 FloatArray = NDArray[np.float64]
 
 
@@ -61,11 +63,20 @@ class EnsembleSpec(_Strict):
     draws: int = Field(ge=1)
     grid: int = Field(ge=1, description="weights searched in steps of 1/grid")
     validation: str = Field(description="the validation file the weights were chosen on")
+    automation: AutomationSummary | None = Field(
+        default=None,
+        description="per-class validated quality, automate flag and review band of the combined "
+        "probabilities at the ensemble's thresholds (schema 5); absent: no review fields",
+    )
 
     @model_validator(mode="after")
     def _one_weight_per_member(self) -> EnsembleSpec:
         if any(len(c.weights) != len(self.members) for c in self.classes):
             raise ValueError(f"every class needs {len(self.members)} weights")
+        if self.automation is not None and [c.label for c in self.automation.classes] != [
+            c.label for c in self.classes
+        ]:
+            raise ValueError("automation must list every class, in class order")
         return self
 
     def weight_matrix(self) -> FloatArray:

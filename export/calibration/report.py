@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -202,3 +203,46 @@ def to_markdown(report: dict[str, object], images: dict[str, Path] | None = None
     for title, path in (images or {}).items():
         out += ["", f"![{title}]({path.name})"]
     return "\n".join(out) + "\n"
+
+
+def automation_markdown(automation: dict[str, Any]) -> str:
+    """The per-class automation section of a report (an ``AutomationSummary`` dump)."""
+
+    def figure(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    lines = [
+        "## Per-class automation and review band",
+        "",
+        f"A class is automated when its out-of-fold F1 interval low end reaches "
+        f"{automation['target_f1']}. Review band `[band_low, band_high)`: labels at or above "
+        f"`band_high` reach precision {automation['target_precision']} on validation, absences "
+        f"below `band_low` a miss rate of at most {figure(automation.get('target_miss_rate'))} "
+        "(docs/review.md).",
+        "",
+        "| class | support | F1 [95%] | automate | band | issued labels' precision | "
+        "issued absences' miss rate |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in automation["classes"]:
+        f1 = c["f1"]
+        lines.append(
+            f"| {c['label']} | {c['support']} | {f1['value']:.3f} [{f1['low']:.3f}, "
+            f"{f1['high']:.3f}] | {'yes' if c['automate'] else 'no'} | "
+            f"[{c['band_low']:.3f}, {c['band_high']:.3f}) | {figure(c['automated_precision'])} | "
+            f"{figure(c.get('automated_miss_rate'))} |"
+        )
+    lines += [
+        "",
+        f"Validation review rate {automation['review_rate']:.3f}; documents issued without a "
+        f"person: labels' precision {figure(automation.get('automated_precision'))}, absences' "
+        f"miss rate {figure(automation.get('automated_miss_rate'))}.",
+    ]
+    oof = automation.get("oof")
+    if oof:
+        lines.append(
+            f"Out of fold (each fold's band edges chosen on the other folds): review rate "
+            f"{oof['review_rate']:.3f}, precision {figure(oof['automated_precision'])}, miss "
+            f"rate {figure(oof['automated_miss_rate'])}."
+        )
+    return "\n".join(lines) + "\n"

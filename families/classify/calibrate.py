@@ -19,7 +19,7 @@ import numpy as np
 
 from export.calibration.automation import automation
 from export.calibration.options import OPTIONS
-from export.calibration.report import build_report, to_markdown
+from export.calibration.report import automation_markdown, build_report, to_markdown
 from export.calibration.selection import Selection, select
 from export.progress import Progress
 from families.classify.abstain import run_abstain_calibration
@@ -236,7 +236,10 @@ def calibrate_probabilities(
         report["files"] = {key: str(paths[key]) for key in shown}
         write_manifest(updated, options.bundle)
         paths["json"].write_text(json.dumps(report, indent=2) + "\n")
-        paths["markdown"].write_text(to_markdown(report, images))
+        markdown = to_markdown(report, images)
+        if summary.automation is not None:
+            markdown += "\n" + automation_markdown(report["automation"])  # type: ignore[arg-type]
+        paths["markdown"].write_text(markdown)
     _print_report(report)
     if summary.automation is not None:
         _print_automation(summary.automation)

@@ -18,6 +18,12 @@ import numpy as np
 from pydantic import Field
 
 from export.atomic import staged_directory
+from export.calibration.automation import (
+    DEFAULT_AUTOMATION_F1,
+    DEFAULT_TARGET_PRECISION,
+    AutomationSettings,
+    automation,
+)
 from export.calibration.ensemble import EnsembleSettings, select_ensemble
 from export.cli_options import Flag
 from export.errors import ExportError
@@ -58,6 +64,28 @@ class EnsembleOptions(BundleOptions):
         True, description="skip the PNG (matplotlib)"
     )
     batch_size: int = Field(16, ge=1, description="documents per member call while scoring")
+    automation_f1: float = Field(
+        DEFAULT_AUTOMATION_F1,
+        ge=0.0,
+        le=1.0,
+        description="a class is automated when its out-of-fold F1 interval low end reaches this",
+    )
+    review_precision: float = Field(
+        DEFAULT_TARGET_PRECISION,
+        ge=0.0,
+        le=1.0,
+        description="precision the automatically issued labels must reach on validation",
+    )
+    review_miss_rate: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="most positives among the absences issued automatically on validation "
+        "(default: 1 - --review-precision)",
+    )
+    no_automation: bool = Field(
+        False, description="skip per-class automation (the bundle stays schema version 4)"
+    )
 
 
 def find_member(bundles_dir: Path, name: str) -> Path:
@@ -142,6 +170,23 @@ class EnsembleCommand(BundleCommand[EnsembleOptions]):
             str(options.validation),
             EnsembleSettings(options.folds, options.seed, options.draws, options.grid),
         )
+        if not options.no_automation:
+            # per-class automation of the combination as served, at its thresholds (docs/review.md)
+            summary = automation(
+                combine(probs, spec.weight_matrix()),
+                truth,
+                [float(t) for t in spec.thresholds()],
+                labels,
+                AutomationSettings(
+                    target_f1=options.automation_f1,
+                    target_precision=options.review_precision,
+                    target_miss_rate=options.review_miss_rate,
+                    folds=options.folds,
+                    seed=options.seed,
+                    draws=options.draws,
+                ),
+            )
+            spec = spec.model_copy(update={"automation": summary})
         fields: dict[str, Any] = {
             "name": options.name or options.out.resolve().name,
             "version": options.version,
@@ -157,7 +202,8 @@ class EnsembleCommand(BundleCommand[EnsembleOptions]):
         }
         # The served path (each member's prepare/run_prepared, then the combination) must give
         # the documented combination of the probabilities the selection saw.
-        draft = EnsembleManifest(schema_version=4, **fields)
+        version = 5 if spec.automation is not None else 4
+        draft = EnsembleManifest(schema_version=version, **fields)
         runtime = EnsembleRuntime(draft, members)
         n = min(PARITY_DOCUMENTS, len(texts))
         served = runtime.predict(texts[:n]).probabilities
@@ -165,8 +211,9 @@ class EnsembleCommand(BundleCommand[EnsembleOptions]):
         if diff > PARITY_ATOL:
             raise ExportError(f"served ensemble differs from the combination by {diff:.3g}")
         fields["parity"] = ParityReport(atol=PARITY_ATOL, max_abs_diff=diff, cases=n)
-        # Version 4 (the lowest that knows task "ensemble"): no variant, no self-check.
-        manifest = EnsembleManifest(schema_version=4, **fields)
+        # Version 4 (the lowest that knows task "ensemble"), 5 with automation: no variant, no
+        # self-check.
+        manifest = EnsembleManifest(schema_version=version, **fields)
         report = build_report(spec, probs, truth, len(docs))
         with staged_directory(options.out, overwrite=options.force) as staging:
             write_manifest(manifest, staging)

@@ -12,6 +12,7 @@ import numpy as np
 from export.calibration.automation import out_of_fold_predictions
 from export.calibration.cuts import BoolArray, FloatArray, f1_from_counts
 from export.calibration.folds import stratified_folds
+from export.calibration.report import automation_markdown
 from service.ensemble import EnsembleSpec
 
 
@@ -57,6 +58,7 @@ def build_report(
         "grid": spec.grid,
         "mixtures": sum(c.source == "ensemble" for c in spec.classes),
         "classes": classes,
+        "automation": spec.automation.model_dump() if spec.automation else None,
     }
 
 
@@ -85,7 +87,10 @@ def to_markdown(report: dict[str, Any], image: str | None) -> str:
         )
     if image:
         lines += ["", f"![out-of-fold F1 per class]({image})"]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if report.get("automation"):
+        text += "\n" + automation_markdown(report["automation"])
+    return text
 
 
 def plot(report: dict[str, Any], path: Path) -> None:

@@ -26,6 +26,7 @@ from families.classify.runtime import ClassPrediction, ClassScore, FloatArray
 from families.ensemble.spec import EnsembleManifest
 from service.ensemble import decide
 from service.manifest import MANIFEST_FILE, BundleError, BundleManifest, sha256_of
+from service.review import Review, review
 from service.runtime.family import RequestOptions, Resolve, Resolved, Runtime
 from service.runtime.session import InferenceSession
 from service.settings import Settings
@@ -187,6 +188,22 @@ class EnsembleRuntime:
             timings=dict(timings),
             text_tokens=[max(t) for t in zip(*(p.text_tokens for p in predictions), strict=True)],
             truncated=[any(t) for t in zip(*(p.truncated for p in predictions), strict=True)],
+            reviews=self._review(combined),
+        )
+
+    def _review(self, combined: FloatArray) -> list[Review] | None:
+        """Per text, who decides (docs/review.md); None when the bundle has no automation."""
+        automation = self.spec.automation
+        if automation is None:
+            return None
+        classes = automation.classes
+        return review(
+            combined,
+            self.manifest.labels,
+            self.thresholds,
+            [c.automate for c in classes],
+            [c.band_low for c in classes],
+            [c.band_high for c in classes],
         )
 
     def _chosen(self, probs: FloatArray, mask: Any, top_k: int | None) -> list[ClassScore]:

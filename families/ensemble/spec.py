@@ -5,12 +5,13 @@ out-of-fold selection summary (:class:`service.ensemble.EnsembleSpec`)."""
 from __future__ import annotations
 
 import hashlib
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import model_validator
 
 from service.ensemble import EnsembleSpec
 from service.manifest import ManifestBase, SchemaVersion
+from service.review import AutomationSummary
 
 
 class EnsembleManifest(ManifestBase):
@@ -50,4 +51,12 @@ class EnsembleManifest(ManifestBase):
         return "none"
 
     def content_schema_version(self) -> SchemaVersion:
-        return 4
+        return 5 if self.ensemble.automation is not None else 4
+
+    @property
+    def automation(self) -> AutomationSummary | None:
+        return self.ensemble.automation
+
+    def dump_exclude(self) -> dict[str, Any]:
+        """Without automation the manifest stays what schema-4 services read."""
+        return {"ensemble": {"automation"}} if self.ensemble.automation is None else {}

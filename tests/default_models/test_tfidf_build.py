@@ -1,5 +1,6 @@
 """The default TF-IDF posture build's pieces on a small slice of the legal corpus: the pipeline
-exports, the calibration's thresholds land in the bundle and the served decisions use them."""
+exports, ``python -m export calibrate`` writes its thresholds and automation into the bundle and the
+served decisions and review fields use them."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from pathlib import Path
 import joblib
 import numpy as np
 
-from default_models.legal_corpus import POSTURES, generate_splits
+from default_models.legal_corpus import POSTURES, generate_splits, write_jsonl
 from default_models.tfidf_build import (
     _truth,
-    calibrate_thresholds,
+    calibrate,
     evaluate,
     make_pipeline,
     served_probabilities,
@@ -54,16 +55,25 @@ def test_the_default_pipeline_exports_calibrates_and_serves_its_thresholds(
     # Served probabilities are the pipeline's own (the parity gate's promise, re-checked here).
     assert np.abs(probs - pipeline.predict_proba(texts)).max() < 1e-5
 
-    calibration = calibrate_thresholds(bundle, probs, _truth(splits["validation"], labels))
+    write_jsonl(splits["validation"], tmp_path / "validation.jsonl")
+    calibration = calibrate(bundle, tmp_path / "validation.jsonl")
     manifest = read_manifest(bundle)
-    assert isinstance(manifest, TfidfManifest)
+    assert isinstance(manifest, TfidfManifest) and manifest.schema_version == 5
     assert manifest.tfidf.thresholds == list(calibration["thresholds"].values())
+    automation = manifest.automation
+    assert automation is not None and [c.label for c in automation.classes] == labels
+    assert (bundle / "calibration_report.json").is_file()
     runtime = load_runtime(bundle).runtime
     assert isinstance(runtime, TfidfRuntime)
     thresholds = np.asarray(manifest.tfidf.thresholds)
     for text, p in zip(texts[:10], probs[:10], strict=True):
-        served = runtime.predict([text]).labels[0]
+        answer = runtime.predict([text])
+        served = answer.labels[0]
         assert {s.label for s in served} == {labels[c] for c in np.flatnonzero(p >= thresholds)}
+        assert answer.reviews is not None
+        for c in np.flatnonzero(p >= thresholds):  # a non-automated class's label: reviewed
+            if not automation.classes[c].automate:
+                assert answer.reviews[0].review
 
     figures = evaluate(probs, _truth(splits["validation"], labels), list(thresholds), labels)
     assert 0.0 <= figures["macro_f1"] <= 1.0 and figures["documents"] == len(texts)
