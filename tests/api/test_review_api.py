@@ -146,7 +146,9 @@ def _expected_reasons(
         p = scores[c.label]
         if p >= t and not c.automate:
             out.append({"label": c.label, "reason": "class_not_automated"})
-        if c.automate and c.band_low <= p < c.band_high:
+        # the band: [band_low, band_high) for an automated class; below the threshold only for
+        # the others (their labels are reviewed as not automated)
+        if c.band_low <= p < (c.band_high if c.automate else t):
             out.append({"label": c.label, "reason": "near_threshold"})
     return out
 

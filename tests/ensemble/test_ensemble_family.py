@@ -16,9 +16,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from export.cli import main as export_main
+from families.ensemble.spec import EnsembleManifest
 from service.app import create_app
-from service.bundle import BundleError
+from service.bundle import BundleError, read_manifest
 from service.ensemble import combine
+from service.review import review
 from service.runtime.loader import load_runtime
 from service.settings import Settings
 from tests.classify_families import LABELS, MULTILINGUAL
@@ -121,6 +123,11 @@ def test_served_decision_is_the_documented_combination(
     rng = np.random.default_rng(11)
     texts = [_text(rng) for _ in range(6)] + [" ".join(MULTILINGUAL) * 3]  # one of several windows
     combined, decided = _served_combination(built, texts)
+    manifest = read_manifest(built["ensemble"])
+    assert isinstance(manifest, EnsembleManifest) and manifest.schema_version == 5
+    automation = manifest.automation
+    assert automation is not None and [c.label for c in automation.classes] == LABELS
+    thresholds = [c.threshold for c in manifest.ensemble.classes]
     for route in ("classify", "postures"):
         response = client.post(
             f"/v1/{route}", json={"texts": texts, "model": "tiny-ensemble", "return_scores": True}
@@ -128,13 +135,27 @@ def test_served_decision_is_the_documented_combination(
         assert response.status_code == 200, response.text
         results = response.json()["results"]
         key = "labels" if route == "classify" else "postures"
-        for row, want, result in zip(combined, decided, results, strict=True):
+        expected = review(
+            combined,
+            LABELS,
+            thresholds,
+            [c.automate for c in automation.classes],
+            [c.band_low for c in automation.classes],
+            [c.band_high for c in automation.classes],
+        )
+        for row, want, result, rev in zip(combined, decided, results, expected, strict=True):
             assert np.allclose([result["scores"][x] for x in LABELS], row, atol=1e-12, rtol=0)
             assert {p["label"] for p in result[key]} == want
+            # per-class automation of the combination: the review rule on its probabilities
+            assert result["review"] is rev.review
+            assert [(r["label"], r["reason"]) for r in result["reasons"]] == [
+                (r.label, r.reason) for r in rev.reasons
+            ]
     # the members were loaded too (INFER_MODELS named only the ensemble) and serve their own routes
     models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
     assert set(models) == {"tiny-a", "tiny-b", "tiny-ensemble"}
     assert models["tiny-ensemble"]["onnx_sha256"] is None
+    assert models["tiny-ensemble"]["automation"]["review_rate"] == automation.review_rate
     own = client.post("/v1/classify", json={"text": texts[0], "model": "tiny-a"})
     assert own.status_code == 200
 

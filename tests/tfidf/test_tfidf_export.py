@@ -5,6 +5,7 @@ its probabilities equal ``predict_proba`` within 1e-5 on every held-out document
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -22,13 +23,17 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MultiLabelBinarizer
 
+from export.api import calibrate
+from export.calibration.command import CalibrateOptions
 from export.cli import main
-from export.errors import ParityError
+from export.errors import ExportError, ParityError
 from families.tfidf.export import TfidfExportOptions, export_tfidf
 from families.tfidf.runtime import TfidfModel
 from families.tfidf.spec import TfidfManifest
 from service.app import create_app
-from service.bundle import BundleError
+from service.bundle import BundleError, verify_bundle
+from service.review import review
+from service.runtime.loader import load_runtime
 from service.settings import Settings
 from tests.tfidf.corpus import bbc_articles
 
@@ -226,3 +231,78 @@ def test_serving_a_tfidf_bundle_imports_neither_sklearn_nor_torch(bundle: Path) 
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_calibrate_gives_a_tfidf_bundle_thresholds_automation_and_review(
+    trained: Trained, bundle: Path, tmp_path: Path
+) -> None:
+    """``python -m export calibrate`` on a TF-IDF bundle: the classifier calibration on its
+    served probabilities; the answers then carry the review rule of its automation."""
+    copy = tmp_path / "bbc-topics"
+    shutil.copytree(bundle, copy)
+    validation = tmp_path / "validation.jsonl"
+    validation.write_text(
+        "".join(
+            json.dumps({"text": t, "labels": [y]}) + "\n"
+            for t, y in zip(trained.heldout, trained.truth, strict=True)
+        )
+    )
+    argv = ["calibrate", "--bundle", str(copy), "--data", str(validation), "--no-plots"]
+    argv += ["--bootstrap", "200", "--automation-f1", "0.8"]
+    assert main(argv) == 0
+    manifest = verify_bundle(copy)
+    assert isinstance(manifest, TfidfManifest) and manifest.schema_version == 5
+    calibration = manifest.tfidf.calibration
+    assert calibration is not None and calibration.method in {"at_0.5", "global", "per_class"}
+    automation = manifest.automation
+    assert automation is not None and automation.target_f1 == 0.8
+    assert automation.target_miss_rate == pytest.approx(0.05)
+    assert [c.label for c in automation.classes] == list(trained.binarizer.classes_)
+    report = json.loads((copy / "calibration_report.json").read_text())
+    assert report["automation"]["review_rate"] == automation.review_rate
+    assert "Per-class automation" in (copy / "calibration_report.md").read_text()
+    # the thresholds shipped are the ones served, and the answers carry the documented review
+    model = TfidfModel.load(manifest, copy)
+    probs = model.probabilities(trained.heldout)
+    runtime = load_runtime(copy).runtime
+    answer = runtime.predict(trained.heldout)
+    thresholds = np.asarray(manifest.tfidf.thresholds)
+    expected = review(
+        probs,
+        manifest.labels,
+        thresholds,
+        [c.automate for c in automation.classes],
+        [c.band_low for c in automation.classes],
+        [c.band_high for c in automation.classes],
+    )
+    assert answer.reviews == expected
+    for row, labels in zip(probs, answer.labels, strict=True):
+        assert {s.label for s in labels} == {
+            manifest.labels[c] for c in np.flatnonzero(row >= thresholds)
+        }
+    assert sum(r.review for r in expected) / len(expected) == pytest.approx(automation.review_rate)
+
+
+def test_calibrate_refuses_a_single_label_tfidf_bundle(tmp_path: Path) -> None:
+    texts, topics = bbc_articles(12)
+    single = Pipeline(
+        [("words", TfidfVectorizer()), ("clf", LogisticRegression(max_iter=500))]
+    ).fit(texts, topics)
+    joblib.dump(single, tmp_path / "single.joblib")
+    out = tmp_path / "single"
+    export_tfidf(
+        TfidfExportOptions(
+            pipeline=tmp_path / "single.joblib",
+            heldout=_jsonl(tmp_path / "held.jsonl", texts[:5]),
+            out=out,
+        )
+    )
+    validation = tmp_path / "val.jsonl"
+    validation.write_text(
+        "".join(
+            json.dumps({"text": t, "labels": [y]}) + "\n"
+            for t, y in zip(texts, topics, strict=True)
+        )
+    )
+    with pytest.raises(ExportError, match="single-label TF-IDF bundle"):
+        calibrate(CalibrateOptions(bundle=out, data=validation, no_plots=True))
