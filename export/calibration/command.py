@@ -20,10 +20,9 @@ from export.calibration.options import Settings
 from export.errors import ExportError
 
 DESCRIPTION = (
-    "Multi-label (posture, classify or TF-IDF) bundles: cross-validate 0.5 / one global / "
-    "per-class / per-class shrunk thresholds inside a validation split; the bundle ships the "
-    "option with the best out-of-fold micro-F1 (ties go to the simpler), then per-class "
-    "automation and the review band (docs/review.md). Writes a JSON + Markdown + PNG report. "
+    "Multi-label (posture or classify) bundles: cross-validate 0.5 / one global / per-class / "
+    "per-class shrunk thresholds inside a validation split; the bundle ships the option with the "
+    "best out-of-fold micro-F1 (ties go to the simpler). Writes a JSON + Markdown + PNG report. "
     "Single-label bundles: the abstain threshold, the lowest cut on the top probability whose "
     "precision among answered texts reaches --target-precision (out-of-fold precision and "
     "coverage in the JSON report)."

@@ -82,7 +82,9 @@ def test_calibrate_runs_the_calibration_of_the_bundles_family(
 
 
 # Options added after the capture (issue 23: per-class automation, docs/review.md).
-ADDED_SINCE = {"calibrate": {"--automation-f1", "--review-precision", "--no-automation"}}
+ADDED_SINCE = {
+    "calibrate": {"--automation-f1", "--review-precision", "--review-miss-rate", "--no-automation"}
+}
 
 
 @pytest.mark.parametrize("command", sorted(BEFORE))
