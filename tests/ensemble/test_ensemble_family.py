@@ -201,3 +201,23 @@ def test_members_with_other_labels_are_refused(built: dict[str, Path], tmp_path:
             "--validation", str(built["validation"]), "--out", str(tmp_path / "e")]  # fmt: skip
     assert export_main(argv) == 1
     assert not (tmp_path / "e").exists()
+
+
+def test_without_automation_the_ensemble_stays_schema_4_and_answers_no_review(
+    built: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "plain-ensemble"
+    argv = ["ensemble", "--members", "tiny-a", "tiny-b", "--bundles-dir", str(built["bundles"]),
+            "--validation", str(built["validation"]), "--out", str(out), "--folds", "3",
+            "--draws", "50", "--grid", "4", "--no-plots", "--no-automation"]  # fmt: skip
+    assert export_main(argv) == 0
+    raw = json.loads((out / "bundle.json").read_text())
+    assert raw["schema_version"] == 4 and "automation" not in raw["ensemble"]
+    shutil.copytree(out, built["bundles"].parent / "plain" / "plain-ensemble")
+    for name in ("tiny-a", "tiny-b"):
+        shutil.copytree(built["bundles"] / name, built["bundles"].parent / "plain" / name)
+    runtime = load_runtime(
+        built["bundles"].parent / "plain" / "plain-ensemble",
+        Settings(bundles_dir=built["bundles"].parent / "plain"),
+    ).runtime
+    assert runtime.predict(["order a pizza please"]).reviews is None
