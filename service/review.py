@@ -206,6 +206,24 @@ def review(
     return out
 
 
+def review_with(
+    automation: AutomationSummary,
+    probabilities: ArrayLike,
+    labels: Sequence[str],
+    thresholds: ArrayLike,
+) -> list[Review]:
+    """:func:`review` with a bundle's automation section (what every classifier runtime calls)."""
+    classes = automation.classes
+    return review(
+        probabilities,
+        labels,
+        thresholds,
+        [c.automate for c in classes],
+        [c.band_low for c in classes],
+        [c.band_high for c in classes],
+    )
+
+
 def review_rate(reviews: Sequence[Review]) -> float:
     return sum(r.review for r in reviews) / len(reviews) if reviews else 0.0
 

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from families.classify.spec import ClassifierHead, ClassifierManifest
 from service.manifest import BundleManifest
-from service.review import Review, review
+from service.review import Review, review_with
 from service.runtime.batch_loop import run_rows
 from service.runtime.batcher import plan_slices
 from service.runtime.family import RequestOptions
@@ -373,12 +373,4 @@ class ClassifierPipeline:
         """Per text, who decides (docs/review.md); None when the bundle has no automation."""
         if self.automation is None:
             return None
-        classes = self.automation.classes
-        return review(
-            probabilities,
-            self.manifest.labels,
-            self.thresholds,
-            [c.automate for c in classes],
-            [c.band_low for c in classes],
-            [c.band_high for c in classes],
-        )
+        return review_with(self.automation, probabilities, self.manifest.labels, self.thresholds)

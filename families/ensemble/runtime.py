@@ -26,7 +26,7 @@ from families.classify.runtime import ClassPrediction, ClassScore, FloatArray
 from families.ensemble.spec import EnsembleManifest
 from service.ensemble import decide
 from service.manifest import MANIFEST_FILE, BundleError, BundleManifest, sha256_of
-from service.review import Review, review
+from service.review import Review, review_with
 from service.runtime.family import RequestOptions, Resolve, Resolved, Runtime
 from service.runtime.session import InferenceSession
 from service.settings import Settings
@@ -196,15 +196,7 @@ class EnsembleRuntime:
         automation = self.spec.automation
         if automation is None:
             return None
-        classes = automation.classes
-        return review(
-            combined,
-            self.manifest.labels,
-            self.thresholds,
-            [c.automate for c in classes],
-            [c.band_low for c in classes],
-            [c.band_high for c in classes],
-        )
+        return review_with(automation, combined, self.manifest.labels, self.thresholds)
 
     def _chosen(self, probs: FloatArray, mask: Any, top_k: int | None) -> list[ClassScore]:
         chosen = np.flatnonzero(mask)

@@ -22,7 +22,7 @@ from families.tfidf.linear import linear_scores, probabilities
 from families.tfidf.spec import DataFile, TfidfManifest
 from families.tfidf.vectorizer import FeatureSpace, SparseRows, TfidfTransform
 from service.manifest import BundleError, BundleManifest, sha256_of
-from service.review import Review, review
+from service.review import Review, review_with
 from service.runtime.batcher import plan_slices
 from service.runtime.family import RequestOptions
 from service.runtime.session import InferenceSession
@@ -325,12 +325,4 @@ class TfidfRuntime:
         """Per text, who decides (docs/review.md); None when the bundle has no automation."""
         if self.automation is None:
             return None
-        classes = self.automation.classes
-        return review(
-            probs,
-            self.manifest.labels,
-            self.thresholds,
-            [c.automate for c in classes],
-            [c.band_low for c in classes],
-            [c.band_high for c in classes],
-        )
+        return review_with(self.automation, probs, self.manifest.labels, self.thresholds)
