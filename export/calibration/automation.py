@@ -1,7 +1,7 @@
 """Per-class automation: validated precision / recall / F1 with out-of-fold 95% intervals, the
 ``automate`` flag and the uncertainty band around each threshold (pure numpy).
 
-Rules (also in docs/tfidf.md):
+Rules (also in docs/review.md):
 - **Out-of-fold quality.** The validation documents are cut into stratified folds
   (:func:`export.calibration.folds.stratified_folds`); each class's threshold is tuned on the other
   folds (the F1-maximising cut, :func:`export.calibration.cuts.best_cut`) and applied to the held
@@ -9,7 +9,8 @@ Rules (also in docs/tfidf.md):
   predictions, with a 95% percentile interval from a document bootstrap
   (:mod:`export.calibration.bootstrap`).
 - **automate** is true when the F1 interval's low end reaches the target (``--automation-f1``,
-  default 0.63: the human agreement level) and the band below can reach the target precision.
+  default 0.63: the human agreement level) and some cut at or above the threshold reaches the
+  target precision (the band has an upper edge).
 - **Band** around the shipped threshold ``t``: the probabilities where the decision is not
   trustworthy at the targets, each edge with its own rule, chosen on the validation documents and
   never wider than needed. ``band_high`` is the lowest cut ``u >= t`` such that the labels with
