@@ -36,11 +36,12 @@ class ClassOut(BaseModel):
     )
 
 
-class TextClasses(ReviewedResult):
-    labels: list[ClassOut] = Field(
-        description="Predicted classes, most probable first. Multi-label: every class at or above "
-        "its threshold. Single-label: the most probable class, or none (abstained)."
-    )
+class ClassifiedText(ReviewedResult):
+    """The fields of every classifier's result per text that follow its list of classes. A result
+    puts its list first by naming a model that holds only the list as its second base:
+    ``class TextClasses(ClassifiedText, _ClassList)`` (pydantic orders fields from the last base
+    to the first), so the JSON keys stay in the order clients read."""
+
     windows: int = Field(description="Model windows read.")
     tokens: int = Field(description="Content tokens of the text (before any truncation).")
     truncated: bool = Field(description="True when the text was not read to its end.")
@@ -49,6 +50,17 @@ class TextClasses(ReviewedResult):
     )
     review: bool | None = Field(default=None, description=REVIEW_DESCRIPTION)
     reasons: list[ReviewReasonOut] | None = Field(default=None, description=REASONS_DESCRIPTION)
+
+
+class _ClassList(BaseModel):
+    labels: list[ClassOut] = Field(
+        description="Predicted classes, most probable first. Multi-label: every class at or above "
+        "its threshold. Single-label: the most probable class, or none (abstained)."
+    )
+
+
+class TextClasses(ClassifiedText, _ClassList):
+    pass
 
 
 class ClassesRequest(TextsRequest):

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from families.classify.results import ClassesRequest, per_text_fields
+from families.classify.results import ClassesRequest, ClassifiedText, per_text_fields
 from families.classify.runtime import ClassPrediction
 from service.schemas import (
     EXACTLY_ONE_OF_TEXT_OR_TEXTS,
-    REASONS_DESCRIPTION,
-    REVIEW_DESCRIPTION,
     ModelRef,
-    ReviewedResult,
-    ReviewReasonOut,
     TopK,
 )
 
@@ -26,16 +22,12 @@ class PostureOut(BaseModel):
     )
 
 
-class DocumentPostures(ReviewedResult):
+class _PostureList(BaseModel):
     postures: list[PostureOut] = Field(description="Predicted postures, most probable first.")
-    windows: int = Field(description="Model windows read.")
-    tokens: int = Field(description="Content tokens of the text (before any truncation).")
-    truncated: bool = Field(description="True when the text was not read to its end.")
-    scores: dict[str, float] | None = Field(
-        default=None, description="Every class's probability (with return_scores)."
-    )
-    review: bool | None = Field(default=None, description=REVIEW_DESCRIPTION)
-    reasons: list[ReviewReasonOut] | None = Field(default=None, description=REASONS_DESCRIPTION)
+
+
+class DocumentPostures(ClassifiedText, _PostureList):  # postures, then the classifier's fields
+    pass
 
 
 class PosturesRequest(ClassesRequest):
