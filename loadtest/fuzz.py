@@ -28,9 +28,10 @@ CHECKS = ",".join(
         "unsupported_method",
     )
 )
-# Not positive_data_acceptance: a schema-valid body can still be refused with a documented 422
-# (a blank posture document, more texts or characters than the configured limits), which
-# the JSON schema does not express.
+# The default set; --all-checks (what `make fuzz` and .ci/run use) adds positive_data_acceptance
+# and the rest: once the models are loaded the served document states the deployment's rules
+# (model names, entity types, blank texts, limits; service/api/openapi.py), so a body it allows
+# must be answered.
 LIMITS = {
     "INFER_MAX_TEXT_CHARS": "2000",
     "INFER_MAX_DOCUMENT_CHARS": "4000",

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp
 from service.api import classify, entities, parse, postures, redact, system
 from service.api.auth import ApiKeyAuth, document_auth, load_api_keys, open_paths
 from service.api.middleware import AnswerAtShutdown, BodyLimit, DrainGate, RequestMetrics
+from service.api.openapi import describe_deployment
 from service.errors import install_error_handlers
 from service.metrics import READY
 from service.observability.request_context import RequestContext
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     if keys:
         app.add_middleware(ApiKeyAuth, keys=keys, open_paths=open_paths(settings))
         document_auth(app, open_paths(settings))
+    describe_deployment(app, registry)  # after the auth schemes: it adds to that document
     app.add_middleware(AnswerAtShutdown)
     app.add_middleware(RequestMetrics)
     return app

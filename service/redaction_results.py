@@ -4,15 +4,21 @@ not import."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from families.ner.options import EntityFilter
 from families.ner.runtime import Entity
 from service.metrics import REDACTED_SPANS
 from service.redaction import Placeholders, Redactor, Span
-from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS, ModelRef, TextsRequest, TruncationPolicy
+from service.schemas import (
+    EXACTLY_ONE_OF_TEXT_OR_TEXTS,
+    ModelRef,
+    TextsRequest,
+    TruncationPolicy,
+    _integral,
+)
 
 
 class RedactRequest(TextsRequest):
@@ -47,7 +53,9 @@ class RedactRequest(TextsRequest):
         default=False, description="placeholder mode: also return placeholder -> original text."
     )
     mask_char: str = Field(default="*", min_length=1, max_length=1)
-    hash_chars: int = Field(default=16, ge=8, le=64, description="Hex digits of the HMAC kept.")
+    hash_chars: Annotated[int, Field(ge=8, le=64), BeforeValidator(_integral)] = Field(
+        default=16, description="Hex digits of the HMAC kept (23.0 counts as 23, as for top_k)."
+    )
 
 
 class RedactedSpanOut(BaseModel):

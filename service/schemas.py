@@ -30,6 +30,18 @@ EXACTLY_ONE_OF_TEXT_OR_TEXTS: list[JsonValue] = [
 ]
 
 
+# str.isspace(), exactly: what check_texts strips before calling a text blank and what a
+# pre-split word may not hold. Written as \u escapes so that ECMA-262 (the regex dialect of JSON
+# Schema's "pattern") and Python's re read the same set: their \s differ (\x1c-\x1f and \x85
+# are whitespace to Python only, \ufeff to ECMA-262 only). tests/api/test_openapi_rules.py
+# checks it against str.isspace over every code point.
+WHITESPACE = (
+    r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+NOT_BLANK = f"[^{WHITESPACE}]"  # "pattern": somewhere a character that is not whitespace
+WORD = f"^[^{WHITESPACE}]+$"  # "pattern": non-empty, no whitespace
+
+
 def _integral(value: Any) -> Any:
     """1.0 is an integer by JSON Schema's definition (the OpenAPI document says "integer"):
     accept integral floats as that integer; 1.5, true and "1" stay refused (strict)."""

@@ -78,7 +78,7 @@ class Settings(BaseSettings):
         "under overload all finish late). Whole requests run between slices either way.",
     )
     max_tokenizing: int = Field(
-        default=4,
+        default=32,
         ge=1,
         description="Most large requests per model waiting for (or in) tokenization, which runs "
         "off the model's worker; more get 429.",

@@ -161,6 +161,15 @@ def write_tagger(
                 p.normal_(0, 0.3)
             elif name.startswith("crf."):
                 p.normal_(0, 1.0)
+    save_checkpoint(root, module, config, tokenizer, labels)
+    return root
+
+
+def save_checkpoint(
+    root: Path, module: nn.Module, config: Any, tokenizer: Any, labels: list[str]
+) -> None:
+    """Both checkpoint forms under ``root``: ``dir/`` (config with id2label = ``labels``,
+    safetensors) and ``model.pt`` + ``base/`` (the config without labels) + ``labels.txt``."""
     state = {k: v.contiguous() for k, v in module.state_dict().items()}
     config.save_pretrained(str(root / "base"))
     config.id2label = dict(enumerate(labels))
@@ -170,7 +179,6 @@ def write_tagger(
     save_file(state, str(root / "dir" / "model.safetensors"))
     torch.save({"model_state_dict": state, "epoch": 1}, root / "model.pt")
     (root / "labels.txt").write_text("\n".join(labels) + "\n")
-    return root
 
 
 @dataclass(frozen=True)

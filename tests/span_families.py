@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
-from tests.families import ENCODERS, TOKENIZERS, tiny_config
+from tests.families import ENCODERS, TOKENIZERS, save_checkpoint, tiny_config
 
 TYPES = ["PER", "LOC", "FOOD"]
 
@@ -54,15 +53,7 @@ def write_span_model(
         for name, p in module.named_parameters():
             if name.split(".")[0] in names:
                 p.normal_(0, 0.8 if p.dim() > 1 else 0.3)
-    state = {k: v.contiguous() for k, v in module.state_dict().items()}
-    config.save_pretrained(str(root / "base"))
-    config.id2label = dict(enumerate(TYPES))
-    config.label2id = {t: i for i, t in enumerate(TYPES)}
-    tokenizer.save_pretrained(str(root / "dir"))
-    config.save_pretrained(str(root / "dir"))
-    save_file(state, str(root / "dir" / "model.safetensors"))
-    torch.save({"model_state_dict": state, "epoch": 1}, root / "model.pt")
-    (root / "labels.txt").write_text("\n".join(TYPES) + "\n")
+    save_checkpoint(root, module, config, tokenizer, TYPES)
     return root
 
 

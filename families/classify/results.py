@@ -4,11 +4,11 @@ scorer writes the same result objects."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from families.classify.runtime import ClassPrediction
+from families.classify.runtime import ClassPrediction, ClassScore
 from service.schemas import (
     EXACTLY_ONE_OF_TEXT_OR_TEXTS,
     REASONS_DESCRIPTION,
@@ -36,11 +36,12 @@ class ClassOut(BaseModel):
     )
 
 
-class TextClasses(ReviewedResult):
-    labels: list[ClassOut] = Field(
-        description="Predicted classes, most probable first. Multi-label: every class at or above "
-        "its threshold. Single-label: the most probable class, or none (abstained)."
-    )
+class ClassifiedText(ReviewedResult):
+    """The fields of every classifier's result per text that follow its list of classes. A result
+    puts its list first by naming a model that holds only the list as its second base:
+    ``class TextClasses(ClassifiedText, _ClassList)`` (pydantic orders fields from the last base
+    to the first), so the JSON keys stay in the order clients read."""
+
     windows: int = Field(description="Model windows read.")
     tokens: int = Field(description="Content tokens of the text (before any truncation).")
     truncated: bool = Field(description="True when the text was not read to its end.")
@@ -51,7 +52,29 @@ class TextClasses(ReviewedResult):
     reasons: list[ReviewReasonOut] | None = Field(default=None, description=REASONS_DESCRIPTION)
 
 
-class ClassifyRequest(TextsRequest):
+class _ClassList(BaseModel):
+    labels: list[ClassOut] = Field(
+        description="Predicted classes, most probable first. Multi-label: every class at or above "
+        "its threshold. Single-label: the most probable class, or none (abstained)."
+    )
+
+
+class TextClasses(ClassifiedText, _ClassList):
+    pass
+
+
+class ClassesRequest(TextsRequest):
+    """The options of every classifier route (``/v1/classify``, ``/v1/postures``), in this order
+    after the texts and the model."""
+
+    top_k: TopK | None = Field(
+        default=None, description="Return at most this many predicted classes."
+    )
+    return_scores: bool = Field(default=False, description="Also return every class's probability.")
+    truncation: TruncationPolicy = Field(default="window", description=TRUNCATION_DESCRIPTION)
+
+
+class ClassifyRequest(ClassesRequest):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -60,11 +83,6 @@ class ClassifyRequest(TextsRequest):
         },
     )
 
-    top_k: TopK | None = Field(
-        default=None, description="Return at most this many predicted classes."
-    )
-    return_scores: bool = Field(default=False, description="Also return every class's probability.")
-    truncation: TruncationPolicy = Field(default="window", description=TRUNCATION_DESCRIPTION)
     head: str | None = Field(
         default=None,
         description="Bundles with several sequence heads only (e.g. a joint bundle): the head "
@@ -85,13 +103,31 @@ def classify_results(
 ) -> list[TextClasses]:
     """One ``TextClasses`` per text of the prediction, in order."""
     return [
-        TextClasses(
-            labels=[ClassOut(**vars(p)) for p in found],
-            windows=windows,
-            tokens=tokens,
-            truncated=truncated,
-            scores=dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
-            **review_fields(decision),
+        TextClasses(labels=[ClassOut(**vars(p)) for p in found], **fields)
+        for found, fields in per_text_fields(prediction, labels, return_scores)
+    ]
+
+
+def per_text_fields(
+    prediction: ClassPrediction, labels: list[str], return_scores: bool
+) -> list[tuple[list[ClassScore], dict[str, Any]]]:
+    """Per text of a classifier's prediction, in order: its predicted classes and the fields
+    every classifier result shares (windows, tokens, truncated, scores, review and reasons).
+
+    The one place that reads a :class:`ClassPrediction` into result bodies: ``/v1/classify``
+    (:func:`classify_results`) and ``/v1/postures``
+    (:func:`families.postures.results.posture_results`) only name their class lists.
+    """
+    return [
+        (
+            found,
+            {
+                "windows": windows,
+                "tokens": tokens,
+                "truncated": truncated,
+                "scores": dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
+                **review_fields(decision),
+            },
         )
         for found, probs, windows, tokens, truncated, decision in zip(
             prediction.labels,

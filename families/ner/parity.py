@@ -120,14 +120,7 @@ def check_parity(
     seed: int = 0,
 ) -> ParityReport:
     """Compare on sample texts and random ids up to ``max_length``; raise if out of tolerance."""
-    capacity = max_length - tokenizer.num_special_tokens
-    vocab = int(tagger.model.config.vocab_size)
-    lengths = sorted({1, 2, 17, min(64, capacity), capacity})
-    cases = [
-        _text_case(tokenizer, SAMPLE_TEXTS, capacity, pad_id),
-        _random_case(tokenizer, lengths, vocab, pad_id, seed),
-        _random_case(tokenizer, [capacity], vocab, pad_id, seed + 1),
-    ]
+    cases = parity_cases(tokenizer, max_length, int(tagger.model.config.vocab_size), pad_id, seed)
     details: list[dict[str, float | int | str]] = []
     worst, agreements = 0.0, list[bool]()
     for case in cases:
@@ -140,6 +133,33 @@ def check_parity(
             {"case": case.name, "max_abs_diff": diff, "tag_agreement": float(np.mean(agree))}
         )
         worst, agreements = max(worst, diff), agreements + agree
+    return gate(atol, worst, agreements, details, "score", "tag agreement")
+
+
+def parity_cases(
+    tokenizer: TextTokenizer, max_length: int, vocab: int, pad_id: int, seed: int
+) -> list[_Case]:
+    """The cases of every word-level parity gate (NER, span, joint): the sample texts, random
+    ids of a few lengths up to the window, and one full window of random ids."""
+    capacity = max_length - tokenizer.num_special_tokens
+    lengths = sorted({1, 2, 17, min(64, capacity), capacity})
+    return [
+        _text_case(tokenizer, SAMPLE_TEXTS, capacity, pad_id),
+        _random_case(tokenizer, lengths, vocab, pad_id, seed),
+        _random_case(tokenizer, [capacity], vocab, pad_id, seed + 1),
+    ]
+
+
+def gate(
+    atol: float,
+    worst: float,
+    agreements: list[bool],
+    details: list[dict[str, float | int | str]],
+    scores: str,
+    agreement: str,
+) -> ParityReport:
+    """The gate's report; raises when the worst ``scores`` difference is over ``atol`` or a
+    sequence disagrees (``agreement`` names what agreed in the message)."""
     report = ParityReport(
         atol=atol,
         max_abs_diff=worst,
@@ -149,7 +169,7 @@ def check_parity(
     )
     if worst > atol or report.tag_agreement != 1.0:
         raise ParityError(
-            f"parity gate failed: max abs score diff {worst:.3g} (tolerance {atol:g}), "
-            f"tag agreement {report.tag_agreement:.4f} (required 1.0); details: {details}"
+            f"parity gate failed: max abs {scores} diff {worst:.3g} (tolerance {atol:g}), "
+            f"{agreement} {report.tag_agreement:.4f} (required 1.0); details: {details}"
         )
     return report

@@ -20,6 +20,7 @@ from families.ner.options import EntityFilter
 from families.ner.runtime import Entity, NerPrediction
 from service.schemas import (
     TRUNCATION_DESCRIPTION,
+    WORD,
     ModelRef,
     TextsRequest,
     TruncationPolicy,
@@ -27,11 +28,19 @@ from service.schemas import (
 )
 
 # /v1/entities also takes pre-split words: exactly one of text / texts / words.
+# The given one is not null (and a list not empty), as in EXACTLY_ONE_OF_TEXT_OR_TEXTS (found by
+# schemathesis: "texts": [] and "text": null alone were schema-valid, then 422).
+_GIVEN: dict[str, JsonValue] = {
+    "text": {"type": "string"},
+    "texts": {"type": "array", "minItems": 1},
+    "words": {"type": "array", "minItems": 1},
+}
 EXACTLY_ONE_OF_TEXT_TEXTS_OR_WORDS: list[JsonValue] = [
     {
         "required": [name],
         "properties": {
-            other: {"type": "null"} for other in ("text", "texts", "words") if other != name
+            other: {"type": "null"} if other != name else _GIVEN[name]
+            for other in ("text", "texts", "words")
         },
     }
     for name in ("text", "texts", "words")
@@ -92,6 +101,11 @@ class TextEntities(BaseModel):
     )
 
 
+# A pre-split word: non-empty, no whitespace. join_words (families.ner.options) refuses any
+# other with its own message; the pattern only says so in the schema.
+Word = Annotated[str, Field(json_schema_extra={"pattern": WORD})]
+
+
 class EntitiesRequest(TextsRequest):
     model_config = ConfigDict(
         extra="forbid",
@@ -102,7 +116,7 @@ class EntitiesRequest(TextsRequest):
     )
     _inputs: ClassVar[tuple[str, ...]] = ("text", "texts", "words")
 
-    words: list[list[str]] | None = Field(
+    words: list[list[Word]] | None = Field(
         default=None,
         min_length=1,
         description="Texts already split into words (instead of text/texts): each is joined with "

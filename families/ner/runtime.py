@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from families.ner.decoding import Decoded, WordDecoder
 from families.ner.marginals import alternatives, label_marginals
 from families.ner.spec import NerManifest
-from service.manifest import BundleManifest
+from service.manifest import BundleManifest, TokenizerInfo
 from service.runtime.batch_loop import run_rows
 from service.runtime.batcher import plan_slices
 from service.runtime.family import RequestOptions
@@ -163,14 +163,27 @@ class NerPipeline:
         max_chars: int = 10_000,
     ) -> None:
         self.manifest = manifest
+        self._open_windows(manifest.tokenizer, bundle_dir, session, max_batch_size, max_chars)
+        self.decoder = WordDecoder.from_spec(manifest.ner, manifest.labels)
+        self.scheme = self.decoder.scheme
+
+    def _open_windows(
+        self,
+        spec: TokenizerInfo,
+        bundle_dir: Path,
+        session: InferenceSession,
+        max_batch_size: int,
+        max_chars: int,
+    ) -> None:
+        """The state of every word-level pipeline on this class (the span runtime's too): the
+        tokenizer, the window plan, the graph and its batch size."""
         self.session = session
         self.max_batch_size = max_batch_size
         self.max_chars = max_chars
-        self.tokenizer = TextTokenizer(bundle_dir / manifest.tokenizer.file)
-        self.decoder = WordDecoder.from_spec(manifest.ner, manifest.labels)
-        self.scheme = self.decoder.scheme
-        self.capacity = manifest.tokenizer.max_length - self.tokenizer.num_special_tokens
-        self.stride = min(manifest.tokenizer.stride, self.capacity - 1)
+        self.tokenizer = TextTokenizer(bundle_dir / spec.file)
+        self.pad_token_id = spec.pad_token_id
+        self.capacity = spec.max_length - self.tokenizer.num_special_tokens
+        self.stride = min(spec.stride, self.capacity - 1)
 
     @classmethod
     def from_bundle(
@@ -295,8 +308,9 @@ class NerPipeline:
         """Per text, per window: the graph's output [special + window tokens, tags]."""
         jobs = [(t, w) for t, text_windows in enumerate(windows) for w in text_windows]
         rows = [encoded[t].ids[w.start : w.end] for t, w in jobs]
-        pad = self.manifest.tokenizer.pad_token_id
-        outputs = run_rows(self.session, rows, self.tokenizer, pad, self.max_batch_size)
+        outputs = run_rows(
+            self.session, rows, self.tokenizer, self.pad_token_id, self.max_batch_size
+        )
         grouped: list[list[FloatArray]] = [[] for _ in encoded]
         for (t, _), output in zip(jobs, outputs, strict=True):
             grouped[t].append(output)
@@ -316,31 +330,18 @@ class NerPipeline:
         results: list[list[Entity]] = [[] for _ in texts]
         if not live:
             return results
-        prefix = len(self.tokenizer.prefix_ids)
         word_scores = [
-            gather_tokens(
-                words[i].first_token,
-                windows[i],
-                [
-                    s[prefix : prefix + len(w)]
-                    for s, w in zip(window_scores[i], windows[i], strict=True)
-                ],
-                len(encoded[i]),
-            )
-            for i in live
+            self.word_rows(encoded[i], words[i], windows[i], window_scores[i]) for i in live
         ]
         cls_scores = [window_scores[i][0][0] for i in live]  # position 0 of the first window
         decoded = self.decoder.decode(word_scores, cls_scores if self.decoder.lead else None)
         found: list[tuple[int, int, int, str]] = []  # text, start, end, label
         spans: list[tuple[int, int, int]] = []  # row, first word, last word
         for row, i in enumerate(live):
-            clusters: Graphemes | None = None  # computed once per text, only if it has entities
+            chars = WordChars(texts[i], encoded[i], words[i])
             for first, last, label in self.scheme.spans(decoded.word_tags(row)):
-                start, end = self._char_span(texts[i], encoded[i], words[i], first, last)
-                if start != end:
-                    clusters = clusters or Graphemes.of(texts[i])
-                    start, end = clusters.snap(start, end)  # never half a user-perceived char
-                    found.append((i, start, end, label))
+                if (at := chars.span(first, last)) is not None:
+                    found.append((i, *at, label))
                     spans.append((row, first, last))
         scores = self.decoder.entity_scores(decoded, spans)  # all entities in a few numpy calls
         for (i, start, end, label), score, (row, first, last) in zip(
@@ -350,6 +351,19 @@ class NerPipeline:
             entity = Entity(label, start, end, texts[i][start:end], round(score, 6), others)
             results[i].append(entity)
         return results
+
+    def word_rows(
+        self,
+        encoded: EncodedText,
+        words: Words,
+        windows: list[Window],
+        window_scores: list[FloatArray],
+    ) -> FloatArray:
+        """One text's graph output per word (``[words, columns]``): each word's row at its first
+        sub-token, from the window where it has the most context."""
+        prefix = len(self.tokenizer.prefix_ids)
+        content = [s[prefix : prefix + len(w)] for s, w in zip(window_scores, windows, strict=True)]
+        return gather_tokens(words.first_token, windows, content, len(encoded))
 
     def _alternatives(
         self, decoded: Decoded, row: int, first: int, last: int, label: str, k: int
@@ -364,25 +378,42 @@ class NerPipeline:
         )  # fmt: skip
         return tuple((name, round(p, 6)) for name, p in alternatives(marginals, label, k))
 
-    @staticmethod
-    def _char_span(
-        text: str, encoded: EncodedText, words: Words, first: int, last: int
-    ) -> tuple[int, int]:
-        """Characters from the start of the first word to the true end of the last word.
 
-        A byte-level BPE or SentencePiece token may carry the space before its word (``Ġ``,
-        ``▁``) in its offsets, and byte-level BPE has words made of spaces only: spans never
-        start or end with whitespace, and an entity of whitespace words only is dropped.
-        """
-        after_last = int(words.first_token[last + 1]) if last + 1 < len(words) else len(encoded)
-        limit = int(encoded.offsets[after_last, 0]) if after_last < len(encoded) else len(text)
-        end = extend_to_word_end(text, int(words.char_end[last]), limit)
-        start = int(words.char_start[first])
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():  # a byte-level BPE word of only spaces
-            end -= 1
-        return start, end
+class WordChars:
+    """Character spans of runs of words in one text, as every word-level runtime serves them."""
+
+    def __init__(self, text: str, encoded: EncodedText, words: Words) -> None:
+        self.text, self.encoded, self.words = text, encoded, words
+        self._clusters: Graphemes | None = None  # computed once per text, only if it has spans
+
+    def span(self, first: int, last: int) -> tuple[int, int] | None:
+        """Words ``first..last`` as characters (:func:`char_span`), widened to whole grapheme
+        clusters (never half a user-perceived character); None for whitespace only."""
+        start, end = char_span(self.text, self.encoded, self.words, first, last)
+        if start == end:
+            return None
+        self._clusters = self._clusters or Graphemes.of(self.text)
+        return self._clusters.snap(start, end)
+
+
+def char_span(
+    text: str, encoded: EncodedText, words: Words, first: int, last: int
+) -> tuple[int, int]:
+    """Characters from the start of the first word to the true end of the last word.
+
+    A byte-level BPE or SentencePiece token may carry the space before its word (``Ġ``,
+    ``▁``) in its offsets, and byte-level BPE has words made of spaces only: spans never
+    start or end with whitespace, and an entity of whitespace words only is dropped.
+    """
+    after_last = int(words.first_token[last + 1]) if last + 1 < len(words) else len(encoded)
+    limit = int(encoded.offsets[after_last, 0]) if after_last < len(encoded) else len(text)
+    end = extend_to_word_end(text, int(words.char_end[last]), limit)
+    start = int(words.char_start[first])
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():  # a byte-level BPE word of only spaces
+        end -= 1
+    return start, end
 
 
 def _keep_alternatives(entities: list[list[Entity]], k: int) -> list[list[Entity]]:

@@ -5,20 +5,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from families.classify.results import ClassesRequest, ClassifiedText, per_text_fields
 from families.classify.runtime import ClassPrediction
 from service.schemas import (
     EXACTLY_ONE_OF_TEXT_OR_TEXTS,
-    REASONS_DESCRIPTION,
-    REVIEW_DESCRIPTION,
-    TRUNCATION_DESCRIPTION,
     ModelRef,
-    ReviewedResult,
-    ReviewReasonOut,
-    TextsRequest,
     TopK,
-    TruncationPolicy,
-    review_fields,
-    reviews_per_text,
 )
 
 
@@ -30,19 +22,15 @@ class PostureOut(BaseModel):
     )
 
 
-class DocumentPostures(ReviewedResult):
+class _PostureList(BaseModel):
     postures: list[PostureOut] = Field(description="Predicted postures, most probable first.")
-    windows: int = Field(description="Model windows read.")
-    tokens: int = Field(description="Content tokens of the text (before any truncation).")
-    truncated: bool = Field(description="True when the text was not read to its end.")
-    scores: dict[str, float] | None = Field(
-        default=None, description="Every class's probability (with return_scores)."
-    )
-    review: bool | None = Field(default=None, description=REVIEW_DESCRIPTION)
-    reasons: list[ReviewReasonOut] | None = Field(default=None, description=REASONS_DESCRIPTION)
 
 
-class PosturesRequest(TextsRequest):
+class DocumentPostures(ClassifiedText, _PostureList):  # postures, then the classifier's fields
+    pass
+
+
+class PosturesRequest(ClassesRequest):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -51,11 +39,10 @@ class PosturesRequest(TextsRequest):
         },
     )
 
+    # Re-declared for its description only: it keeps its place among ClassesRequest's fields.
     top_k: TopK | None = Field(
         default=None, description="Return at most this many predicted postures."
     )
-    return_scores: bool = Field(default=False, description="Also return every class's probability.")
-    truncation: TruncationPolicy = Field(default="window", description=TRUNCATION_DESCRIPTION)
 
 
 class PosturesResponse(BaseModel):
@@ -68,21 +55,6 @@ def posture_results(
 ) -> list[DocumentPostures]:
     """One ``DocumentPostures`` per document of the prediction, in order."""
     return [
-        DocumentPostures(
-            postures=[PostureOut(**vars(p)) for p in found],
-            windows=windows,
-            tokens=tokens,
-            truncated=truncated,
-            scores=dict(zip(labels, probs.tolist(), strict=True)) if return_scores else None,
-            **review_fields(decision),
-        )
-        for found, probs, windows, tokens, truncated, decision in zip(
-            prediction.labels,
-            prediction.probabilities,
-            prediction.windows,
-            prediction.text_tokens,
-            prediction.truncated,
-            reviews_per_text(prediction.reviews, len(prediction.windows)),
-            strict=True,
-        )
+        DocumentPostures(postures=[PostureOut(**vars(p)) for p in found], **fields)
+        for found, fields in per_text_fields(prediction, labels, return_scores)
     ]

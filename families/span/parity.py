@@ -13,9 +13,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from export.errors import ParityError
 from export.variants.gate import Agreement
-from families.ner.parity import SAMPLE_TEXTS, _Case, _random_case, _text_case
+from families.ner.parity import SAMPLE_TEXTS, _Case, gate, parity_cases
 from families.span.decoding import SpanRule, decode_spans
 from families.span.model import SpanModel
 from service.bundle import ParityReport
@@ -92,14 +91,8 @@ def check_parity(
     seed: int = 0,
 ) -> ParityReport:
     """Compare on sample texts and random ids up to ``max_length``; raise if out of tolerance."""
-    capacity = max_length - tokenizer.num_special_tokens
     vocab = int(model.encoder.config.vocab_size)
-    lengths = sorted({1, 2, 17, min(64, capacity), capacity})
-    cases = [
-        _text_case(tokenizer, SAMPLE_TEXTS, capacity, pad_id),
-        _random_case(tokenizer, lengths, vocab, pad_id, seed),
-        _random_case(tokenizer, [capacity], vocab, pad_id, seed + 1),
-    ]
+    cases = parity_cases(tokenizer, max_length, vocab, pad_id, seed)
     details: list[dict[str, float | int | str]] = []
     worst, agreements = 0.0, list[bool]()
     for case in cases:
@@ -113,20 +106,7 @@ def check_parity(
             }
         )
         worst, agreements = max(worst, diff), agreements + agree
-    report = ParityReport(
-        atol=atol,
-        max_abs_diff=worst,
-        cases=len(agreements),
-        tag_agreement=float(np.mean(agreements)),
-        details=details,
-    )
-    if worst > atol or report.tag_agreement != 1.0:
-        raise ParityError(
-            f"parity gate failed: max abs probability diff {worst:.3g} (tolerance {atol:g}), "
-            f"sequences with identical spans {report.tag_agreement:.4f} (required 1.0); "
-            f"details: {details}"
-        )
-    return report
+    return gate(atol, worst, agreements, details, "probability", "sequences with identical spans")
 
 
 def span_agreement(

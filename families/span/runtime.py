@@ -15,16 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from families.ner.runtime import Entity, FloatArray, NerPipeline
+from families.ner.runtime import Entity, FloatArray, NerPipeline, WordChars, char_span
 from families.span.decoding import SpanRule, decode_spans
 from families.span.spec import SpanManifest
 from service.manifest import BundleManifest
-from service.runtime.batch_loop import run_rows
 from service.runtime.session import InferenceSession
 from service.settings import Settings
-from service.text.graphemes import Graphemes
-from service.text.tokenizer import EncodedText, TextTokenizer, words_of
-from service.text.windows import Window, gather_tokens
+from service.text.tokenizer import EncodedText, words_of
+from service.text.windows import Window
 
 
 class SpanRuntime(NerPipeline):
@@ -41,14 +39,9 @@ class SpanRuntime(NerPipeline):
         max_chars: int = 10_000,
     ) -> None:
         self.span_manifest = manifest
-        self.session = session
-        self.max_batch_size = max_batch_size
-        self.max_chars = max_chars
-        self.tokenizer = TextTokenizer(bundle_dir / manifest.tokenizer.file)
+        self._open_windows(manifest.tokenizer, bundle_dir, session, max_batch_size, max_chars)
         self.rule = SpanRule.from_spec(manifest.span)
         self.labels = list(manifest.labels)
-        self.capacity = manifest.tokenizer.max_length - self.tokenizer.num_special_tokens
-        self.stride = min(manifest.tokenizer.stride, self.capacity - 1)
 
     @classmethod
     def from_bundle(
@@ -75,25 +68,11 @@ class SpanRuntime(NerPipeline):
             "calibrated": spec.calibration is not None,
         }
 
-    def _scores(
-        self, encoded: list[EncodedText], windows: list[list[Window]]
-    ) -> list[list[FloatArray]]:
-        jobs = [(t, w) for t, text_windows in enumerate(windows) for w in text_windows]
-        rows = [encoded[t].ids[w.start : w.end] for t, w in jobs]
-        pad = self.span_manifest.tokenizer.pad_token_id
-        outputs = run_rows(self.session, rows, self.tokenizer, pad, self.max_batch_size)
-        grouped: list[list[FloatArray]] = [[] for _ in encoded]
-        for (t, _), output in zip(jobs, outputs, strict=True):
-            grouped[t].append(output)
-        return grouped
-
     def word_probabilities(
         self, encoded: EncodedText, windows: list[Window], window_scores: list[FloatArray]
     ) -> FloatArray:
         """``[words, 3 * types]``: each word's row at its first sub-token, best-context window."""
-        prefix = len(self.tokenizer.prefix_ids)
-        content = [s[prefix : prefix + len(w)] for s, w in zip(window_scores, windows, strict=True)]
-        return gather_tokens(words_of(encoded).first_token, windows, content, len(encoded))
+        return self.word_rows(encoded, words_of(encoded), windows, window_scores)
 
     def _decode(
         self,
@@ -112,13 +91,10 @@ class SpanRuntime(NerPipeline):
                 results.append([])
                 continue
             probs = self.word_probabilities(enc, text_windows, scores)
-            found = []
-            clusters: Graphemes | None = None  # computed once per text, only if it has spans
+            found, chars = [], WordChars(text, enc, words)
             for span in decode_spans(probs, self.rule):
-                start, end = self._char_span(text, enc, words, span.first, span.last)
-                if start != end:
-                    clusters = clusters or Graphemes.of(text)
-                    start, end = clusters.snap(start, end)  # never half a user-perceived char
+                if (at := chars.span(span.first, span.last)) is not None:
+                    start, end = at
                     label = self.labels[span.label]
                     found.append(Entity(label, start, end, text[start:end], round(span.score, 6)))
             order = {label: i for i, label in enumerate(self.labels)}
@@ -136,4 +112,4 @@ class SpanRuntime(NerPipeline):
 
     def char_span(self, text: str, encoded: EncodedText, first: int, last: int) -> tuple[int, int]:
         """Characters of words ``first..last`` exactly as served (whitespace trimmed)."""
-        return self._char_span(text, encoded, words_of(encoded), first, last)
+        return char_span(text, encoded, words_of(encoded), first, last)

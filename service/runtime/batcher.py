@@ -97,7 +97,7 @@ class BatchLimits:
     # Refuse at once a request that the work ahead of it keeps from finishing before its deadline.
     shed: bool = False
     order: str = "deadline"  # or "round-robin": which large request's slice runs next
-    max_tokenizing: int = 4  # large requests waiting for (or in) tokenization; 429 beyond
+    max_tokenizing: int = 32  # large requests waiting for (or in) tokenization; 429 beyond
 
     @property
     def slice_budget(self) -> int:

@@ -163,3 +163,30 @@ def test_short_requests_are_not_refused_for_large_work_they_do_not_wait_behind()
     batcher.close()
     assert answered == 30
     assert "tokens of work queued" in error.detail.message
+
+
+def test_a_burst_of_large_requests_is_tokenized_not_refused_by_default() -> None:
+    """32 large requests arriving together on an idle model all wait for the tokenizer thread at
+    the default cap (INFER_MAX_TOKENIZING, 32); a cap of 4 refuses most of the same burst."""
+
+    def burst(limits: BatchLimits) -> list[object]:
+        model = Model()
+        batcher = model.batcher("burst", limits)
+
+        def slow() -> Big:
+            time.sleep(0.01)  # the tokenizer thread holds the others back meanwhile
+            return Big(1)
+
+        async def scenario() -> list[object]:
+            calls = [batcher.submit(slow, chars=INLINE_CHARS + 1) for _ in range(32)]
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+        try:
+            return asyncio.run(scenario())
+        finally:
+            batcher.close()
+
+    assert BatchLimits().max_tokenizing == 32
+    assert all(answer == 10 for answer in burst(BatchLimits()))
+    capped = burst(BatchLimits(max_tokenizing=4))
+    assert sum(isinstance(a, Overloaded) for a in capped) == 28

@@ -43,6 +43,16 @@ ERRORS[404] = {
     "model": schemas.ErrorResponse | ErrorBody,
     "description": "No such model or version",
 }
+# The HTTP layer reads the body before the route: a BOM or UTF-16/32 body (400), a body too
+# large (413) or too slow (408) is answered in the /v1 error shape (found by schemathesis).
+ERRORS[400] = {
+    "model": schemas.ErrorResponse | ErrorBody,
+    "description": "Bad tensor, parameter or body; a limit exceeded (a body that is not UTF-8 "
+    "JSON: the HTTP layer's error shape)",
+}
+ERRORS[408] = {"model": ErrorBody, "description": "The body did not arrive in time (HTTP layer)"}
+ERRORS[413] = {"model": ErrorBody, "description": "The body is too large (HTTP layer)"}
+ERRORS[500] = {"model": ErrorBody, "description": "An unexpected failure (as on /v1)"}
 READY_ERRORS = {
     **ERRORS,
     400: {"model": schemas.ModelReady | schemas.ErrorResponse, "description": "Not ready"},
@@ -213,11 +223,24 @@ def _inputs(parsed: schemas.InferenceRequest, binary: bytes) -> list[InputTensor
         else:
             if tensor.data is None:
                 raise BadTensor(f"input {tensor.name!r} has no data")
-            elements = flatten(tensor.data)
+            elements = _json_elements(tensor)
         out.append(InputTensor(tensor.name, tensor.datatype, tensor.shape, elements))
     if offset != len(binary):
         raise BadTensor(f"{len(binary) - offset} bytes of binary data belong to no input")
     return out
+
+
+def _json_elements(tensor: schemas.RequestInput) -> list[Any]:
+    """Row-major elements of JSON ``data``: an array, flat or nested as the shape says (so a
+    one-dimensional tensor's data is a flat array; the OpenAPI document says so exactly)."""
+    data = tensor.data
+    flat = isinstance(data, list) and not any(isinstance(item, list) for item in data)
+    if not isinstance(data, list) or (len(tensor.shape) < 2 and not flat):
+        raise BadTensor(
+            f"input {tensor.name!r}: data must be an array of its elements (nested only as "
+            f"shape {tensor.shape} says)"
+        )
+    return flatten(data)
 
 
 def _binary_elements(tensor: schemas.RequestInput, chunk: bytes) -> list[Any]:

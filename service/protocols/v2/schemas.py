@@ -3,32 +3,42 @@ metadata and readiness objects), as pydantic models."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 Parameters = dict[str, Any]
 
 
+def _integral(value: Any) -> Any:
+    """1.0 is an integer by JSON Schema's definition: accept it as 1 (strict otherwise)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A dimension: an integer as JSON Schema defines it; "1" and true are refused (strict models).
+Dimension = Annotated[int, BeforeValidator(_integral)]
+
+
 class RequestInput(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # clients add fields (kserve: model_name)
+    # clients add fields (kserve: model_name); strict: what the schema says is what is accepted
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     name: str
-    shape: list[int]
+    shape: list[Dimension]
     datatype: str
     parameters: Parameters | None = None
     data: Any = Field(default=None, description="Row-major elements; nested arrays allowed.")
 
 
 class RequestOutput(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # clients add fields (kserve: model_name)
+    model_config = ConfigDict(extra="ignore", strict=True)  # clients add fields
 
     name: str
     parameters: Parameters | None = None
 
 
 class InferenceRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # clients add fields (kserve: model_name)
+    model_config = ConfigDict(extra="ignore", strict=True)  # clients add fields (model_name)
 
     id: str | None = None
     parameters: Parameters | None = None

@@ -178,6 +178,8 @@ def top_k_of(parameters: Mapping[str, Any], model: ModelView) -> int | None:
         return None
     if model.kind == "ner":
         raise BadTensor(f"parameter 'top_k' applies to classifiers; {model.name} is an NER model")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # an integer by JSON Schema's definition, as /v1's top_k
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_K:
         raise BadTensor(
             f"parameter 'top_k' must be an integer from 1 to {MAX_TOP_K}; got {value!r}"
