@@ -336,10 +336,7 @@ class ManifestBase(BundleManifest):
         return [
             ("onnx.file", self.onnx.file, self.onnx.sha256),
             ("tokenizer.file", self.tokenizer.file, self.tokenizer.sha256),
-            *(
-                (f"int8_graphs[{i}].file", g.file, g.sha256)
-                for i, g in enumerate(self.int8_graphs)
-            ),
+            *((f"int8_graphs[{i}].file", g.file, g.sha256) for i, g in enumerate(self.int8_graphs)),
         ]
 
     def model_digest(self) -> str:

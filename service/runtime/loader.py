@@ -34,8 +34,8 @@ from service.runtime.family import (
     RuntimeFactory,
     ServingFamily,
 )
-from service.runtime.session import InferenceSession, MeteredSession, OnnxSession
 from service.runtime.graph_choice import GraphChoice, order_graphs
+from service.runtime.session import InferenceSession, MeteredSession, OnnxSession
 from service.selfcheck import SelfCheckError, SelfCheckReport, check_cpu_features, check_sample
 from service.settings import Settings
 
