@@ -73,11 +73,8 @@ def test_the_held_out_gate_scores_and_drops_each_extra_graph_on_its_own(
 
     chosen, figures = ship_int8_if_gated(fp32, int8, score, "entity micro-F1")
     assert chosen == int8 and figures["test_int8"] == 0.849  # the primary, scored as itself
-    assert (
-        figures["formats"]
-        == {"u8u8": {"agreement": 1.0, "kept_fp32_nodes": 0, "test_int8": f1_u8u8}}
-        or figures["formats"]["u8u8"]["test_int8"] == f1_u8u8
-    )  # type: ignore[index]
+    formats = figures["formats"]
+    assert isinstance(formats, dict) and formats["u8u8"]["test_int8"] == f1_u8u8
     manifest = read_onnx_manifest(int8)
     verify_bundle(int8)
     assert [g.int8_format for g in manifest.int8_graphs] == (["u8u8"] if kept else [])

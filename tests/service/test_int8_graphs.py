@@ -83,7 +83,7 @@ def test_a_second_graph_needs_schema_6_and_its_file_is_verified(
     data = json.loads((same / "bundle.json").read_text())
     data["int8_graphs"][0]["file"] = "model.onnx"
     (same / "bundle.json").write_text(json.dumps(data))
-    with pytest.raises(BundleError, match="other than onnx.file"):
+    with pytest.raises(BundleError, match=r"other than onnx\.file"):
         read_manifest(same)
 
 
