@@ -130,3 +130,10 @@ def order_graphs(
             why += f" (no {' / '.join(dot[0].requires_cpu_features)} for {dot[0].label})"
     note = f"; INFER_INT8_FORMAT={forced} is not in the bundle" if forced != "auto" else ""
     return usable, passed_over, why + note
+
+
+def served_file(manifest: ManifestBase, cpu: CpuInfo, forced: str = "auto") -> str:
+    """The graph file the service would try first here (benchmarks time the same graph as the
+    service they compare with; the self-check fallback aside)."""
+    order, _, _ = order_graphs(manifest, cpu, forced)
+    return order[0].file if order else manifest.onnx.file
