@@ -128,7 +128,12 @@ def order_graphs(
         dot = [g for g in every if g.requires_cpu_features]
         if dot and all(g not in usable for g in dot):
             why += f" (no {' / '.join(dot[0].requires_cpu_features)} for {dot[0].label})"
-    note = f"; INFER_INT8_FORMAT={forced} is not in the bundle" if forced != "auto" else ""
+    note = ""
+    if forced != "auto":
+        carried = any(g.int8_format == forced for g in every)
+        note = f"; INFER_INT8_FORMAT={forced} " + (
+            "is not exact on this CPU" if carried else "is not in the bundle"
+        )
     return usable, passed_over, why + note
 
 

@@ -118,8 +118,9 @@ def test_a_forced_format_comes_first_only_where_the_cpu_computes_it(
     order, _, reason = order_graphs(manifest, VNNI, "u8s8-reduced")
     assert [g.int8_format for g in order] == ["u8s8-reduced", "u8s8"]
     assert reason == "INFER_INT8_FORMAT=u8s8-reduced"
-    order, _, _ = order_graphs(manifest, AVX2, "u8s8")  # never a graph this CPU saturates
+    order, _, reason = order_graphs(manifest, AVX2, "u8s8")  # never a graph this CPU saturates
     assert [g.int8_format for g in order] == ["u8s8-reduced"]
+    assert "INFER_INT8_FORMAT=u8s8 is not exact on this CPU" in reason
 
 
 def test_the_service_serves_and_reports_the_graph_for_its_cpu(
