@@ -323,7 +323,7 @@ class ManifestBase(BundleManifest):
             raise ValueError("static INT8, calibration or a refused quantization needs schema 4")
         if self._needs_v6 and self.schema_version < 6:
             raise ValueError("int8_graphs or int8_formats_refused need schema_version 6")
-        files = [self.onnx.file, *(g.file for g in self.int8_graphs)]
+        files = [self.onnx.file, *(g.file for g in self.int8_graphs)] if self.int8_graphs else []
         if len(set(files)) != len(files):
             raise ValueError("int8_graphs must name files other than onnx.file and each other")
         return self
