@@ -84,9 +84,11 @@ def open_graph(
     order, passed_over, reason = order_graphs(manifest, cpu, settings.int8_format)
     if not order:
         check_cpu_features(manifest, cpu)  # raises, naming the features the graph needs
+        raise SelfCheckError(f"bundle {manifest.name}: no graph this CPU computes exactly")
     available = [f"{g.label} ({g.file})" for g in order]
+    several = len(order) + len(passed_over) > 1  # name the graph in messages
     failures: list[SelfCheckError] = []
-    for graph in order:
+    for position, graph in enumerate(order, start=1):
         session = OnnxSession(
             bundle_dir / graph.file,
             manifest.onnx.output,
@@ -94,10 +96,11 @@ def open_graph(
             settings.providers,
         )
         try:
-            label = graph.file if len(order) + len(passed_over) > 1 else None
+            label = graph.file if several else None
             report = check_sample(manifest, bundle_dir, session, graph.selfcheck, label)
         except SelfCheckError as exc:
-            log.warning("%s; trying the bundle's next graph", exc)
+            if position < len(order):
+                log.warning("%s; trying the bundle's next graph", exc)
             failures.append(exc)
             passed_over.append(f"{graph.label}: {exc}")
             continue
