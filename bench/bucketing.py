@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.host import served_graph
 from service.runtime.batch_loop import run_rows
 from service.runtime.cpu_features import current_cpu
 from service.runtime.cpus import available_cpus
@@ -36,9 +37,7 @@ def measure(
 ) -> dict[str, Any]:
     """Per overhead: utterances/s, padded share and ONNX calls per batch (same batches for all)."""
     manifest = json.loads((bundle / "bundle.json").read_text())
-    session = OnnxSession(
-        bundle / manifest["onnx"].get("file", "model.onnx"), manifest["onnx"]["output"], threads
-    )
+    session = OnnxSession(bundle / served_graph(bundle), manifest["onnx"]["output"], threads)
     tokenizer = TextTokenizer(bundle / "tokenizer.json")
     pad = manifest["tokenizer"]["pad_token_id"]
     rows = [e.ids for e in tokenizer.encode_batch(texts)]

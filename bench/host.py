@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -105,3 +106,15 @@ def describe(info: dict[str, Any]) -> str:
             f"{peaks['fp32']['n']}³"
         )
     return line
+
+
+def served_graph(bundle: Path) -> str:
+    """The graph file of ``bundle`` the service would serve on this CPU (``INFER_INT8_FORMAT``
+    honoured): a bundle may carry several INT8 formats, and a raw-session baseline must time the
+    one the service runs."""
+    from service.bundle import read_onnx_manifest
+    from service.runtime.graph_choice import served_file
+
+    return served_file(
+        read_onnx_manifest(bundle), current_cpu(), os.environ.get("INFER_INT8_FORMAT", "auto")
+    )

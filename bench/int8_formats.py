@@ -7,6 +7,12 @@ corpus dev utterances, and times single calls at 1 x 16 and 32 x 32 tokens, form
 Static INT8 rows (``--quantize int8-static``'s graph, percentile 99.99 ranges calibrated on the
 same texts) follow, whole and with ``--static-keep`` products fp32.
 Prints the CPU model and ISA flags first: both columns depend on them (VNNI or not).
+
+``python -m bench.int8_formats --shipped DIR [--shipped DIR ...] [--fp32 DIR]`` times the graphs a
+bundle *ships* instead (``onnx`` and every ``int8_graphs`` entry, e.g. ``u8s8-reduced`` and
+``u8s8``; ``--fp32``: the fp32 bundle it was quantized from), with the gate figures and kept-fp32
+counts its export recorded: c=1 p50 (each text alone, raw session) and b=32 throughput (texts
+sorted by length, batches of 32: raw session in length buckets), graphs interleaved.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.inputs import document
 from bench.variants import SHAPES, _inputs
 from default_models.food_corpus import generate_splits
 from export.selfcheck import SampleSpec
@@ -38,10 +45,12 @@ from export.variants.static import (
 from families.ner.decoding import WordDecoder
 from families.ner.parity import SAMPLE_TEXTS
 from families.ner.spec import NerManifest
-from service.bundle import read_manifest
+from service.bundle import ManifestBase, read_manifest
 from service.runtime.cpu_features import current_cpu
 from service.runtime.cpus import available_cpus
+from service.runtime.graph_choice import candidates, order_graphs
 from service.runtime.session import OnnxSession
+from service.text.inputs import build_inputs
 from service.text.tokenizer import TextTokenizer
 
 
@@ -146,9 +155,112 @@ def compare(
         )
 
 
+def _shipped_texts(manifest: ManifestBase, bundle: Path, count: int) -> list[str]:
+    """Food-corpus utterances for NER bundles, else documents of 300-3,000 tokens (cut to one
+    window when timed)."""
+    if manifest.task == "ner":
+        pool = [e.text for e in generate_splits(n_train=1)["dev"]]
+        return [pool[i % len(pool)] for i in range(count)]
+    tokenizer = bundle / manifest.tokenizer.file
+    rng = np.random.default_rng(0)
+    return [document(tokenizer, int(rng.integers(300, 3000)), seed=i) for i in range(count)]
+
+
+def shipped(bundle: Path, fp32: Path | None, count: int, rounds: int) -> None:
+    """Every graph ``bundle`` ships, as the service would run it: c=1 p50 and b=32 texts/s."""
+    manifest = read_manifest(bundle)
+    assert isinstance(manifest, ManifestBase) and manifest.has_graph, f"{bundle}: no graph"
+    tokenizer = TextTokenizer(bundle / manifest.tokenizer.file)
+    capacity = manifest.tokenizer.max_length - tokenizer.num_special_tokens
+    pad = manifest.tokenizer.pad_token_id
+    rows = [
+        e.ids[:capacity] for e in tokenizer.encode_batch(_shipped_texts(manifest, bundle, count))
+    ]
+    rows.sort(key=len)
+    singles = [build_inputs([r], tokenizer.prefix_ids, tokenizer.suffix_ids, pad) for r in rows]
+    batches = [
+        build_inputs(rows[i : i + 32], tokenizer.prefix_ids, tokenizer.suffix_ids, pad)
+        for i in range(0, len(rows), 32)
+    ]
+    threads = available_cpus()
+    graphs = candidates(manifest)
+    order, _, reason = order_graphs(manifest, current_cpu())
+    sessions = {
+        g.label: OnnxSession(bundle / g.file, manifest.onnx.output, threads)
+        for g in graphs
+        if g in order
+    }
+    if fp32 is not None:
+        fp32_manifest = read_manifest(fp32)
+        assert isinstance(fp32_manifest, ManifestBase)
+        sessions["fp32 bundle"] = OnnxSession(
+            fp32 / fp32_manifest.onnx.file, fp32_manifest.onnx.output, threads
+        )
+    single_ms: dict[str, list[float]] = {name: [] for name in sessions}
+    batch_s: dict[str, list[float]] = {name: [] for name in sessions}
+    for session in sessions.values():  # warm-up
+        session.run(singles[0])
+        session.run(batches[0])
+    for _ in range(rounds):
+        for name, session in sessions.items():
+            for feed in singles:
+                began = time.perf_counter()
+                session.run(feed)
+                single_ms[name].append(1e3 * (time.perf_counter() - began))
+            began = time.perf_counter()
+            for feed in batches:
+                session.run(feed)
+            batch_s[name].append(time.perf_counter() - began)
+    tokens = sum(len(r) for r in rows) / len(rows)
+    print(
+        f"\n### {manifest.name} ({bundle}): {len(rows)} texts (mean {tokens:.0f} tokens, one "
+        f"window each), ORT threads {threads}, {rounds} rounds; served here: {order[0].label} "
+        f"({reason})\n"
+    )
+    print(
+        "| graph | file | exact on | kept fp32 | gate agreement | texts identical "
+        "| max abs vs fp32 | c=1 p50 ms | b=32 texts/s |"
+    )
+    print("|---" * 9 + "|")
+    for g in graphs:
+        exact_on = " or ".join(g.requires_cpu_features) or "every CPU"
+        if g.label not in sessions:
+            print(f"| {g.label} | {g.file} | {exact_on} | not exact on this CPU: not timed |||||")
+            continue
+        record = manifest.variant if g.file == manifest.onnx.file else None
+        extra = next((x for x in manifest.int8_graphs if x.file == g.file), None)
+        figures = extra or record
+        ident = f"{figures.exact_match}" if figures and figures.exact_match is not None else "–"
+        diff = figures.max_abs_diff_vs_fp32 if figures else None
+        print(
+            f"| {g.label} | {g.file} | {exact_on} | {g.kept_fp32_nodes} "
+            f"| {g.agreement if g.agreement is not None else '–'} | {ident} "
+            f"| {f'{diff:.3g}' if diff is not None else '–'} "
+            f"| {statistics.median(single_ms[g.label]):.2f} "
+            f"| {len(rows) / statistics.median(batch_s[g.label]):.1f} |"
+        )
+    if fp32 is not None:
+        name = "fp32 bundle"
+        print(
+            f"| fp32 | {fp32.name}/{read_manifest(fp32).model_digest()[:8]} | every CPU | all | 1 "
+            f"| 1 | 0 | {statistics.median(single_ms[name]):.2f} "
+            f"| {len(rows) / statistics.median(batch_s[name]):.1f} |"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bundle", type=Path, action="append", required=True)
+    parser.add_argument("--bundle", type=Path, action="append", default=[])
+    parser.add_argument(
+        "--shipped",
+        type=Path,
+        action="append",
+        default=[],
+        help="time the graphs this bundle ships (every INT8 format it carries)",
+    )
+    parser.add_argument("--fp32", type=Path, help="with --shipped: the fp32 bundle, timed too")
+    parser.add_argument("--count", type=int, default=64, help="with --shipped: texts timed")
+    parser.add_argument("--rounds", type=int, default=3, help="with --shipped: timed rounds")
     parser.add_argument("--texts", type=int, default=300, help="food-corpus dev utterances")
     parser.add_argument("--repeats", type=int, default=20, help="timed rounds at 1x16")
     parser.add_argument(
@@ -159,7 +271,11 @@ def main(argv: list[str] | None = None) -> None:
         help="also time static INT8 with these products fp32 (e.g. the sensitivity search's)",
     )
     args = parser.parse_args(argv)
+    if not args.bundle and not args.shipped:
+        parser.error("give --bundle (fp32 bundles to quantize) or --shipped (bundles to time)")
     print(f"CPU: {current_cpu().describe()}")
+    for bundle in args.shipped:
+        shipped(bundle, args.fp32, args.count, args.rounds)
     texts = [*SAMPLE_TEXTS, *(e.text for e in generate_splits(n_train=1)["dev"][: args.texts])]
     np.random.seed(0)
     for bundle in args.bundle:

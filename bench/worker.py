@@ -118,7 +118,9 @@ def _ner_ort(spec: Spec) -> dict[str, Any]:
 
     bundle = Path(spec["bundle"])
     manifest = json.loads((bundle / "bundle.json").read_text())
-    onnx_file = bundle / manifest["onnx"].get("file", "model.onnx")
+    from bench.host import served_graph
+
+    onnx_file = bundle / served_graph(bundle)
     session = OnnxSession(onnx_file, manifest["onnx"]["output"], spec["threads"])
     tokenizer = TextTokenizer(bundle / "tokenizer.json")
     pad = manifest["tokenizer"]["pad_token_id"]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from default_models.food_corpus import Example, generate_splits, write_jsonl
-from default_models.int8_gate import ship_int8_if_gated
+from default_models.int8_gate import ALSO_INT8_FORMATS, ship_int8_if_gated
 from export.progress import Heartbeat
 from export.variants.request import DEFAULT_PERCENTILE, Quantization, VariantRequest
 
@@ -103,6 +103,7 @@ def build_ner(
                 quantize=quantize,
                 validation=work / "data" / "dev.jsonl",
                 fallback_fp32=True,
+                int8_also=ALSO_INT8_FORMATS,
                 percentile=NER_CALIBRATION_PERCENTILE
                 if quantize == "int8-static"
                 else DEFAULT_PERCENTILE,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from default_models.int8_gate import ship_int8_if_gated
+from default_models.int8_gate import ALSO_INT8_FORMATS, ship_int8_if_gated
 from default_models.workdir import fresh_work_dir
 from export.progress import Heartbeat
 from export.variants.request import Quantization, VariantRequest
@@ -245,7 +245,12 @@ def build_postures(root: Path, force: bool = False, checkpoint: Path | None = No
                 work / "checkpoint",
                 work / "bundle-int8",
                 validation,
-                VariantRequest(quantize=POSTURE_QUANTIZE, validation=sample, fallback_fp32=True),
+                VariantRequest(
+                    quantize=POSTURE_QUANTIZE,
+                    validation=sample,
+                    fallback_fp32=True,
+                    int8_also=ALSO_INT8_FORMATS,
+                ),
             )
             beat.phase("held-out gate: test micro-F1 of the fp32 and INT8 bundles")
             test_docs, labels = splits["test"], list(POSTURES)

@@ -95,7 +95,7 @@ def run_export(family: ExportFamily[Any, Opts], options: Opts) -> ManifestBase:
         def agreement_of(fp32: Path, variant: Path) -> Agreement:
             return family.agreement(model, session(fp32), session(variant), ctx)
 
-        parity, variant, selfcheck = ship_graph(
+        parity, variant, selfcheck, int8_graphs = ship_graph(
             staging / "model.onnx",
             family.graph_spec(model),
             request,
@@ -132,6 +132,7 @@ def run_export(family: ExportFamily[Any, Opts], options: Opts) -> ManifestBase:
                 "parity": parity,
                 "variant": variant,
                 "selfcheck": selfcheck,
+                "int8_graphs": int8_graphs,
             }
             manifest = _manifest(family.manifest_type, {**common, **family.sections(model, ctx)})
             write_manifest(manifest, staging)

@@ -24,6 +24,7 @@ from service.manifest import BundleError as BundleError
 from service.manifest import BundleManifest as BundleManifest
 from service.manifest import CalibrationInfo as CalibrationInfo
 from service.manifest import ExportInfo as ExportInfo
+from service.manifest import Int8Graph as Int8Graph
 from service.manifest import ManifestBase as ManifestBase
 from service.manifest import OnnxInfo as OnnxInfo
 from service.manifest import ParityReport as ParityReport
@@ -134,6 +135,11 @@ def write_manifest(manifest: BundleManifest, bundle_dir: Path) -> None:
         for k in ("variant", "selfcheck")
         if k in type(manifest).model_fields and getattr(manifest, k) is None
     }
+    if getattr(manifest, "int8_graphs", None) == []:  # one graph: as bundles before schema 6
+        exclude["int8_graphs"] = True
+    variant = getattr(manifest, "variant", None)
+    if variant is not None and not variant.int8_formats_refused:
+        exclude["variant"] = {"int8_formats_refused"}
     exclude.update(manifest.dump_exclude())
     partial.write_text(manifest.model_dump_json(indent=2, exclude=exclude or None) + "\n")
     os.replace(partial, target)

@@ -22,10 +22,12 @@ from service.runtime.cpu_features import INT8_DOT_PRODUCT, CpuInfo
 # (every bundle exported now) or an NER head, tag scheme or layout beyond the first round's, 4 for
 # a classifier bundle (task "classify": any encoder, multi- or single-label) or a variant with
 # static INT8, its calibration or a refused quantization, 5 for a classifier whose calibration
-# carries per-class automation (validated quality, ``automate``, review band). Older services then
-# refuse them by version.
-SCHEMA_VERSION = 5
-SchemaVersion = Literal[1, 2, 3, 4, 5]
+# carries per-class automation (validated quality, ``automate``, review band), 6 for a bundle that
+# carries more than one INT8 graph (``int8_graphs``: the service picks the one for its CPU). Older
+# services then refuse them by version.
+SCHEMA_VERSION = 6
+SchemaVersion = Literal[1, 2, 3, 4, 5, 6]
+Int8FormatName = Literal["u8s8-reduced", "u8u8", "u8s8"]
 
 
 MANIFEST_FILE = "bundle.json"  # every bundle's manifest, beside the files it names
@@ -122,7 +124,7 @@ class VariantInfo(Strict):
         default=None,
         description="why INT8 was asked for but fp32 ships (the accuracy gate's message)",
     )
-    int8_format: Literal["u8s8-reduced", "u8u8", "u8s8"] | None = Field(
+    int8_format: Int8FormatName | None = Field(
         default=None, description="activation x weight types; absent before schema 3 (u8s8)"
     )
     requires_cpu_features: list[str] = Field(
@@ -150,6 +152,11 @@ class VariantInfo(Strict):
     max_abs_diff_vs_fp32: float | None = None
     validation_size: int | None = Field(default=None, description="texts in the gate sample")
     fp32_sha256: str | None = Field(default=None, description="the fp32 graph it was made from")
+    int8_formats_refused: dict[str, str] = Field(
+        default_factory=dict,
+        description="INT8 formats asked for beside the shipped graph (--int8-also) that the "
+        "bundle does not carry, and why (gate failed, CPU cannot validate them)",
+    )
 
     def required_cpu_features(self) -> list[str]:
         """Any-of CPU flags this graph needs; INT8 bundles from before formats were recorded are
@@ -167,6 +174,10 @@ class VariantInfo(Strict):
             or self.quantization_refused is not None
         )
 
+    @property
+    def needs_v6(self) -> bool:
+        return bool(self.int8_formats_refused)
+
 
 class SelfCheck(Strict):
     """A small sample with the shipped graph's outputs on the export CPU, re-run at start-up."""
@@ -183,6 +194,33 @@ class SelfCheck(Strict):
         if len(self.outputs) != len(self.texts):
             raise ValueError("selfcheck needs one output per text")
         return self
+
+
+class Int8Graph(Strict):
+    """One more INT8 graph of the same model, in another format (``int8_graphs``): its own file
+    and sha256, the export's accuracy gate it passed on its own, and its own self-check sample.
+    The service serves the fastest graph valid on its CPU (``service.runtime.graph_choice``)."""
+
+    file: str = Field(description="e.g. model.int8-u8s8.onnx, beside model.onnx")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    quantization: Literal["int8-dynamic", "int8-static"]
+    int8_format: Int8FormatName
+    requires_cpu_features: list[str] = Field(
+        default_factory=list,
+        description="the graph is exact only on CPUs with one of these /proc/cpuinfo flags",
+    )
+    validated_on: CpuInfo = Field(description="the CPU the accuracy gate ran on")
+    kept_fp32_nodes: int = Field(default=0, description="nodes left fp32 in all")
+    kept_fp32_sensitive: list[str] = Field(
+        default_factory=list,
+        description="products the sensitivity search kept fp32 so that the gate passes",
+    )
+    min_agreement: float = Field(description="the gate's required rate")
+    agreement: float = Field(description="words or label decisions agreeing with fp32")
+    exact_match: float = Field(description="texts decided identically")
+    max_abs_diff_vs_fp32: float
+    validation_size: int = Field(description="texts in the gate sample")
+    selfcheck: SelfCheck = Field(description="this graph's own sample, re-run at start-up")
 
 
 class BundleManifest(Strict):
@@ -265,6 +303,11 @@ class ManifestBase(BundleManifest):
     parity: ParityReport
     variant: VariantInfo | None = None
     selfcheck: SelfCheck | None = None
+    int8_graphs: list[Int8Graph] = Field(
+        default_factory=list,
+        description="more INT8 graphs beside ``onnx`` (other formats, e.g. u8s8 for VNNI/AMX "
+        "CPUs); the service serves the fastest one valid on its CPU. Absent before schema 6.",
+    )
 
     @model_validator(mode="after")
     def _sections_need_their_version(self) -> ManifestBase:
@@ -278,12 +321,22 @@ class ManifestBase(BundleManifest):
             )
         if self.variant is not None and self.variant.needs_v4 and self.schema_version < 4:
             raise ValueError("static INT8, calibration or a refused quantization needs schema 4")
+        if self._needs_v6 and self.schema_version < 6:
+            raise ValueError("int8_graphs or int8_formats_refused need schema_version 6")
+        files = [self.onnx.file, *(g.file for g in self.int8_graphs)] if self.int8_graphs else []
+        if len(set(files)) != len(files):
+            raise ValueError("int8_graphs must name files other than onnx.file and each other")
         return self
+
+    @property
+    def _needs_v6(self) -> bool:
+        return bool(self.int8_graphs) or (self.variant is not None and self.variant.needs_v6)
 
     def bundle_files(self) -> list[tuple[str, str, str | None]]:
         return [
             ("onnx.file", self.onnx.file, self.onnx.sha256),
             ("tokenizer.file", self.tokenizer.file, self.tokenizer.sha256),
+            *((f"int8_graphs[{i}].file", g.file, g.sha256) for i, g in enumerate(self.int8_graphs)),
         ]
 
     def model_digest(self) -> str:
@@ -296,7 +349,9 @@ class ManifestBase(BundleManifest):
 def schema_version_for(manifest: ManifestBase) -> SchemaVersion:
     """The lowest schema version that describes ``manifest`` (older services keep loading it)."""
     sections: SchemaVersion = 1
-    if manifest.variant is not None and manifest.variant.needs_v4:
+    if manifest._needs_v6:
+        sections = 6
+    elif manifest.variant is not None and manifest.variant.needs_v4:
         sections = 4
     elif manifest.selfcheck is not None:
         sections = 3

@@ -59,8 +59,9 @@ FAILURES = Counter(
 IN_FLIGHT = Gauge(f"{PREFIX}_requests_in_flight", "HTTP requests being processed.")
 MODEL_INFO = Gauge(
     f"{PREFIX}_model_info",
-    "Loaded models (value 1), with name, version, task, ONNX sha256 prefix, provider and "
-    "quantization (int8-static, int8-dynamic, or none for fp32 graphs).",
+    "Loaded models (value 1), with name, version, task, sha256 prefix and quantization "
+    "(int8-static, int8-dynamic, or none for fp32 graphs) of the graph served (a bundle may "
+    "carry several INT8 graphs; /v1/models graph says which format), and provider.",
     ("model", "version", "task", "sha256", "provider", "quantized"),
 )
 READY = Gauge(f"{PREFIX}_ready", "1 once every bundle is loaded and warmed up, else 0.")

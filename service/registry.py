@@ -29,6 +29,7 @@ from service.metrics import (
 )
 from service.runtime.batcher import Batcher, BatchLimits
 from service.runtime.family import RequestOptions, Resolved, Runtime, ServingFamily
+from service.runtime.graph_choice import GraphChoice
 from service.runtime.loader import Families, build_runtime
 from service.selfcheck import SelfCheckError, SelfCheckReport
 from service.settings import Settings
@@ -45,6 +46,7 @@ class LoadedModel:
     # each other) and merges queued requests into it.
     batcher: Batcher[Any, Any] | None = None
     selfcheck: SelfCheckReport | None = None
+    graph: GraphChoice | None = None  # which of the bundle's graphs is served, and why
 
     @property
     def name(self) -> str:
@@ -197,15 +199,15 @@ class ModelRegistry:
                     model.runtime.run_slice,
                     model.runtime.merge,
                 )
-                manifest = model.manifest
+                manifest, graph = model.manifest, model.graph
                 provider = model.runtime.session.provider
                 MODEL_INFO.labels(
                     model.name,
                     manifest.version,
                     manifest.task,
-                    manifest.model_digest()[:12],
+                    (graph.chosen.sha256 if graph else manifest.model_digest())[:12],
                     provider,
-                    manifest.quantization(),
+                    graph.chosen.quantization if graph else manifest.quantization(),
                 ).set(1)
                 QUEUE_CAPACITY.labels(model.name).set(self.settings.max_queue)
                 if manifest.automation is not None:
@@ -257,7 +259,7 @@ class ModelRegistry:
             metered_as=model.name,
             resolve=self._resolve,
         )
-        model.selfcheck = loaded.selfcheck
+        model.selfcheck, model.graph = loaded.selfcheck, loaded.graph
         runtime = loaded.runtime
         runtime.run_prepared([runtime.prepare(["warm up the model"], RequestOptions())])
         return runtime

@@ -110,7 +110,18 @@ def run_selfcheck(
 ) -> SelfCheckReport:
     """Raise :class:`SelfCheckError` unless the bundle reproduces its stored sample here."""
     check_cpu_features(manifest)
-    check = manifest.selfcheck
+    return check_sample(manifest, bundle_dir, session, manifest.selfcheck)
+
+
+def check_sample(
+    manifest: ManifestBase,
+    bundle_dir: Path,
+    session: InferenceSession,
+    check: SelfCheck | None,
+    graph: str | None = None,
+) -> SelfCheckReport:
+    """Re-run ``check`` (the sample stored with the graph ``session`` runs; ``graph``: its file
+    when the bundle has several) and raise :class:`SelfCheckError` beyond its tolerance."""
     cpu = current_cpu()
     if check is None:
         return SelfCheckReport(status="absent", cpu=cpu)
@@ -124,10 +135,11 @@ def run_selfcheck(
     )
     worst = compare(check, outputs)
     if not worst <= check.atol:  # also catches NaN
+        which = f" ({graph})" if graph else ""
         raise SelfCheckError(
-            f"bundle {manifest.name}: self-check failed on this CPU ({cpu.describe()}): outputs "
-            f"for the {len(check.texts)} stored sample texts differ from the export's by up to "
-            f"{worst:.3g} (tolerance {check.atol:.3g}; exported on "
+            f"bundle {manifest.name}{which}: self-check failed on this CPU ({cpu.describe()}): "
+            f"outputs for the {len(check.texts)} stored sample texts differ from the export's by "
+            f"up to {worst:.3g} (tolerance {check.atol:.3g}; exported on "
             f"{check.validated_on.describe()}); not serving it"
         )
     return SelfCheckReport(

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         description="ONNX Runtime execution providers in order of preference (JSON list); those "
         "this onnxruntime build lacks are skipped, CPU is the fallback.",
     )
+    int8_format: Literal["auto", "u8s8", "u8s8-reduced", "u8u8"] = Field(
+        default="auto",
+        description="Which INT8 graph of a bundle that carries several to serve: auto (the "
+        "fastest one valid on this CPU: u8s8 with VNNI or AMX, else u8s8-reduced), or the named "
+        "format first (benchmarks, tests). Either way a graph whose format this CPU cannot "
+        "compute exactly, or whose self-check fails, is passed over for the next.",
+    )
     max_text_chars: int = Field(
         default=20_000, ge=1, description="Most characters in one NER text; longer gets 422."
     )

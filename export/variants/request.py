@@ -62,6 +62,15 @@ class VariantRequest(BaseModel):
         DEFAULT_INT8_FORMAT,
         description="; ".join(f"{name}: {s.summary}" for name, s in INT8_SCHEMES.items()),
     )
+    # More INT8 graphs in the same bundle (another format each), gated and self-checked on their
+    # own; the service serves the fastest valid on its CPU (docs/int8.md, "Several INT8 graphs").
+    int8_also: Annotated[tuple[str, ...], Flag(metavar="FORMAT")] = Field(
+        (),
+        description="also ship an INT8 graph in this format (repeatable; e.g. u8s8 beside the "
+        "default u8s8-reduced, for VNNI/AMX hosts), as model.int8-FORMAT.onnx, if it passes the "
+        "same gate on its own; one this export's CPU cannot compute exactly, or that fails the "
+        "gate, is left out with the reason (variant.int8_formats_refused)",
+    )
     # Per-channel weight scales: on the default NER model per-tensor scales cost 1.8 F1 points.
     per_channel: Annotated[bool, Flag("--per-tensor")] = Field(
         True, description="one INT8 scale per weight tensor (default: one per output channel)"
@@ -88,6 +97,15 @@ class VariantRequest(BaseModel):
     )
 
     @property
+    def extra_formats(self) -> list[Int8Format]:
+        """The --int8-also formats other than --int8-format, once each, in the order given."""
+        formats: list[Int8Format] = []
+        for fmt in self.int8_also:
+            if fmt != self.int8_format and fmt not in formats and fmt in INT8_SCHEMES:
+                formats.append(fmt)  # type: ignore[arg-type]  # checked against INT8_SCHEMES
+        return formats
+
+    @property
     def plain(self) -> bool:
         """No variant: the bundle is the exported fp32 graph, as before variants existed."""
         return not self.optimize and self.quantize is None
@@ -105,6 +123,13 @@ class VariantRequest(BaseModel):
             raise ExportError(
                 "--per-tensor, --keep-fp32 and --int8-format only apply with --quantize int8"
             )
+        for fmt in self.int8_also:
+            if fmt not in INT8_SCHEMES:
+                raise ExportError(
+                    f"--int8-also {fmt!r}: not an INT8 format (one of {', '.join(INT8_SCHEMES)})"
+                )
+        if self.int8_also and self.quantize is None:
+            raise ExportError("--int8-also only applies with --quantize")
         static_options = (
             self.calibration != DEFAULT_CALIBRATION or self.percentile != DEFAULT_PERCENTILE
         )

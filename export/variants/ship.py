@@ -37,7 +37,14 @@ from export.variants.static import (
     compute_ranges,
     quantize_static_int8,
 )
-from service.bundle import CalibrationInfo, ParityReport, SelfCheck, VariantInfo, sha256_of
+from service.bundle import (
+    CalibrationInfo,
+    Int8Graph,
+    ParityReport,
+    SelfCheck,
+    VariantInfo,
+    sha256_of,
+)
 from service.runtime.cpu_features import current_cpu
 
 
@@ -64,7 +71,8 @@ SKIPPED = "skipped:"
 
 def variant_steps(request: VariantRequest) -> int:
     """Progress steps the variant work adds to an export (the parity step is counted already)."""
-    return int(request.optimize) + 2 * int(request.quantize is not None)
+    graphs = (1 + len(request.extra_formats)) if request.quantize is not None else 0
+    return int(request.optimize) + 2 * graphs
 
 
 def _fuse(
@@ -118,10 +126,14 @@ class _Quantizer:
         sample: SampleSpec,
         texts: Sequence[str],
         progress: Progress,
+        calibrated: _Quantizer | None = None,
     ) -> None:
         self.graph, self.request = graph, request
         self.ranges: Ranges | None = None
         self.calibration: CalibrationInfo | None = None
+        if calibrated is not None:  # same fp32 graph, another format: the ranges hold
+            self.ranges, self.calibration = calibrated.ranges, calibrated.calibration
+            return
         if request.quantize != "int8-static":
             return
         calibration = Calibration(request.calibration, request.percentile)
@@ -210,15 +222,19 @@ def _quantize(
     progress: Progress,
     sample: SampleSpec,
     texts: Sequence[str],
-) -> _Quantized:
-    """Quantize, gate against the fp32 graph, and only then replace it."""
-    quantized = graph.with_suffix(".int8.onnx")
+    dst: Path | None = None,
+    calibrated: _Quantizer | None = None,
+) -> tuple[_Quantized, _Quantizer]:
+    """Quantize, gate against the fp32 graph, and only then replace it (or, with ``dst``, write
+    the INT8 graph there and leave the fp32 graph in place). ``calibrated``: reuse its static
+    activation ranges (the same fp32 graph quantized to another format)."""
+    quantized = graph.with_suffix(f".{request.int8_format}.int8.onnx")
     scales = "per-channel" if request.per_channel else "per-tensor"
     fmt = request.int8_format
     kind = "static" if request.quantize == "int8-static" else "dynamic"
     with progress.step(f"quantizing to {kind} INT8 ({fmt}, {scales} weight scales)"):
         progress.note(INT8_SCHEMES[fmt].summary)
-        quantizer = _Quantizer(graph, request, sample, texts, progress)
+        quantizer = _Quantizer(graph, request, sample, texts, progress, calibrated)
         kept = quantizer.write(quantized)
         if request.keep_fp32:
             progress.note(
@@ -245,8 +261,69 @@ def _quantize(
         except AccuracyGateError:
             quantized.unlink(missing_ok=True)
             raise
-        os.replace(quantized, graph)
-    return _Quantized(agreement, kept, searched, quantizer.calibration)
+        os.replace(quantized, dst or graph)
+    return _Quantized(agreement, kept, searched, quantizer.calibration), quantizer
+
+
+def _other_formats(
+    graph: Path,
+    request: VariantRequest,
+    agreement_of: Callable[[Path, Path], Agreement],
+    progress: Progress,
+    sample: SampleSpec,
+    texts: Sequence[str],
+    fp32_outputs: list[Any],
+    atol: float,
+) -> tuple[list[Int8Graph], dict[str, str], _Quantizer | None]:
+    """The ``--int8-also`` graphs beside ``graph`` (still fp32), each through the same gate and
+    with its own self-check sample; those this CPU cannot validate or the gate refuses are left
+    out with the reason. Returns the last quantizer, whose static ranges the next can reuse."""
+    graphs: list[Int8Graph] = []
+    refused: dict[str, str] = {}
+    calibrated: _Quantizer | None = None
+    cpu = current_cpu()
+    for fmt in request.extra_formats:
+        scheme = INT8_SCHEMES[fmt]
+        if not cpu.has_any(list(scheme.requires_any)):
+            refused[fmt] = (
+                f"not validated: this export's CPU ({cpu.describe()}) computes {fmt} exactly only "
+                f"with {' or '.join(scheme.requires_any)}; export on such a CPU to ship it"
+            )
+            progress.note(f"--int8-also {fmt}: {refused[fmt]}")
+            for _ in range(2):  # the two steps it would have taken
+                with progress.step(f"{fmt}: skipped"):
+                    pass
+            continue
+        file = f"model.int8-{fmt}.onnx"
+        other = request.model_copy(update={"int8_format": fmt})
+        try:
+            result, calibrated = _quantize(
+                graph, other, agreement_of, progress, sample, texts, graph.parent / file, calibrated
+            )
+        except AccuracyGateError as exc:
+            refused[fmt] = str(exc).removesuffix("; the bundle was not written")
+            progress.note(f"--int8-also {fmt} left out: {refused[fmt]}")
+            continue
+        agreement = result.agreement
+        graphs.append(
+            Int8Graph(
+                file=file,
+                sha256=sha256_of(graph.parent / file),
+                quantization="int8-static" if request.quantize == "int8-static" else "int8-dynamic",
+                int8_format=fmt,
+                requires_cpu_features=list(scheme.requires_any),
+                validated_on=cpu,
+                kept_fp32_nodes=len(result.kept),
+                kept_fp32_sensitive=result.searched,
+                min_agreement=request.min_agreement,
+                agreement=round(agreement.agreement, 6),
+                exact_match=round(agreement.exact_match, 6),
+                max_abs_diff_vs_fp32=agreement.max_abs_diff,
+                validation_size=agreement.texts,
+                selfcheck=build_selfcheck(sample.outputs(graph.parent / file), fp32_outputs, atol),
+            )
+        )
+    return graphs, refused, calibrated
 
 
 def ship_graph(
@@ -259,10 +336,11 @@ def ship_graph(
     parity_title: str,
     sample: SampleSpec,
     texts: Sequence[str] = (),
-) -> tuple[ParityReport, VariantInfo | None, SelfCheck]:
-    """Leave the graph to ship at ``graph``; return its parity report, the variant record and
-    the self-check sample the service re-runs at start-up. ``texts``: the --validation texts
-    (static INT8 calibrates on them)."""
+) -> tuple[ParityReport, VariantInfo | None, SelfCheck, list[Int8Graph]]:
+    """Leave the graph to ship at ``graph`` (and the ``--int8-also`` graphs beside it); return
+    its parity report, the variant record, the self-check sample the service re-runs at start-up
+    and the other INT8 graphs. ``texts``: the --validation texts (static INT8 calibrates on
+    them)."""
     fp32_sha = sha256_of(graph)
     if request.optimize:
         parity, fusions, optimizer = _fuse(graph, spec, parity_of, progress, parity_title)
@@ -272,7 +350,7 @@ def ship_graph(
         fusions, optimizer = {}, None
     fp32_outputs = sample.outputs(graph)
     if request.plain:
-        return parity, None, build_selfcheck(fp32_outputs, None, parity.atol)
+        return parity, None, build_selfcheck(fp32_outputs, None, parity.atol), []
     base = VariantInfo(
         optimized=request.optimize and not (optimizer or "").startswith(SKIPPED),
         optimizer=optimizer,
@@ -280,18 +358,27 @@ def ship_graph(
         fp32_sha256=fp32_sha,
     )
     if request.quantize is None:
-        return parity, base, build_selfcheck(fp32_outputs, None, parity.atol)
+        return parity, base, build_selfcheck(fp32_outputs, None, parity.atol), []
+    others, refused, calibrated = _other_formats(
+        graph, request, agreement_of, progress, sample, texts, fp32_outputs, parity.atol
+    )
+    base = base.model_copy(update={"int8_formats_refused": refused})
     try:
-        result = _quantize(graph, request, agreement_of, progress, sample, texts)
+        result, _ = _quantize(
+            graph, request, agreement_of, progress, sample, texts, calibrated=calibrated
+        )
     except AccuracyGateError as exc:
         if not request.fallback_fp32:
+            for other in others:
+                (graph.parent / other.file).unlink(missing_ok=True)
             raise
         progress.note(f"shipping the fp32 graph (--fallback-fp32): {exc}")
-        refused = str(exc).removesuffix("; the bundle was not written")
+        reason = str(exc).removesuffix("; the bundle was not written")
         return (
             parity,
-            base.model_copy(update={"quantization_refused": refused}),
+            base.model_copy(update={"quantization_refused": reason}),
             build_selfcheck(fp32_outputs, None, parity.atol),
+            others,
         )
     agreement, kept = result.agreement, result.kept
     selfcheck = build_selfcheck(sample.outputs(graph), fp32_outputs, parity.atol)
@@ -317,4 +404,5 @@ def ship_graph(
             }
         ),
         selfcheck,
+        others,
     )

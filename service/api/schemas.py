@@ -120,6 +120,13 @@ class ModelCard(BaseModel):
         default=None,
         description="The start-up self-check on this host's CPU (stored sample re-run).",
     )
+    graph: dict[str, object] | None = Field(
+        default=None,
+        description="The ONNX graph served (file, sha256, INT8 format, kept-fp32 products, "
+        "agreement), the bundle's graphs valid here, and why this one: a bundle may carry "
+        "several INT8 formats and the fastest valid on this CPU whose self-check passes is "
+        "served (INFER_INT8_FORMAT). Null without a graph of its own.",
+    )
     automation: AutomationSummary | None = Field(
         default=None,
         description="Per class: validated precision, recall and F1 with out-of-fold 95% "

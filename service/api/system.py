@@ -37,6 +37,7 @@ def _card(model: LoadedModel) -> ModelCard:
         export=m.export.model_dump(),
         variant=onnx.variant.model_dump() if onnx and onnx.variant else None,
         selfcheck=model.selfcheck.model_dump() if model.selfcheck else None,
+        graph=model.graph.describe() if model.graph else None,
         automation=m.automation,
     )
 

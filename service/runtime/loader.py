@@ -34,8 +34,9 @@ from service.runtime.family import (
     RuntimeFactory,
     ServingFamily,
 )
+from service.runtime.graph_choice import GraphChoice, order_graphs
 from service.runtime.session import InferenceSession, MeteredSession, OnnxSession
-from service.selfcheck import SelfCheckReport, run_selfcheck
+from service.selfcheck import SelfCheckError, SelfCheckReport, check_cpu_features, check_sample
 from service.settings import Settings
 
 log = logging.getLogger("service.loader")
@@ -70,6 +71,43 @@ class LoadedRuntime:
     manifest: BundleManifest
     runtime: Runtime[Any, Any]
     selfcheck: SelfCheckReport | None  # None: no graph of its own, nothing to re-run
+    graph: GraphChoice | None = None  # which of the bundle's ONNX graphs is served, and why
+
+
+def open_graph(
+    manifest: ManifestBase, bundle_dir: Path, settings: Settings
+) -> tuple[OnnxSession, SelfCheckReport, GraphChoice]:
+    """The session of the fastest graph valid on this CPU whose self-check passes (a bundle may
+    carry several INT8 formats, ``service.runtime.graph_choice``); the next one when a graph's
+    self-check fails; SelfCheckError when none is left."""
+    cpu = current_cpu()
+    order, passed_over, reason = order_graphs(manifest, cpu, settings.int8_format)
+    if not order:
+        check_cpu_features(manifest, cpu)  # raises, naming the features the graph needs
+        raise SelfCheckError(f"bundle {manifest.name}: no graph this CPU computes exactly")
+    available = [f"{g.label} ({g.file})" for g in order]
+    several = len(order) + len(passed_over) > 1  # name the graph in messages
+    failures: list[SelfCheckError] = []
+    for position, graph in enumerate(order, start=1):
+        session = OnnxSession(
+            bundle_dir / graph.file,
+            manifest.onnx.output,
+            settings.intra_op_threads,
+            settings.providers,
+        )
+        try:
+            label = graph.file if several else None
+            report = check_sample(manifest, bundle_dir, session, graph.selfcheck, label)
+        except SelfCheckError as exc:
+            if position < len(order):
+                log.warning("%s; trying the bundle's next graph", exc)
+            failures.append(exc)
+            passed_over.append(f"{graph.label}: {exc}")
+            continue
+        if failures:
+            reason = f"the next graph valid on this CPU after {len(failures)} failed self-check"
+        return session, report, GraphChoice(graph, reason, passed_over, available)
+    raise failures[-1] if len(failures) == 1 else SelfCheckError("; ".join(map(str, failures)))
 
 
 def build_runtime(
@@ -94,18 +132,14 @@ def build_runtime(
         make = families.composed[(manifest.task, manifest.head)]
         return LoadedRuntime(manifest, make(manifest, bundle_dir, settings, resolve), None)
     own = families.sessions.get(manifest.task)
+    graph: GraphChoice | None = None
     if own is not None:
         inner = own(manifest, bundle_dir, settings)
         selfcheck = SelfCheckReport(status="absent", cpu=current_cpu())
     elif isinstance(manifest, ManifestBase) and manifest.has_graph:
-        inner = OnnxSession(
-            bundle_dir / manifest.onnx.file,
-            manifest.onnx.output,
-            settings.intra_op_threads,
-            settings.providers,
-        )
-        # Before any traffic: the bundle must reproduce its stored sample on this CPU.
-        selfcheck = run_selfcheck(manifest, bundle_dir, inner)
+        # Before any traffic: the graph must reproduce its stored sample on this CPU.
+        inner, selfcheck, graph = open_graph(manifest, bundle_dir, settings)
+        log.info(graph.summary(manifest.name))
     else:
         raise BundleError(
             f"{bundle_dir}: a {manifest.task} bundle has no ONNX graph and its family no session"
@@ -113,7 +147,8 @@ def build_runtime(
     log.info(selfcheck.summary(manifest.name))
     session: InferenceSession = inner if metered_as is None else MeteredSession(inner, metered_as)
     factory = families.runtimes[(manifest.task, manifest.head)]
-    return LoadedRuntime(manifest, factory(manifest, bundle_dir, session, settings), selfcheck)
+    runtime = factory(manifest, bundle_dir, session, settings)
+    return LoadedRuntime(manifest, runtime, selfcheck, graph)
 
 
 def load_runtime(

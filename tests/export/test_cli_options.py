@@ -83,7 +83,13 @@ def test_calibrate_runs_the_calibration_of_the_bundles_family(
 
 # Options added after the capture (issue 23: per-class automation, docs/review.md).
 ADDED_SINCE = {
-    "calibrate": {"--automation-f1", "--review-precision", "--review-miss-rate", "--no-automation"}
+    "calibrate": {"--automation-f1", "--review-precision", "--review-miss-rate", "--no-automation"},
+    # several INT8 graphs in one bundle: every command with the variant options
+    **{
+        command: {"--int8-also"}
+        for command, parser in BEFORE.items()
+        if any(o["flags"][0] == "--int8-format" for o in parser["options"])
+    },
 }
 
 
@@ -149,6 +155,7 @@ def _round_trip(command: str, options: Any) -> Any:
                     percentile=99.9,
                     fallback_fp32=True,
                     int8_format="u8u8",
+                    int8_also=("u8s8", "u8s8-reduced"),
                     per_channel=False,
                     keep_fp32=(r"layer\.\d+/output/dense", "pooler"),
                     keep_sensitive=False,
