@@ -221,3 +221,19 @@ def test_shadow_copies_are_compared_and_never_answered(root: Path) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert versions(client)["1"]["role"] == "shadow"
+
+
+def test_a_load_over_the_memory_limit_is_refused_with_its_reason(
+    root: Path, tiny_bundle: Path
+) -> None:
+    with serving(root, admin_keys=["admin-key"]) as client:
+        registry = client.app.state.registry  # type: ignore[attr-defined]
+        registry.settings.max_model_memory_mb = 1  # below the 4.6 MB of a tiny bundle's files
+        publish_version(tiny_bundle, root, "3")
+        url = "/v1/admin/models/tiny-ner/versions/3:load?wait=true"
+        state = client.post(url, headers=ADMIN).json()
+        assert state["state"] == "failed"
+        assert "over the model memory limit of 1 MB (INFER_MAX_MODEL_MEMORY_MB)" in state["reason"]
+        labels = {"model": "tiny-ner", "version": "3", "reason": "memory"}
+        assert sample("infer_model_load_failures_total", **labels) >= 1
+        assert {answered_by(client) for _ in range(5)} == {"2"}
