@@ -45,6 +45,7 @@ from service.versions import memory
 from service.versions.caller import header
 from service.versions.group import VersionGroup
 from service.versions.loaded import LoadedModel as LoadedModel
+from service.versions.routing import validate
 from service.versions.shadow import ShadowRunner
 from service.versions.state import FailureKind, version_key
 
@@ -174,6 +175,20 @@ class ModelRegistry:
         if not self.groups:
             raise BundleError(f"no bundles (sub-directories with {MANIFEST_FILE}) in {root}")
         self._check_parse_settings()
+        self._check_routing()
+
+    def _check_routing(self) -> None:
+        """``INFER_ROUTING`` must name loaded models and versions (start-up error)."""
+        for name, policy in self.settings.routing.items():
+            group = self.groups.get(name)
+            if group is None:
+                raise BundleError(
+                    f"INFER_ROUTING names model {name!r}, which is not loaded "
+                    f"(loaded: {sorted(self.groups)})"
+                )
+            loaded = [m.version for m in group.sorted_versions()]
+            for field, message in validate(policy, loaded):
+                raise BundleError(f"INFER_ROUTING.{name}.{field}: {message}")
 
     @staticmethod
     def _check_unique(

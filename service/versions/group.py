@@ -29,14 +29,16 @@ class VersionGroup:
     def sorted_versions(self) -> list[LoadedModel]:
         return [self.versions[v] for v in sorted(self.versions, key=version_key)]
 
+    # ``versions`` is replaced, never changed in place: readers on the event loop iterate it
+    # while loads (in threads) add versions.
     def add(self, model: LoadedModel) -> None:
         with self._lock:
-            self.versions[model.version] = model
+            self.versions = {**self.versions, model.version: model}
         self.refresh()
 
     def remove(self, version: str) -> None:
         with self._lock:
-            self.versions.pop(version, None)
+            self.versions = {v: m for v, m in self.versions.items() if v != version}
         self.refresh()
         for state in STATES:
             if _has(VERSION_STATE, self.name, version, state):

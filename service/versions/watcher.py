@@ -2,8 +2,8 @@
 complete version directory (its manifest present; exports rename a finished staging directory
 into place) is loaded beside the others, and the version of a directory that disappeared is
 drained and unloaded. A directory whose files change in place is not reloaded: publish a new
-version instead. A version that failed is not retried until its directory is removed and
-published again."""
+version instead. A version that failed, or that was unloaded through the admin API, is not loaded
+again until its directory is removed and published again."""
 
 from __future__ import annotations
 
@@ -45,7 +45,9 @@ class Watcher:
         root = registry.settings.bundles_dir
         present = {d.resolve(): d for d in bundle_dirs(root)}
         known = {m.bundle_dir.resolve() for m in registry.all_versions()}
-        self._tried &= set(present)
+        # a directory seen loaded stays "tried": unloaded through the admin API, it is not
+        # loaded again while it stays; removed, it is forgotten (a new one there is new)
+        self._tried = (self._tried | known) & set(present)
         for resolved, directory in present.items():
             if resolved in known or resolved in self._tried or not self._wanted(directory):
                 continue

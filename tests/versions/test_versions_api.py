@@ -237,3 +237,12 @@ def test_a_load_over_the_memory_limit_is_refused_with_its_reason(
         labels = {"model": "tiny-ner", "version": "3", "reason": "memory"}
         assert sample("infer_model_load_failures_total", **labels) >= 1
         assert {answered_by(client) for _ in range(5)} == {"2"}
+
+
+def test_a_routing_setting_naming_an_unknown_version_stops_start_up(root: Path) -> None:
+    routing = {"tiny-ner": {"weights": {"1": 1, "5": 1}}}
+    with (
+        pytest.raises(BundleError, match=r"INFER_ROUTING.tiny-ner.weights.5"),
+        serving(root, routing=routing),
+    ):
+        pass
