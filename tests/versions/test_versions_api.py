@@ -246,3 +246,39 @@ def test_a_routing_setting_naming_an_unknown_version_stops_start_up(root: Path) 
         serving(root, routing=routing),
     ):
         pass
+
+
+def test_v2_model_versions_pin_a_version(root: Path) -> None:
+    body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["a b c"]}]}
+    with serving(root) as client:
+        assert client.get("/v2/models/tiny-ner").json()["versions"] == ["2"]
+        assert client.get("/v2/models/tiny-ner/versions/1/ready").status_code == 200
+        assert client.get("/v2/models/tiny-ner/versions/9/ready").status_code == 404
+        pinned = client.post("/v2/models/tiny-ner/versions/1/infer", json=body)
+        assert pinned.status_code == 200, pinned.text
+        assert pinned.json()["model_version"] == "1"
+        routed = client.post("/v2/models/tiny-ner/infer", json=body)
+        assert routed.json()["model_version"] == "2"
+
+
+def test_a_loading_version_goes_through_its_states_in_order(
+    root: Path, tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.versions.group import VersionGroup
+
+    seen: list[str] = []
+    refresh = VersionGroup.refresh
+
+    def recording(self: VersionGroup) -> None:
+        model = self.versions.get("3")
+        if model is not None and (not seen or seen[-1] != model.state):
+            seen.append(model.state)
+        refresh(self)
+
+    with serving(root, admin_keys=["admin-key"]) as client:
+        monkeypatch.setattr(VersionGroup, "refresh", recording)
+        publish_version(tiny_bundle, root, "3")
+        url = "/v1/admin/models/tiny-ner/versions/3"
+        assert client.post(f"{url}:load?wait=true", headers=ADMIN).json()["state"] == "ready"
+        assert client.post(f"{url}:unload", headers=ADMIN).status_code == 200
+    assert seen == ["loading", "self_checking", "warming", "ready", "draining"]
