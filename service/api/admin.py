@@ -87,11 +87,11 @@ def admin_router(keys: list[bytes]) -> APIRouter:
         wait: Annotated[bool, Query(description="Answer once it is ready or failed")] = False,
     ) -> VersionState:
         registry = registry_of(request)
-        directory = find_directory(registry, name, version, body.path if body else None)
         current = registry.groups.get(name)
         loaded = current.versions.get(version) if current is not None else None
         if loaded is not None and loaded.state != "failed":
-            return version_state(registry, loaded)
+            return version_state(registry, loaded)  # loaded, or loading: nothing to do
+        directory = find_directory(registry, name, version, body.path if body else None)
         task = asyncio.create_task(asyncio.to_thread(registry.load_version, directory))
         loads.add(task)
         task.add_done_callback(loads.discard)

@@ -282,3 +282,15 @@ def test_a_loading_version_goes_through_its_states_in_order(
         assert client.post(f"{url}:load?wait=true", headers=ADMIN).json()["state"] == "ready"
         assert client.post(f"{url}:unload", headers=ADMIN).status_code == 200
     assert seen == ["loading", "self_checking", "warming", "ready", "draining"]
+
+
+def test_a_load_path_outside_the_bundles_directory_is_refused(root: Path) -> None:
+    with serving(root, admin_keys=["admin-key"]) as client:
+        url = "/v1/admin/models/tiny-ner/versions/3:load"
+        for path in ("../elsewhere", "/etc", "."):
+            refused = client.post(url, json={"path": path}, headers=ADMIN)
+            assert refused.status_code == 422, (path, refused.text)
+            assert refused.json()["error"]["field"] == "path"
+        wrong = client.post(url, json={"path": "tiny-ner/2"}, headers=ADMIN)  # holds version 2
+        assert wrong.status_code == 422 and "tiny-ner@2, not tiny-ner@3" in wrong.text
+        assert client.post(url, headers=ADMIN).status_code == 404  # no directory holds 3
