@@ -251,7 +251,8 @@ def test_a_routing_setting_naming_an_unknown_version_stops_start_up(root: Path) 
 def test_v2_model_versions_pin_a_version(root: Path) -> None:
     body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["a b c"]}]}
     with serving(root) as client:
-        assert client.get("/v2/models/tiny-ner").json()["versions"] == ["2"]
+        assert client.get("/v2/models/tiny-ner").json()["versions"] == ["1", "2"]
+        assert client.get("/v2/models/tiny-ner/versions/1").json()["versions"] == ["1"]
         assert client.get("/v2/models/tiny-ner/versions/1/ready").status_code == 200
         assert client.get("/v2/models/tiny-ner/versions/9/ready").status_code == 404
         pinned = client.post("/v2/models/tiny-ner/versions/1/infer", json=body)
