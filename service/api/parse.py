@@ -53,7 +53,7 @@ def intent_model(registry: ModelRegistry) -> LoadedModel:
         return model
     candidates = [
         m
-        for m in registry.models.values()
+        for m in registry.serving_models().values()
         if m.manifest.task in registry.route_tasks.get("classify", ())
         and m.manifest.head == "single-label"
     ]
@@ -85,7 +85,7 @@ def alone_model(registry: ModelRegistry, name: str | None) -> LoadedModel | None
         if model is None or model.manifest.task not in alone:
             return None
         return registry.get("parse", model.name)  # its routed version
-    loaded = list(registry.models.values())
+    loaded = list(registry.serving_models().values())
     classifiers = registry.route_tasks.get("classify", ())
     if any(
         m.manifest.task in classifiers

@@ -295,3 +295,22 @@ def test_a_load_path_outside_the_bundles_directory_is_refused(root: Path) -> Non
         wrong = client.post(url, json={"path": "tiny-ner/2"}, headers=ADMIN)  # holds version 2
         assert wrong.status_code == 422 and "tiny-ner@2, not tiny-ner@3" in wrong.text
         assert client.post(url, headers=ADMIN).status_code == 404  # no directory holds 3
+
+
+def test_a_new_model_whose_only_version_fails_leaves_the_replica_ready(
+    root: Path, tiny_bundle: Path
+) -> None:
+    with serving(root, admin_keys=["admin-key"]) as client:
+        other = root / "other"
+        shutil.copytree(tiny_bundle, other)
+        manifest = other / "bundle.json"
+        manifest.write_text(manifest.read_text().replace('"tiny-ner"', '"other-ner"', 1))
+        with (other / "model.onnx").open("ab") as f:
+            f.write(b"corrupted")
+        url = "/v1/admin/models/other-ner/versions/1:load?wait=true"
+        state = client.post(url, headers=ADMIN).json()
+        assert state["state"] == "failed" and "sha256" in state["reason"]
+        assert client.get("/readyz").status_code == 200
+        assert answered_by(client) == "2"
+        unnamed = client.post("/v1/entities", json={"text": "a b c"})  # not made ambiguous
+        assert unnamed.status_code == 200 and unnamed.json()["model"]["name"] == "tiny-ner"
