@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,7 +50,7 @@ class RoutingResponse(BaseModel):
     versions: list[VersionState]
 
 
-def admin_auth(keys: list[bytes]) -> object:
+def admin_auth(keys: list[bytes]) -> Any:
     """A dependency refusing (401) a request without one of the admin keys."""
 
     async def check(request: Request) -> None:
@@ -66,7 +66,7 @@ def admin_auth(keys: list[bytes]) -> object:
 
 
 def admin_router(keys: list[bytes]) -> APIRouter:
-    router = APIRouter(prefix=PREFIX, dependencies=[admin_auth(keys)], tags=["admin"])  # type: ignore[list-item]
+    router = APIRouter(prefix=PREFIX, dependencies=[admin_auth(keys)], tags=["admin"])
     loads: set[asyncio.Task[LoadedModel]] = set()
 
     @router.get("/models", response_model=AdminModelsResponse, summary="Every loaded version")
