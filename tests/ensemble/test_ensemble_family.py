@@ -172,16 +172,6 @@ def test_a_changed_member_is_refused_with_the_reason(
         ModelRegistry(Settings(bundles_dir=bundles, models=["tiny-ensemble"])).discover()
 
 
-def test_members_with_other_labels_are_refused(built: dict[str, Path], tmp_path: Path) -> None:
-    bundles = tmp_path / "bundles"
-    shutil.copytree(built["bundles"] / "tiny-a", bundles / "tiny-a")
-    _member(built["bundles"] / "tiny-b", bundles, "tiny-c", labels=[*LABELS[1:], LABELS[0]])
-    argv = ["ensemble", "--members", "tiny-a", "tiny-c", "--bundles-dir", str(bundles),
-            "--validation", str(built["validation"]), "--out", str(tmp_path / "e")]  # fmt: skip
-    assert export_main(argv) == 1
-    assert not (tmp_path / "e").exists()
-
-
 def test_a_member_version_an_ensemble_runs_cannot_be_unloaded(built: dict[str, Path]) -> None:
     settings = Settings(bundles_dir=built["bundles"], admin_keys=["admin-key"])
     with TestClient(create_app(settings)) as client:
@@ -193,3 +183,13 @@ def test_a_member_version_an_ensemble_runs_cannot_be_unloaded(built: dict[str, P
         refused = client.post(url, headers={"Authorization": "Bearer admin-key"})
         assert refused.status_code == 409
         assert "is run by ['tiny-ensemble@" in refused.json()["error"]["message"]
+
+
+def test_members_with_other_labels_are_refused(built: dict[str, Path], tmp_path: Path) -> None:
+    bundles = tmp_path / "bundles"
+    shutil.copytree(built["bundles"] / "tiny-a", bundles / "tiny-a")
+    _member(built["bundles"] / "tiny-b", bundles, "tiny-c", labels=[*LABELS[1:], LABELS[0]])
+    argv = ["ensemble", "--members", "tiny-a", "tiny-c", "--bundles-dir", str(bundles),
+            "--validation", str(built["validation"]), "--out", str(tmp_path / "e")]  # fmt: skip
+    assert export_main(argv) == 1
+    assert not (tmp_path / "e").exists()
