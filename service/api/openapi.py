@@ -49,15 +49,18 @@ V2_INFER = ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/inf
 def describe_deployment(app: FastAPI, registry: ModelRegistry) -> None:
     """Serve the deployment's rules in ``/openapi.json`` once ``registry`` is ready."""
     build: Callable[[], Schema] = app.openapi
-    served: Schema = {}
+    served: dict[tuple[tuple[str, str], ...], Schema] = {}
 
     def openapi() -> Schema:
         contract = build()
         if not registry.ready:
             return contract
-        if not served:
-            served.update(deployment_document(copy.deepcopy(contract), registry))
-        return served
+        # rebuilt when a version is loaded, fails or goes (hot loads, docs/operating/versions.md)
+        key = tuple(sorted((m.ref, m.state) for m in registry.all_versions()))
+        if key not in served:
+            served.clear()
+            served[key] = deployment_document(copy.deepcopy(contract), registry)
+        return served[key]
 
     app.openapi = openapi  # type: ignore[method-assign]
 
@@ -71,7 +74,8 @@ def deployment_document(document: Schema, registry: ModelRegistry) -> Schema:
     for path, ref in bodies.items():
         models, default = _served(registry, ROUTES[path]), _default(registry, path)
         if models or default:  # /v1/parse may be answered by a pair it cannot be named by
-            _add_rules(components[ref], models, default, registry)
+            pinned = _pinned(registry, ROUTES[path])
+            _add_rules(components[ref], models, pinned, default, registry)
     for template in V2_INFER:
         if template in document["paths"]:
             _v2_infer_paths(document["paths"], template, registry)
@@ -91,6 +95,16 @@ def _served(registry: ModelRegistry, route: str) -> list[LoadedModel]:
     return sorted((m for m in found if m.runtime is not None), key=lambda m: m.name)
 
 
+def _pinned(registry: ModelRegistry, route: str) -> list[LoadedModel]:
+    """Every ready version ``route`` serves: each may be pinned as ``name@version``."""
+    tasks = registry.route_tasks.get(route, ())
+    return [
+        m
+        for m in registry.all_versions()
+        if m.manifest.task in tasks and m.state == "ready" and m.runtime is not None
+    ]
+
+
 def _default(registry: ModelRegistry, path: str) -> list[LoadedModel] | None:
     """The model(s) that answer a body without ``model`` (None: it must be named)."""
     try:
@@ -107,11 +121,12 @@ def _default(registry: ModelRegistry, path: str) -> list[LoadedModel] | None:
 def _add_rules(
     body: Schema,
     models: list[LoadedModel],
+    pinned: list[LoadedModel],
     default: list[LoadedModel] | None,
     registry: ModelRegistry,
 ) -> None:
     properties = body["properties"]
-    names = [m.name for m in models]
+    names = [m.name for m in models] + [m.ref for m in pinned]
     named: Schema = {"type": "string", "enum": names}
     # no names (/v1/parse with no bundle of its own): model stays any string, a 404
     if names and default is None:
@@ -132,6 +147,9 @@ def _add_rules(
     branches = [
         {"required": ["model"], "properties": {"model": {"const": m.name}, **_rules(body, [m])}}
         for m in models
+    ] + [
+        {"required": ["model"], "properties": {"model": {"const": m.ref}, **_rules(body, [m])}}
+        for m in pinned
     ]
     if default is not None:
         branches.append({"properties": {"model": {"type": "null"}, **_rules(body, default)}})
@@ -176,7 +194,8 @@ def _v2_infer_paths(paths: Schema, template: str, registry: ModelRegistry) -> No
         mine["parameters"] = [p for p in mine.get("parameters", []) if p["name"] != "name"]
         for parameter in mine["parameters"]:
             if parameter["name"] == "version":  # another version is a 404; "" is none given
-                versions = [model.manifest.version]
+                group = registry.groups.get(model.name)
+                versions = group.ready() if group is not None else [model.manifest.version]
                 if parameter["in"] == "query":
                     versions.append("")
                 parameter["schema"] = {"type": "string", "enum": versions}

@@ -79,6 +79,8 @@ CASES: list[tuple[str, Any, bool]] = [
     ("/v1/entities", {"text": "x", "labels": ["FOOD"], "min_score": {"FOOD": 0.5}}, True),
     ("/v1/entities", {"text": "x", "min_score": {"x-other": 0}}, False),
     ("/v1/entities", {"words": [["a b"]]}, False),
+    ("/v1/entities", {"text": "order 2 dosa", "model": "ner-food@1"}, True),  # pinned version
+    ("/v1/entities", {"text": "order 2 dosa", "model": "ner-food@99"}, False),  # not loaded
     ("/v1/entities", {"words": [["a", "\ufeffb"]]}, True),
     ("/v1/redact", {"text": "order 2 dosa", "mode": "hash"}, False),  # no key configured
     ("/v1/redact", {"text": "order 2 dosa", "mode": "mask"}, True),
