@@ -25,7 +25,6 @@ from families.classify.abstain import run_abstain_calibration
 from families.classify.spec import CalibrationOption, CalibrationSummary
 from families.classify.validation import (
     CalibrationOptions,
-    LabelledDocument,
     load_classifier,
     score,
 )
@@ -38,12 +37,13 @@ TEST_SPLIT_WARNING = (
 )
 
 
-def _truth(docs: list[LabelledDocument], labels: list[str]) -> tuple[np.ndarray, Counter[str]]:
+def truth_of(gold_labels: list[list[str]], labels: list[str]) -> tuple[np.ndarray, Counter[str]]:
+    """[texts, labels] gold matrix, and the counts of gold labels the model does not have."""
     index = {label: i for i, label in enumerate(labels)}
-    truth = np.zeros((len(docs), len(labels)), dtype=bool)
+    truth = np.zeros((len(gold_labels), len(labels)), dtype=bool)
     unknown: Counter[str] = Counter()
-    for row, doc in enumerate(docs):
-        for label in doc.labels:
+    for row, given in enumerate(gold_labels):
+        for label in given:
             if label in index:
                 truth[row, index[label]] = True
             else:
@@ -60,6 +60,28 @@ def report_paths(report: Path) -> dict[str, Path]:
         "f1_curves": stem.parent / f"{stem.name}_f1_curves.png",
         "reliability": stem.parent / f"{stem.name}_reliability.png",
     }
+
+
+def draw_plots(
+    report: dict[str, object],
+    probs: np.ndarray,
+    truth: np.ndarray,
+    paths: dict[str, Path],
+    plots: bool,
+) -> dict[str, Path]:
+    """The F1-curve and reliability PNGs of a multi-label report (when ``plots``); records every
+    file the report will have under ``report["files"]``; the images for the Markdown."""
+    images: dict[str, Path] = {}
+    if plots:
+        from export.calibration.plots import plot_f1_curves, plot_reliability
+
+        images["F1 vs threshold per class"] = plot_f1_curves(
+            report, probs, truth, paths["f1_curves"]
+        )
+        images["Reliability diagram"] = plot_reliability(report, probs, truth, paths["reliability"])
+    shown = ("json", "markdown", "f1_curves", "reliability") if plots else ("json", "markdown")
+    report["files"] = {key: str(paths[key]) for key in shown}
+    return images
 
 
 def summary_of(selection: Selection, data: Path, documents: int) -> CalibrationSummary:
@@ -92,7 +114,7 @@ def summary_of(selection: Selection, data: Path, documents: int) -> CalibrationS
     )
 
 
-def _print_report(report: dict[str, object]) -> None:
+def print_report(report: dict[str, object]) -> None:
     print(f"{'label':<40} {'support':>7} {'thresh':>7} {'F1@0.5':>7} {'F1@thr':>7}  decision")
     for row in report["classes"]:  # type: ignore[attr-defined]
         print(
@@ -136,7 +158,7 @@ def run_calibration(options: CalibrationOptions) -> dict[str, object]:
     progress = Progress(total_steps=5 if options.automation else 4)
     with progress.step(f"loading {options.bundle} and {options.data}"):
         manifest, docs, pipeline = load_classifier(options)
-        truth, unknown = _truth(docs, manifest.labels)
+        truth, unknown = truth_of([d.labels for d in docs], manifest.labels)
     with progress.step(f"scoring {len(docs)} documents with the bundle's ONNX graph"):
         probs = score(pipeline, docs)
     with progress.step(
@@ -178,26 +200,11 @@ def run_calibration(options: CalibrationOptions) -> dict[str, object]:
         if summary.automation is not None:
             report["automation"] = summary.automation.model_dump()
         paths["json"].parent.mkdir(parents=True, exist_ok=True)
-        images: dict[str, Path] = {}
-        if options.plots:
-            from export.calibration.plots import plot_f1_curves, plot_reliability
-
-            images["F1 vs threshold per class"] = plot_f1_curves(
-                report, probs, truth, paths["f1_curves"]
-            )
-            images["Reliability diagram"] = plot_reliability(
-                report, probs, truth, paths["reliability"]
-            )
-        shown = (
-            ("json", "markdown", "f1_curves", "reliability")
-            if options.plots
-            else ("json", "markdown")
-        )
-        report["files"] = {key: str(paths[key]) for key in shown}
+        images = draw_plots(report, probs, truth, paths, options.plots)
         write_manifest(updated, options.bundle)
         paths["json"].write_text(json.dumps(report, indent=2) + "\n")
         paths["markdown"].write_text(to_markdown(report, images))
-    _print_report(report)
+    print_report(report)
     if summary.automation is not None:
         _print_automation(summary.automation)
     print(
