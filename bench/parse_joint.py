@@ -1,19 +1,24 @@
 """``/v1/parse``: one joint bundle (``nlu-food``, one encoder pass) vs the intent + NER pair
 (``intent-food`` + ``ner-food``, two encoders), same server, same utterances, same run.
 
-python -m bench.parse_joint [--bundles DIR] [--requests N]
+python -m bench.parse_joint [--bundles DIR] [--requests N] [--json FILE]
 
-Starts ``python -m service`` on 127.0.0.1 with the three bundles, then closed-loop loads of
-single-utterance parses at concurrency 1 and 32, alternating the two paths (pair, joint, pair,
-joint) so that a change in the machine's load hits both; prints the CPU model and ISA flags
-first. The load generator shares the CPUs with the server. Parses per CPU-second (server plus load
-generator) is the figure least moved by other jobs on a shared machine.
+``--bundles`` is a bundles directory holding the three (``python -m default_models intent ner
+joint --root ROOT`` builds them into ``ROOT/bundles``); a missing one stops the run before the
+server starts. Starts ``python -m service`` on 127.0.0.1 with the three bundles, then closed-loop
+loads of single-utterance parses at concurrency 1 and 32, alternating the two paths (pair, joint,
+pair, joint) so that a change in the machine's load hits both. Prints a ready-to-paste Markdown
+block: a caption (CPU model and ISA flags, CPUs, load average before and after, each bundle's
+variant, requests per load) and the table. The load generator shares the CPUs with the server.
+Parses per CPU-second (server plus load generator) is the figure least moved by other jobs on a
+shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -52,6 +57,39 @@ def run(bundles: Path, requests: int) -> list[dict[str, Any]]:
     return rows
 
 
+def variants(bundles: Path) -> dict[str, str]:
+    """Each bundle's shipped variant (fp32, int8-static, ...) as its manifest records it;
+    SystemExit naming a missing bundle."""
+    from service.bundle import BundleError, read_manifest
+
+    out = {}
+    for name in (*PAIR, JOINT):
+        try:
+            manifest = read_manifest(bundles / name)
+        except BundleError as exc:
+            raise SystemExit(
+                f"{bundles / name}: {exc}; build the three with python -m default_models intent "
+                f"ner joint --root ROOT and pass --bundles ROOT/bundles"
+            ) from exc
+        quantization = manifest.quantization()
+        out[name] = "fp32" if quantization == "none" else quantization
+    return out
+
+
+def caption(cpu: str, shipped: dict[str, str], load: tuple[str, str], requests: int) -> str:
+    cpus = len(os.sched_getaffinity(0))
+    bundles = ", ".join(f"`{name}` {variant}" for name, variant in shipped.items())
+    return (
+        f"`/v1/parse`, one server holding {bundles}; single-utterance requests (64 texts from "
+        f"both test splits, cycled), {requests} requests per load, the two paths alternated "
+        f"twice; {cpu}, {cpus} CPUs, load average {load[0]} before and {load[1]} after the run:"
+    )
+
+
+def _load_average() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| path | concurrency | p50 ms | p95 ms | requests/s | parses per CPU-second |"]
     lines.append("|---|---|---|---|---|---|")
@@ -68,10 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=400, help="per load (default: 400)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)
+    shipped = variants(args.bundles)
     cpu = current_cpu()
-    print(f"CPU: {cpu.describe()}")
-    print(f"ISA flags: {' '.join(sorted(cpu.flags))}")
+    print(f"CPU: {cpu.describe()}", flush=True)
+    before = _load_average()
     rows = run(args.bundles, args.requests)
+    print()
+    print(caption(cpu.describe(), shipped, (before, _load_average()), args.requests))
+    print()
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

@@ -2,7 +2,9 @@
 
 The run belongs to the bundle's export family (:meth:`export.family.ExportFamily.calibrate`,
 picked by the bundle's task in :func:`export.api.calibrate`): the classifier families tune
-thresholds or the abstain cut (:mod:`families.classify.calibrate`).
+thresholds or the abstain cut (:mod:`families.classify.calibrate`), the span family its per-type
+cuts (:mod:`families.span.calibrate`), the joint family each sequence head's
+(:mod:`families.joint.calibrate`).
 """
 
 from __future__ import annotations

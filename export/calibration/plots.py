@@ -131,3 +131,30 @@ def plot_reliability(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_abstain(
+    confidence: FloatArray, correct: BoolArray, threshold: float, target: float, path: Path
+) -> Path:
+    """Single-label abstention: precision among answered texts and coverage against the cut on
+    the top probability, the target precision and the shipped threshold marked."""
+    plt = _pyplot()
+    grid = np.linspace(0.0, 1.0, 201)
+    answered = confidence[:, None] >= grid[None, :]
+    count = answered.sum(axis=0)
+    hits = (answered & correct[:, None]).sum(axis=0)
+    precision = np.divide(hits, count, out=np.full(grid.shape, np.nan), where=count > 0)
+    fig, ax = plt.subplots(figsize=(5.0, 3.6))
+    ax.plot(grid, precision, color="tab:green", label="precision among answered")
+    ax.plot(grid, count / max(len(correct), 1), color="tab:blue", label="coverage (answered)")
+    ax.axhline(target, color="0.6", ls="--", lw=0.8, label=f"target precision {target:g}")
+    ax.axvline(threshold, color="tab:red", lw=1.0, label=f"shipped cut {threshold:.3f}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("abstain threshold on the top probability")
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(f"Abstention (validation, {len(correct)} texts)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

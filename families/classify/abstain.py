@@ -11,10 +11,11 @@ service answers ``"labels": []``.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
-from export.calibration.abstain import estimate_abstain
+from export.calibration.abstain import AbstainEstimate, estimate_abstain
 from export.errors import ExportError
 from export.progress import Progress
 from families.classify.spec import AbstainSummary
@@ -22,39 +23,67 @@ from families.classify.validation import CalibrationOptions, load_classifier, sc
 from service.bundle import write_manifest
 
 
+def single_label_gold(
+    labels: list[str], gold_labels: list[list[str]], data: Path, what: str = "single-label bundle"
+) -> np.ndarray:
+    """Gold class index per text (-1: ``[]`` or a label the model does not have: any answer is
+    wrong); more than one label is refused, naming the line."""
+    index = {label: i for i, label in enumerate(labels)}
+    gold = []
+    for number, given in enumerate(gold_labels, start=1):
+        if len(given) > 1:
+            raise ExportError(
+                f"{data}:{number}: {len(given)} labels; a {what} takes one label per text "
+                "(or [] for none of its classes)"
+            )
+        gold.append(index.get(given[0], -1) if given else -1)
+    return np.asarray(gold, dtype=np.int64)
+
+
+def abstain_decision(
+    probs: np.ndarray, gold: np.ndarray, data: Path, options: CalibrationOptions
+) -> tuple[AbstainEstimate, AbstainSummary, np.ndarray]:
+    """The cross-validated abstain threshold for served probabilities ``probs`` [texts, classes]:
+    the estimate, what the manifest records, and whether each top class was right."""
+    correct = probs.argmax(axis=1) == gold
+    confidence = probs.max(axis=1)
+    estimate = estimate_abstain(confidence, correct, options.target_precision, options.settings)
+    summary = AbstainSummary(
+        data=data.name,
+        documents=len(gold),
+        target_precision=options.target_precision,
+        precision=estimate.precision,
+        coverage=estimate.coverage,
+        oof_precision=estimate.oof_precision.estimate,
+        oof_precision_low=estimate.oof_precision.low,
+        oof_precision_high=estimate.oof_precision.high,
+        oof_coverage=estimate.oof_coverage,
+        accuracy_without_abstain=float(correct.mean()),
+        folds=options.settings.folds,
+        seed=options.settings.seed,
+    )
+    return estimate, summary, correct
+
+
+def describe_abstain(estimate: AbstainEstimate, correct: np.ndarray, target: float) -> str:
+    return (
+        f"abstain threshold {estimate.threshold:.4f} for precision >= {target}: in sample "
+        f"precision {estimate.precision:.3f}, coverage {estimate.coverage:.3f}; out of fold "
+        f"precision {estimate.oof_precision.estimate:.3f} [{estimate.oof_precision.low:.3f}, "
+        f"{estimate.oof_precision.high:.3f}], coverage {estimate.oof_coverage:.3f}; top-1 accuracy "
+        f"answering everything {correct.mean():.3f}"
+    )
+
+
 def run_abstain_calibration(options: CalibrationOptions) -> dict[str, object]:
     progress = Progress(total_steps=3)
     with progress.step(f"loading {options.bundle} and {options.data}"):
         manifest, docs, pipeline = load_classifier(options)
-        index = {label: i for i, label in enumerate(manifest.labels)}
-        gold = []
-        for number, doc in enumerate(docs, start=1):
-            if len(doc.labels) > 1:
-                raise ExportError(
-                    f"{options.data}:{number}: {len(doc.labels)} labels; a single-label bundle "
-                    "takes one label per text (or [] for none of its classes)"
-                )
-            gold.append(index.get(doc.labels[0], -1) if doc.labels else -1)
+        gold = single_label_gold(manifest.labels, [d.labels for d in docs], options.data)
     with progress.step(f"scoring {len(docs)} texts with the bundle's ONNX graph"):
         probs = score(pipeline, docs)
-        correct = probs.argmax(axis=1) == np.asarray(gold)
-        confidence = probs.max(axis=1)
     with progress.step(f"choosing the abstain threshold ({options.settings.folds} folds)"):
-        estimate = estimate_abstain(confidence, correct, options.target_precision, options.settings)
-        summary = AbstainSummary(
-            data=options.data.name,
-            documents=len(docs),
-            target_precision=options.target_precision,
-            precision=estimate.precision,
-            coverage=estimate.coverage,
-            oof_precision=estimate.oof_precision.estimate,
-            oof_precision_low=estimate.oof_precision.low,
-            oof_precision_high=estimate.oof_precision.high,
-            oof_coverage=estimate.oof_coverage,
-            accuracy_without_abstain=float(correct.mean()),
-            folds=options.settings.folds,
-            seed=options.settings.seed,
-        )
+        estimate, summary, correct = abstain_decision(probs, gold, options.data, options)
         updated = manifest.with_decisions(
             abstain_threshold=float(estimate.threshold), calibration=summary
         )
@@ -65,11 +94,7 @@ def run_abstain_calibration(options: CalibrationOptions) -> dict[str, object]:
         write_manifest(updated, options.bundle)
         path.write_text(json.dumps(report, indent=2) + "\n")
     print(
-        f"abstain threshold {estimate.threshold:.4f} for precision >= {options.target_precision}: "
-        f"in sample precision {estimate.precision:.3f}, coverage {estimate.coverage:.3f}; out of "
-        f"fold precision {estimate.oof_precision.estimate:.3f} [{estimate.oof_precision.low:.3f}, "
-        f"{estimate.oof_precision.high:.3f}], coverage {estimate.oof_coverage:.3f}; top-1 accuracy "
-        f"answering everything {correct.mean():.3f}; written to {options.bundle / 'bundle.json'}, "
-        f"report {path}"
+        f"{describe_abstain(estimate, correct, options.target_precision)}; written to "
+        f"{options.bundle / 'bundle.json'}, report {path}"
     )
     return report

@@ -39,12 +39,13 @@ TEST_SPLIT_WARNING = (
 )
 
 
-def _truth(docs: list[LabelledDocument], labels: list[str]) -> tuple[np.ndarray, Counter[str]]:
+def truth_of(gold_labels: list[list[str]], labels: list[str]) -> tuple[np.ndarray, Counter[str]]:
+    """[texts, labels] gold matrix, and the counts of gold labels the model does not have."""
     index = {label: i for i, label in enumerate(labels)}
-    truth = np.zeros((len(docs), len(labels)), dtype=bool)
+    truth = np.zeros((len(gold_labels), len(labels)), dtype=bool)
     unknown: Counter[str] = Counter()
-    for row, doc in enumerate(docs):
-        for label in doc.labels:
+    for row, given in enumerate(gold_labels):
+        for label in given:
             if label in index:
                 truth[row, index[label]] = True
             else:
@@ -61,6 +62,28 @@ def report_paths(report: Path) -> dict[str, Path]:
         "f1_curves": stem.parent / f"{stem.name}_f1_curves.png",
         "reliability": stem.parent / f"{stem.name}_reliability.png",
     }
+
+
+def draw_plots(
+    report: dict[str, object],
+    probs: np.ndarray,
+    truth: np.ndarray,
+    paths: dict[str, Path],
+    plots: bool,
+) -> dict[str, Path]:
+    """The F1-curve and reliability PNGs of a multi-label report (when ``plots``); records every
+    file the report will have under ``report["files"]``; the images for the Markdown."""
+    images: dict[str, Path] = {}
+    if plots:
+        from export.calibration.plots import plot_f1_curves, plot_reliability
+
+        images["F1 vs threshold per class"] = plot_f1_curves(
+            report, probs, truth, paths["f1_curves"]
+        )
+        images["Reliability diagram"] = plot_reliability(report, probs, truth, paths["reliability"])
+    shown = ("json", "markdown", "f1_curves", "reliability") if plots else ("json", "markdown")
+    report["files"] = {key: str(paths[key]) for key in shown}
+    return images
 
 
 def summary_of(selection: Selection, data: Path, documents: int) -> CalibrationSummary:
@@ -93,7 +116,7 @@ def summary_of(selection: Selection, data: Path, documents: int) -> CalibrationS
     )
 
 
-def _print_report(report: dict[str, object]) -> None:
+def print_report(report: dict[str, object]) -> None:
     print(f"{'label':<40} {'support':>7} {'thresh':>7} {'F1@0.5':>7} {'F1@thr':>7}  decision")
     for row in report["classes"]:  # type: ignore[attr-defined]
         print(
@@ -178,7 +201,7 @@ def calibrate_probabilities(
 ) -> dict[str, object]:
     """The multi-label calibration of served validation probabilities, whatever the family:
     cross-validated thresholds, per-class automation, the manifest rewritten, the report."""
-    truth, unknown = _truth(docs, manifest.labels)
+    truth, unknown = truth_of([d.labels for d in docs], manifest.labels)
     with progress.step(
         f"cross-validating {len(OPTIONS)} threshold options ({options.settings.folds} folds)"
     ):
@@ -218,29 +241,14 @@ def calibrate_probabilities(
         if summary.automation is not None:
             report["automation"] = summary.automation.model_dump()
         paths["json"].parent.mkdir(parents=True, exist_ok=True)
-        images: dict[str, Path] = {}
-        if options.plots:
-            from export.calibration.plots import plot_f1_curves, plot_reliability
-
-            images["F1 vs threshold per class"] = plot_f1_curves(
-                report, probs, truth, paths["f1_curves"]
-            )
-            images["Reliability diagram"] = plot_reliability(
-                report, probs, truth, paths["reliability"]
-            )
-        shown = (
-            ("json", "markdown", "f1_curves", "reliability")
-            if options.plots
-            else ("json", "markdown")
-        )
-        report["files"] = {key: str(paths[key]) for key in shown}
+        images = draw_plots(report, probs, truth, paths, options.plots)
         write_manifest(updated, options.bundle)
         paths["json"].write_text(json.dumps(report, indent=2) + "\n")
         markdown = to_markdown(report, images)
         if summary.automation is not None:
             markdown += "\n" + automation_markdown(report["automation"])  # type: ignore[arg-type]
         paths["markdown"].write_text(markdown)
-    _print_report(report)
+    print_report(report)
     if summary.automation is not None:
         _print_automation(summary.automation)
     print(

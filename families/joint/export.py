@@ -14,6 +14,8 @@ from typing import Annotated, ClassVar, Literal, cast, get_args
 import torch
 from pydantic import BaseModel, Field, field_validator
 
+from export.calibration.command import CalibrateOptions
+from export.calibration.options import Settings
 from export.checkpoint import RawCheckpoint, read_labels_file
 from export.cli_options import Flag
 from export.encoders import position_limit
@@ -207,6 +209,30 @@ class JointFamily(ExportFamily[JointModel, JointOptions]):
     manifest_type = JointManifest
     output = PACKED_OUTPUT
     extra_versions = ("pytorch-crf",)
+    calibrates = True
+    calibration_help = (
+        "each labelled sequence head: single-label the abstain threshold (--target-precision), "
+        'multi-label the cross-validated per-class thresholds; lines {"text": ..., "labels": '
+        '[...]} label the intent head, "heads": {"NAME": [...]} any head (a head is '
+        "calibrated when every line labels it)."
+    )
+
+    def calibrate(self, options: CalibrateOptions, settings: Settings) -> dict[str, object]:
+        """Every labelled sequence head, as ``/v1/classify`` bundles are calibrated."""
+        from families.classify.validation import CalibrationOptions
+        from families.joint.calibrate import run_joint_calibration
+
+        return run_joint_calibration(
+            CalibrationOptions(
+                bundle=options.bundle,
+                data=options.data,
+                settings=settings,
+                report=options.report,
+                plots=not options.no_plots,
+                target_precision=options.target_precision,
+                automation=None,
+            )
+        )
 
     def build(self, raw: RawCheckpoint, options: JointOptions) -> JointModel:
         model = build_joint(raw, options.head_options())

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from default_models import intent_corpus
 from default_models.food_corpus import split_pools
 from default_models.intent_corpus import (
+    EXTRA_TEMPLATES,
     INTENTS,
     OUT_OF_SCOPE,
     TEMPLATES,
@@ -28,9 +30,19 @@ def splits() -> dict[str, list[Utterance]]:
 
 
 def test_templates_are_unique_across_intents() -> None:
-    every = [t for ts in TEMPLATES.values() for t in ts] + list(OUT_OF_SCOPE)
+    every = [t for ts in (*TEMPLATES.values(), *EXTRA_TEMPLATES.values()) for t in ts]
+    every += OUT_OF_SCOPE
     assert len(every) == len(set(every))
     assert len(INTENTS) == 8
+    assert set(EXTRA_TEMPLATES) == {*INTENTS, "oos"}
+
+
+def test_every_intent_has_varied_training_phrasings() -> None:
+    """Train sees at least 30 phrasings per intent (a dozen was too few to generalise from)."""
+    train = split_templates()["train"]
+    for intent in (*INTENTS, "oos"):
+        least = 30 if intent in ("greet", "thanks", "oos") else 50
+        assert len(train[intent]) >= least, (intent, len(train[intent]))
 
 
 def test_held_out_templates_are_disjoint_and_cover_every_intent() -> None:
@@ -40,7 +52,9 @@ def test_held_out_templates_are_disjoint_and_cover_every_intent() -> None:
         assert train and dev and len(test) >= 2, intent
         assert not train & dev and not train & test and not dev & test, intent
         source = OUT_OF_SCOPE if intent == "oos" else TEMPLATES[intent]
-        assert train | dev | test == set(source)
+        assert train | dev | test == set(source) | set(EXTRA_TEMPLATES[intent])
+        # the extra phrasings train only: dev and test are held out of the original templates
+        assert not set(EXTRA_TEMPLATES[intent]) & (dev | test)
 
 
 def test_every_utterance_comes_from_its_own_splits_templates(
@@ -77,10 +91,17 @@ def test_label_balance(splits: dict[str, list[Utterance]]) -> None:
         assert len({u.text for u in splits[name]}) == len(splits[name])  # no repeats
 
 
-def test_deterministic_and_seeded(splits: dict[str, list[Utterance]]) -> None:
+def test_deterministic_and_seeded(
+    splits: dict[str, list[Utterance]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert generate_splits(seed=13) == splits
     assert generate_splits(seed=14) != splits
     assert generate_splits(per_intent={"train": 5})["test"] == splits["test"]
+    # Training material never moves the held-out benchmarks.
+    monkeypatch.setattr(intent_corpus, "EXTRA_TEMPLATES", {})
+    without = generate_splits()
+    assert without["dev"] == splits["dev"] and without["test"] == splits["test"]
+    assert without["train"] != splits["train"]
 
 
 def test_closed_set_has_no_out_of_scope() -> None:
