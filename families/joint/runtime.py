@@ -179,7 +179,12 @@ class JointRuntime:
         }
 
     def prepare(self, texts: list[str], options: RequestOptions | None = None) -> JointInputs:
-        return JointInputs(self.tagger.prepare(texts, options), options.top_k if options else None)
+        tagged = self.tagger.prepare(texts, options)
+        # The tagger plans no window for a text without content tokens (e.g. "\b"), but the
+        # sequence heads answer every text: it gets one window of special tokens only, like
+        # the classifier runtime gives it; the token head finds no word there.
+        tagged.windows = [ws or [Window(0, 0)] for ws in tagged.windows]
+        return JointInputs(tagged, options.top_k if options else None)
 
     def predict(self, texts: list[str], top_k: int | None = None) -> JointPrediction:
         return self.run_prepared([self.prepare(texts, RequestOptions(top_k=top_k))])[0]

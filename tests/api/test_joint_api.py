@@ -191,3 +191,22 @@ def test_open_inference_protocol_answers_a_joint_bundles_entities(bundles: Path)
         r["entities"] for r in v1.json()["results"]
     ]
     assert [o["name"] for o in meta["outputs"]] == ["entities"]
+
+
+def test_a_text_without_content_tokens_is_answered_by_every_head(bundles: Path) -> None:
+    """"\b" is not blank, but the tokenizer finds nothing in it: the heads still answer (it was
+    a 500 found by schemathesis), alone and beside other texts in one batch."""
+    with serving(bundles) as client:
+        alone = client.post("/v1/parse", json={"text": "\b", "model": JOINT})
+        mixed = client.post("/v1/entities", json={"texts": ["\b", TEXTS[0]], "model": JOINT})
+        head = client.post(
+            "/v1/classify", json={"texts": ["\x89", "hi"], "model": JOINT, "return_scores": True}
+        )
+    assert alone.status_code == 200, alone.text
+    parsed = alone.json()["results"][0]
+    assert parsed["entities"] == [] and parsed["intent"] is not None
+    assert mixed.status_code == 200, mixed.text
+    assert mixed.json()["results"][0]["entities"] == []
+    assert head.status_code == 200, head.text
+    scores = [r["scores"] for r in head.json()["results"]]
+    assert all(scores) and all(0 <= p <= 1 for s in scores for p in s.values()), scores
