@@ -406,6 +406,11 @@ class Batcher(Generic[P, R]):
     def depth(self) -> int:
         return len(self._queue) + len(self._large)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, tokenizing or running: spare capacity (shadow copies wait for it)."""
+        return not (self._queue or self._large or self._running or self._tokenizing)
+
     def abort(self, error: Exception) -> None:
         """Answer every queued and running request with ``error`` and stop the running call."""
         with self._cond:

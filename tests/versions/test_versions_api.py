@@ -223,6 +223,28 @@ def test_shadow_copies_are_compared_and_never_answered(root: Path) -> None:
         assert versions(client)["1"]["role"] == "shadow"
 
 
+def test_shadow_copies_wait_for_spare_capacity_and_are_dropped_without_it(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the served version is never idle, no copy runs: each is dropped (counted) after
+    ``IDLE_WAIT_S``, so shadow work never takes CPU from served traffic."""
+    monkeypatch.setattr("service.versions.shadow.IDLE_WAIT_S", 0.2)
+    routing = {"tiny-ner": {"shadow": {"version": "1", "fraction": 1.0}}}
+    with serving(root, routing=routing) as client:
+        registry = client.app.state.registry  # type: ignore[attr-defined]
+        served = registry.groups["tiny-ner"].versions["2"].batcher
+        labels = {"model": "tiny-ner", "version": "1"}
+        compared = sample("infer_shadow_comparisons_total", **labels, outcome="agree")
+        dropped = sample("infer_shadow_dropped_total", **labels)
+        monkeypatch.setattr(type(served), "idle", property(lambda self: False))
+        assert {answered_by(client) for _ in range(5)} == {"2"}
+        deadline = time.monotonic() + 10
+        while sample("infer_shadow_dropped_total", **labels) < dropped + 5:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert sample("infer_shadow_comparisons_total", **labels, outcome="agree") == compared
+
+
 def test_a_load_over_the_memory_limit_is_refused_with_its_reason(
     root: Path, tiny_bundle: Path
 ) -> None:
