@@ -103,6 +103,7 @@ def build_runtime(
             manifest.onnx.output,
             settings.intra_op_threads,
             settings.providers,
+            settings.intra_op_spinning,
         )
         # Before any traffic: the bundle must reproduce its stored sample on this CPU.
         selfcheck = run_selfcheck(manifest, bundle_dir, inner)
