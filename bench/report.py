@@ -142,6 +142,16 @@ def _baselines(report: Result) -> list[str]:
         lines += baselines_table("optimum NER", ner["optimum"])
     if "postures" in report:
         lines += baselines_table("PyTorch eager postures", report["postures"]["torch"], "tokens")
+    longformer = report.get("longformer", {})
+    if "eager_s_by_policy" in longformer:
+        lines += [
+            "",
+            f"HF eager Longformer (s per document; the targets use {longformer['best_policy']}):",
+            "",
+        ]
+        for label, by_tokens in longformer["eager_s_by_policy"].items():
+            cells = ", ".join(f"{t} tokens {s:.3f} s" for t, s in by_tokens.items())
+            lines.append(f"- {label}: {cells}")
     return lines
 
 

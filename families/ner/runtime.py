@@ -349,7 +349,8 @@ class NerPipeline:
             for i in live
         ]
         cls_scores = [window_scores[i][0][0] for i in live]  # position 0 of the first window
-        decoded = self.decoder.decode(word_scores, cls_scores if self.decoder.lead else None)
+        cls = cls_scores if self.decoder.lead else None
+        decoded = self.decoder.decode(word_scores, cls, marginals=False)  # scores: below, if any
         found: list[tuple[int, int, int, str]] = []  # text, start, end, label
         spans: list[tuple[int, int, int]] = []  # row, first word, last word
         for row, i in enumerate(live):
@@ -361,6 +362,8 @@ class NerPipeline:
                     start, end = clusters.snap(start, end)  # never half a user-perceived char
                     found.append((i, start, end, label))
                     spans.append((row, first, last))
+        if spans:
+            decoded = self.decoder.with_marginals(decoded)
         scores = self.decoder.entity_scores(decoded, spans)  # all entities in a few numpy calls
         for (i, start, end, label), score, (row, first, last) in zip(
             found, scores, spans, strict=True
