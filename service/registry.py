@@ -28,7 +28,7 @@ from service.metrics import (
     VALIDATION_REVIEW_RATE,
 )
 from service.runtime.batcher import Batcher, BatchLimits
-from service.runtime.family import RequestOptions, Resolved, Runtime, ServingFamily
+from service.runtime.family import RequestOptions, Resolved, Runtime, ServingFamily, phases_of
 from service.runtime.loader import Families, build_runtime
 from service.selfcheck import SelfCheckError, SelfCheckReport
 from service.settings import Settings
@@ -196,6 +196,7 @@ class ModelRegistry:
                     self._limits(),
                     model.runtime.run_slice,
                     model.runtime.merge,
+                    phases_of(model.runtime),
                 )
                 manifest = model.manifest
                 provider = model.runtime.session.provider

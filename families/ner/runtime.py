@@ -144,6 +144,14 @@ class NerSlice:
 
 
 @dataclass
+class NerBatchScores:
+    """The ONNX output of one batch of requests, per text, per window (``score_prepared``)."""
+
+    scores: list[list[FloatArray]]
+    seconds: float
+
+
+@dataclass
 class NerSliceScores:
     scores: dict[tuple[int, int], FloatArray]  # (text, window) -> the graph's output rows
     seconds: float
@@ -245,15 +253,29 @@ class NerPipeline:
 
     def run_prepared(self, items: list[NerInputs]) -> list[NerPrediction]:
         """Several requests in one pass (shared ONNX calls); each gets back only its own texts."""
+        return self.finish_prepared(items, self.score_prepared(items))
+
+    def score_prepared(self, items: list[NerInputs]) -> NerBatchScores:
+        """The ONNX half of ``run_prepared``: every window's scores, no decoding. The batcher
+        decodes a batch (``finish_prepared``) on another thread while the next batch's ONNX
+        calls run."""
+        encoded = [e for item in items for e in item.encoded]
+        windows = [w for item in items for w in item.windows]
+        started = time.perf_counter()
+        scores = self._scores(encoded, windows)
+        return NerBatchScores(scores, time.perf_counter() - started)
+
+    def finish_prepared(
+        self, items: list[NerInputs], scored: NerBatchScores
+    ) -> list[NerPrediction]:
+        """The decoding half of ``run_prepared``: entities of each request from its scores."""
         texts = [t for item in items for t in item.texts]
         encoded = [e for item in items for e in item.encoded]
         windows = [w for item in items for w in item.windows]
         started = time.perf_counter()
-        window_scores = self._scores(encoded, windows)
-        inferred = time.perf_counter()
         most = max((item.alternatives for item in items), default=0)
-        entities = self._decode(texts, encoded, windows, window_scores, most)
-        done = time.perf_counter()
+        entities = self._decode(texts, encoded, windows, scored.scores, most)
+        decoded = time.perf_counter() - started
         results, offset = [], 0
         for item in items:
             results.append(
@@ -263,8 +285,8 @@ class NerPipeline:
                     ),
                     timings={
                         "tokenize": item.tokenize_seconds,
-                        "inference": inferred - started,
-                        "decode": done - inferred,
+                        "inference": scored.seconds,
+                        "decode": decoded,
                     },
                     windows=item.num_windows,
                     tokens=item.tokens,
