@@ -132,6 +132,12 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--baseline-root", type=Path, help="another checkout, run alongside")
     p.add_argument("--env", action="append", default=[], help="INFER_X=value for both servers")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="clients in the closed loop (c>1: throughput A/B between checkouts; raw stays b=1)",
+    )
     args = p.parse_args()
     print(f"CPU: {current_cpu().describe()}", flush=True)
     bundle = args.bundles / args.model
@@ -143,7 +149,11 @@ def main() -> None:
     roots = {"this": ROOT}
     if args.baseline_root is not None:
         roots["baseline"] = args.baseline_root.resolve()
-    env = {"INFER_MODELS": json.dumps([args.model]), "INFER_SHED_LATE_REQUESTS": "false"}
+    env = {
+        "INFER_MODELS": json.dumps([args.model]),
+        "INFER_SHED_LATE_REQUESTS": "false",
+        "INFER_MAX_QUEUE_TOKENS": "10000000",
+    }
     env |= dict(item.split("=", 1) for item in args.env)
     logs = Path(tempfile.mkdtemp(prefix="service-overhead-"))
     with contextlib.ExitStack() as stack:
@@ -159,11 +169,12 @@ def main() -> None:
             row: dict[str, Any] = {"round": r}
             for name, server in servers.items():
                 before = _scrape(server.base, args.model, route)
-                result = closed_loop(server, route, bodies, 1, args.requests)
+                result = closed_loop(server, route, bodies, args.concurrency, args.requests)
                 assert result.errors == 0, result
                 after = _scrape(server.base, args.model, route)
                 summary = result.summary.as_dict()
                 row[name] = {
+                    "per_s": summary["per_s"],
                     "p50_ms": summary["p50_ms"],
                     "p95_ms": summary["p95_ms"],
                     "server_ms": _breakdown(before, after),
@@ -181,6 +192,7 @@ def main() -> None:
             for k in rounds[0][name]["server_ms"]
         }
         summary[name] = {
+            "per_s": round(statistics.median(r[name]["per_s"] for r in rounds), 1),
             "p50_ms": round(p50, 2),
             "over_raw_ms": round(p50 - summary["raw_b1_p50_ms"], 2),
             "server_ms": stages,
