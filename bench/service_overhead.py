@@ -133,6 +133,13 @@ def main() -> None:
     p.add_argument("--baseline-root", type=Path, help="another checkout, run alongside")
     p.add_argument("--env", action="append", default=[], help="INFER_X=value for both servers")
     p.add_argument(
+        "--baseline-env",
+        action="append",
+        default=[],
+        help="INFER_X=value for the baseline server only (e.g. the same checkout with "
+        "INFER_INTRA_OP_SPINNING=true: --baseline-root . --baseline-env ...)",
+    )
+    p.add_argument(
         "--concurrency",
         type=int,
         default=1,
@@ -159,8 +166,13 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         servers = {}
         for name, root in roots.items():
+            own = (
+                env | dict(i.split("=", 1) for i in args.baseline_env)
+                if name == "baseline"
+                else env
+            )
             service = stack.enter_context(
-                launch_service(args.bundles, logs / f"{name}.log", env, root=root)
+                launch_service(args.bundles, logs / f"{name}.log", own, root=root)
             )
             servers[name] = Server(service.base, service.pid)
             closed_loop(servers[name], route, bodies, 1, args.warmup)
