@@ -236,17 +236,17 @@ def _ner_variant(
         env = {"INFER_INTRA_OP_SPINNING": str(spin).lower()}
         with running_service(assets.bundles, [bundle.name], log, env) as server:
             services[key] = _ner_http(server, texts, preset)
-            if not spin:
+            if spin == spinning[0]:
                 identity = _batch_identity(server, texts[: max(preset.batch_sizes)])
         spec = {"kind": "ner-ort", "bundle": str(bundle), "spinning": spin, **common}
         raw[key] = _worker(spec, workdir, f"{variant}-spinning-{key}")
     return {
         "bundle": bundle.name,
         "graph": build.graph_of(bundle),
-        "service": services["off"],
+        "service": services["off" if "off" in services else "on"],  # targets: as it ships
         "service_spinning": services,
         "identity": identity,
-        "ort": raw["off"],
+        "ort": raw["off" if "off" in raw else "on"],
         "ort_spinning": raw,
         "buckets": _worker(
             {
