@@ -326,11 +326,13 @@ class TwoPhaseRunner:
         self.decode_gate = threading.Event()
         self.score_gate = threading.Event()
         self.scoring = threading.Event()  # set once a batch is being scored
+        self.scoring_size = 0
         self.scored: list[list[int]] = []
         self.decoded: list[list[int]] = []
         self.decode_threads: set[str] = set()
 
     def score(self, items: list[Item]) -> list[int]:
+        self.scoring_size = len(items)
         self.scoring.set()
         self.score_gate.wait(10)
         self.scored.append([i.value for i in items])
@@ -359,7 +361,10 @@ def test_a_batch_decodes_while_the_next_one_scores_and_answers_stay_exact() -> N
 
     async def scenario() -> list[object]:
         tasks = asyncio.create_task(submit_all(batcher, [Item(v) for v in range(12)]))
-        while batcher.depth < 11:  # the first one is being scored, the rest queued
+        deadline = time.monotonic() + 10
+        # the first batch is being scored (held), every other request queued behind it
+        while not (runner.scoring.is_set() and batcher.depth + runner.scoring_size == 12):
+            assert time.monotonic() < deadline
             await asyncio.sleep(0.001)
         runner.score_gate.set()
         # decoding is held: scoring still moves on to the batches queued behind the first
@@ -373,7 +378,7 @@ def test_a_batch_decodes_while_the_next_one_scores_and_answers_stay_exact() -> N
 
     held, *results = run(scenario())
     batcher.close()
-    assert held >= 3  # three batches of 4 scored while the first decode was still held
+    assert held >= 3  # later batches scored while the first batch's decoding was held
     assert results == [v * 10 + 1 for v in range(12)]
     assert any(name.startswith("finish-phases") for name in runner.decode_threads)
 
@@ -389,11 +394,14 @@ def test_a_batch_that_fails_while_decoding_is_rerun_one_request_at_a_time() -> N
     )
 
     async def scenario() -> list[object]:
+        deadline = time.monotonic() + 10
         first = asyncio.create_task(batcher.submit(lambda: Item(100)))
         while not runner.scoring.is_set():  # the worker took it and waits in scoring
+            assert time.monotonic() < deadline
             await asyncio.sleep(0.001)
         rest = asyncio.create_task(submit_all(batcher, [Item(1), Item(-1), Item(2), Item(3)]))
         while batcher.depth < 4:
+            assert time.monotonic() < deadline
             await asyncio.sleep(0.001)
         runner.score_gate.set()
         return [await first, *(await rest)]
