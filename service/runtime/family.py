@@ -77,8 +77,10 @@ class TwoPhases(Protocol):
 def phases_of(
     runtime: Runtime[Any, Any],
 ) -> tuple[Callable[[list[Any]], Any], Callable[[list[Any], Any], list[Any]]] | None:
-    """The two halves of ``run_prepared`` where the runtime has them (``TwoPhases``)."""
-    if isinstance(runtime, TwoPhases):
+    """The two halves of ``run_prepared`` where the runtime has them (``TwoPhases``), unless
+    ``run_prepared`` was replaced on the instance (a wrapper, e.g. a test's fault injection):
+    then the batcher calls that ``run_prepared`` as it is."""
+    if isinstance(runtime, TwoPhases) and "run_prepared" not in vars(runtime):
         return runtime.score_prepared, runtime.finish_prepared
     return None
 

@@ -410,3 +410,19 @@ def test_a_batch_that_fails_while_decoding_is_rerun_one_request_at_a_time() -> N
     batcher.close()
     assert results == [1001, 11, -9, 21, 31]  # alone, -1 decodes: only the shared batch failed
     assert [1, -1, 2, 3] in runner.decoded and [-1] in runner.decoded
+
+
+def test_the_ner_runtime_runs_in_two_phases_unless_its_run_is_wrapped(tiny_bundle: Path) -> None:
+    from service.runtime.family import phases_of
+    from service.runtime.loader import load_runtime
+
+    runtime = load_runtime(tiny_bundle).runtime
+    assert isinstance(runtime, NerPipeline)
+    phases = phases_of(runtime)
+    assert phases is not None
+    prepared = [runtime.prepare(["pizza mangwao"]), runtime.prepare(["do dosa", ""])]
+    two = phases[1](prepared, phases[0](prepared))
+    one = runtime.run_prepared(prepared)
+    assert [p.entities for p in two] == [p.entities for p in one]
+    runtime.run_prepared = lambda items: []  # type: ignore[method-assign]
+    assert phases_of(runtime) is None  # a wrapper of run_prepared is what the batcher calls
