@@ -21,7 +21,9 @@ import json
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from bench.http_load import closed_loop, running_service
@@ -44,9 +46,9 @@ def _texts(kind: str, count: int, tokenizer: Path) -> list[str]:
     return [document(tokenizer, rng.randint(300, 3000), seed=i) for i in range(count)]
 
 
-def _raw_seconds(model: Any, texts: list[str], opts: Options, repeats: int) -> tuple[float, float]:
-    """(wall, CPU) seconds of the best repeat."""
-    pipeline = model.loaded.pipeline
+def _raw_calls(model: Any, texts: list[str], opts: Options) -> Callable[[], None]:
+    """The raw session over the batch command's batches, tokenized beforehand (not timed)."""
+    pipeline: Any = model.loaded.runtime
     session = pipeline.session.session  # under the metrics wrapper
     items = [_Item(i, {}, model.prepare(t)) for i, t in enumerate(texts)]
     calls = []
@@ -61,13 +63,30 @@ def _raw_seconds(model: Any, texts: list[str], opts: Options, repeats: int) -> t
         calls.append(rows)
     tok = pipeline.tokenizer
     pad = pipeline.manifest.tokenizer.pad_token_id
-    best = (float("inf"), 0.0)
-    for _ in range(repeats):
-        started, cpu = time.perf_counter(), time.process_time()
+
+    def run_all() -> None:
         for rows in calls:
             session.run(build_inputs(rows, tok.prefix_ids, tok.suffix_ids, pad))
-        best = min(best, (time.perf_counter() - started, time.process_time() - cpu))
-    return best
+
+    return run_all
+
+
+def _timed(run: Callable[[], object]) -> tuple[float, float]:
+    started, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def opts_for(work: Path, data: Path, settings: Settings, tag: str) -> Options:
+    """The batch command's options as the CLI sets them, a fresh output per repeat."""
+    return Options(
+        input=data,
+        output=work / f"out-{tag}.jsonl",
+        errors=work / f"err-{tag}.jsonl",
+        max_batch_size=settings.max_batch_size,
+        max_batch_tokens=settings.max_batch_tokens,
+        progress=False,
+    )
 
 
 def main() -> None:
@@ -77,7 +96,7 @@ def main() -> None:
     p.add_argument("--inputs", choices=["utterances", "documents"], required=True)
     p.add_argument("--count", type=int, default=1200)
     p.add_argument("--concurrency", default="", help="HTTP concurrencies, e.g. 8,32")
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     print(f"CPU: {current_cpu().describe()}", flush=True)
     settings = Settings(bundles_dir=args.bundles, models=[args.model])
@@ -94,43 +113,40 @@ def main() -> None:
         line |= {"tokens_per_s": round(tokens / seconds, 1), **extra}
         print(json.dumps(line), flush=True)
 
+    raw_run = _raw_calls(model, texts, opts_for(work, data, settings, "warm"))
+    batch_times: list[tuple[float, float]] = []
+    raw_times: list[tuple[float, float]] = []
     tokens = 0
-    batch_best, batch_cpu = float("inf"), 0.0
+    # A/B interleaved: on a shared machine both see the same disturbance; medians reported.
     for r in range(args.repeats):
-        out = work / f"out-{r}.jsonl"
-        opts = Options(
-            input=data,
-            output=out,
-            errors=work / f"err-{r}.jsonl",
-            max_batch_size=settings.max_batch_size,
-            max_batch_tokens=settings.max_batch_tokens,
-            progress=False,
-        )
+        opts = opts_for(work, data, settings, str(r))
         started, cpu = time.perf_counter(), time.process_time()
-        summary = run(model, opts)
-        batch_best, batch_cpu = min(
-            (batch_best, batch_cpu), (time.perf_counter() - started, time.process_time() - cpu)
-        )
-        tokens = summary.tokens
-    report("batch command", batch_best, tokens, cpu_s=round(batch_cpu, 2))
-    raw, raw_cpu = _raw_seconds(model, texts, opts, args.repeats)
+        tokens = run(model, opts).tokens
+        batch_times.append((time.perf_counter() - started, time.process_time() - cpu))
+        raw_times.append(_timed(raw_run))
+    batch_s, batch_cpu = median(t for t, _ in batch_times), median(c for _, c in batch_times)
+    raw_s, raw_cpu = median(t for t, _ in raw_times), median(c for _, c in raw_times)
+    report("batch command", batch_s, tokens, cpu_s=round(batch_cpu, 2), repeats=args.repeats)
     report(
         "raw ONNX session (same batches)",
-        raw,
+        raw_s,
         tokens,
         cpu_s=round(raw_cpu, 2),
-        batch_vs_raw=round(raw / batch_best, 3),
+        batch_vs_raw=round(raw_s / batch_s, 3),
         batch_vs_raw_per_cpu_s=round(raw_cpu / batch_cpu, 3),
+        batch_vs_raw_each=[
+            round(r / b, 3) for (b, _), (r, _) in zip(batch_times, raw_times, strict=True)
+        ],
     )
     if args.concurrency:
         route = "/v1/entities" if args.inputs == "utterances" else "/v1/postures"
         with running_service(args.bundles, [args.model], work / "server.log") as server:
             for c in [int(x) for x in args.concurrency.split(",")]:
                 bodies = [{"text": t} for t in texts]
-                result = closed_loop(server, route, bodies, c, len(texts), warmup=min(4, c))
-                assert result.errors == 0, result
-                seconds = result.summary.seconds
-                report(f"HTTP c={c}", seconds, tokens, batch_vs_http=round(seconds / batch_best, 3))
+                http = closed_loop(server, route, bodies, c, len(texts), warmup=min(4, c))
+                assert http.errors == 0, http
+                seconds = http.summary.seconds
+                report(f"HTTP c={c}", seconds, tokens, batch_vs_http=round(seconds / batch_s, 3))
 
 
 if __name__ == "__main__":

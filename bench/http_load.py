@@ -32,11 +32,15 @@ class Server:
 
 
 @contextmanager
-def running_service(bundles: Path, models: list[str], log: Path) -> Iterator[Server]:
-    """The service with only ``models`` loaded; ready (warm-up done) before it is yielded."""
+def running_service(
+    bundles: Path, models: list[str], log: Path, settings: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """The service with only ``models`` loaded (``settings``: more ``INFER_*`` variables); ready
+    (warm-up done) before it is yielded."""
     env = {
         "INFER_MODELS": "[" + ",".join(f'"{m}"' for m in models) + "]",
         "INFER_MAX_DOCUMENT_CHARS": "400000",  # a 10,000-token random-word document is ~80k
+        **(settings or {}),
     }
     # a base Longformer bundle loads and warms up slowly
     with launch_service(bundles, log, env, ready_timeout=300, stop_timeout=30) as service:

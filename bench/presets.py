@@ -23,6 +23,9 @@ class Preset:
     gemm_repeats: int
     longformer_lengths: tuple[int, ...]  # bench.longformer_speed: eager vs ONNX fp32 vs INT8
     longformer_repeats: int
+    # PyTorch/optimum baselines: quick tries all threads only (both wait policies / spinning);
+    # full tries {1, all} threads as well.
+    quick_baselines: bool = False
 
 
 FULL = Preset(
@@ -61,4 +64,5 @@ QUICK = Preset(
     gemm_repeats=3,
     longformer_lengths=(256,),
     longformer_repeats=1,
+    quick_baselines=True,
 )

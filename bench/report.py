@@ -66,19 +66,98 @@ def _ner_table(report: Result) -> list[str]:
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for variant, v in ner["variants"].items():
-        for c, s in v["service"]["levels"].items():
-            lines.append(_row(f"service over HTTP, {VARIANT_NAMES[variant]}", f"c={c}", s))
+        for spin, service in _spinning_runs(v, "service"):
+            for c, s in service["levels"].items():
+                name = f"service over HTTP, {VARIANT_NAMES[variant]}{spin}"
+                lines.append(_row(name, f"c={c}", s))
     contenders = [
-        ("PyTorch eager fp32 + pytorch-crf", ner["torch"]),
-        (f"optimum ORTModel + pipeline ({VARIANT_NAMES[ner['optimum_variant']]})", ner["optimum"]),
+        ("PyTorch eager fp32 + pytorch-crf, best configuration", ner["torch"]),
+        (
+            f"optimum ORTModel + pipeline ({VARIANT_NAMES[ner['optimum_variant']]}), best "
+            "configuration",
+            ner["optimum"],
+        ),
     ]
     for variant, v in ner["variants"].items():
-        contenders.append((f"raw ORT session ({VARIANT_NAMES[variant]}, pre-tokenized)", v["ort"]))
+        for spin, raw in _spinning_runs(v, "ort"):
+            name = f"raw ORT session ({VARIANT_NAMES[variant]}, pre-tokenized){spin}"
+            contenders.append((name, raw))
     for name, results in contenders:
         for b, s in results.items():
             if b.isdigit():
                 lines.append(_row(name, f"b={b}", s))
     return lines
+
+
+def _spinning_runs(v: Result, key: str) -> list[tuple[str, Result]]:
+    """The service (or raw session) runs of a variant: as it ships (spinning off) and, when the
+    run measured it, with ``INFER_INTRA_OP_SPINNING=true``; the label says which."""
+    runs = v.get(f"{key}_spinning")
+    if not runs:
+        return [("", v[key])]
+    if list(runs) == ["off"]:
+        return [("", runs["off"])]
+    return [(f", spinning {k}", r) for k, r in runs.items()]
+
+
+def baselines_table(name: str, baseline: Result, unit: str = "b") -> list[str]:
+    """Every configuration of a baseline that this run tried, per batch size (or document
+    length): items/s and p50, the best one in bold; the targets use the best."""
+    configs = baseline.get("configs")
+    if not configs:
+        return []
+    keys = sorted({k for r in configs.values() for k in r if k.isdigit()}, key=int)
+    lines = [
+        "",
+        f"{name}: configurations tried ({len(configs)}); per {unit}: items/s (p50 ms); "
+        "**bold** = best (most items/s; at b=1 lowest p50), the one every target uses",
+        "",
+        "| configuration | " + " | ".join(f"{unit}={k}" for k in keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
+    for label, runs in configs.items():
+        cells = []
+        for k in keys:
+            if k not in runs:
+                cells.append("—")
+                continue
+            cell = f"{runs[k]['per_s']:.1f} ({runs[k]['p50_ms']:.0f})"
+            cells.append(f"**{cell}**" if baseline["best"].get(k) == label else cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _baselines(report: Result) -> list[str]:
+    lines = [
+        "",
+        "### Baselines: configurations tried (the strongest is the one compared against)",
+        "",
+        "PyTorch uses OpenMP: `OMP_WAIT_POLICY` default (the runtime's spin-then-sleep) vs "
+        "PASSIVE (sleep at once); optimum runs ONNX Runtime, whose own pool has "
+        "`session.intra_op.allow_spinning` instead. Threads: 1 and all CPUs (quick: all only).",
+    ]
+    if "ner" in report:
+        ner = report["ner"]
+        lines += baselines_table("PyTorch eager NER", ner["torch"])
+        lines += baselines_table("optimum NER", ner["optimum"])
+    if "postures" in report:
+        lines += baselines_table("PyTorch eager postures", report["postures"]["torch"], "tokens")
+    longformer = report.get("longformer", {})
+    if "eager_s_by_policy" in longformer:
+        lines += [
+            "",
+            f"HF eager Longformer (s per document; the targets use {longformer['best_policy']}):",
+            "",
+        ]
+        for label, by_tokens in longformer["eager_s_by_policy"].items():
+            cells = ", ".join(f"{t} tokens {s:.3f} s" for t, s in by_tokens.items())
+            lines.append(f"- {label}: {cells}")
+    return lines
+
+
+def _winner(baseline: Result, key: str) -> str:
+    """Which configuration of a baseline the targets use at this batch size or length."""
+    return str(baseline.get("best", {}).get(key, "the one configuration run"))
 
 
 def _ratio(a: float, b: float) -> float:
@@ -194,21 +273,45 @@ def _ner_targets(report: Result) -> list[str]:
         vs_torch = svc["per_s"] / torch["per_s"]
         lines.append(
             f"| NER c={top}, {VARIANT_NAMES[variant]}: ≥ {need:.0f}× PyTorch eager b={big} "
-            f"({host} host) | {vs_torch:.2f}× (per CPU-s "
+            f"({host} host; its best configuration: {_winner(ner['torch'], big)}) "
+            f"| {vs_torch:.2f}× (per CPU-s "
             f"{_ratio(svc['per_cpu_s'], torch['per_cpu_s']):.2f}×) | {_met(vs_torch >= need)} "
             f"| best raw {variant} session {_best_raw(v) / torch['per_s']:.2f}× |"
         )
+    lines += _spinning_rows(variants)
     for variant, v in variants.items():
         p50, floor = v["service"]["levels"]["1"]["p50_ms"], v["ort"]["1"]["p50_ms"]
         lines.append(
             f"| NER c=1, {VARIANT_NAMES[variant]}: p50 ≤ raw session b=1 + 2 ms "
             f"| {p50:.1f} ms vs {floor:.1f} + 2 ms | {_met(p50 <= floor + 2)} "
             f"| raw session b=1 {floor:.1f} ms; service overhead {p50 - floor:.1f} ms "
-            f"(PyTorch eager b=1: {ner['torch']['1']['p50_ms']:.1f} ms, "
+            f"(PyTorch eager b=1, {_winner(ner['torch'], '1')}: "
+            f"{ner['torch']['1']['p50_ms']:.1f} ms, "
             f"{ner['torch']['1']['p50_ms'] / p50:.2f}× the service's p50) |"
         )
     if "int8" in variants:
         lines.append(_identity_row(variants))
+    return lines
+
+
+def _spinning_rows(variants: Result) -> list[str]:
+    """The service's INFER_INTRA_OP_SPINNING both ways, when the run measured both (info)."""
+    lines = []
+    for variant, v in variants.items():
+        runs = v.get("service_spinning", {})
+        if "on" not in runs or "off" not in runs:
+            continue
+        on, off = runs["on"]["levels"], runs["off"]["levels"]
+        top = max(off, key=int)
+        raw = v["ort_spinning"]
+        lines.append(
+            f"| NER {VARIANT_NAMES[variant]}: INFER_INTRA_OP_SPINNING on vs off (info; off ships) "
+            f"| c=1 p50 {on['1']['p50_ms']:.1f} vs {off['1']['p50_ms']:.1f} ms; c={top} "
+            f"{on[top]['per_s']:.1f} vs {off[top]['per_s']:.1f}/s (per CPU-s "
+            f"{on[top]['per_cpu_s']:.1f} vs {off[top]['per_cpu_s']:.1f}) | — "
+            f"| raw session b=1 p50 {raw['on']['1']['p50_ms']:.1f} vs "
+            f"{raw['off']['1']['p50_ms']:.1f} ms |"
+        )
     return lines
 
 
@@ -252,7 +355,8 @@ def _posture_targets(postures: Result, fast_isa: bool) -> list[str]:
         speedup = postures["torch"][key]["p50_ms"] / postures["service"][key]["p50_ms"]
         need = 3.0 if fast_isa else 2.0
         lines.append(
-            f"| postures {key} tokens fp32 ≥ {need:.0f}× PyTorch eager | {speedup:.2f}× "
+            f"| postures {key} tokens fp32 ≥ {need:.0f}× PyTorch eager "
+            f"({_winner(postures['torch'], key)}) | {speedup:.2f}× "
             f"| {_met(speedup >= need)} | — |"
         )
     rss = postures["service_rss_kib"]["after_load"]["VmRSS"] / GIB
@@ -402,6 +506,7 @@ def render(report: Result) -> str:
         lines += _ner_table(report)
         lines += _padding_table(report)
     lines += _targets(report)
+    lines += _baselines(report)
     if "postures" in report:
         lines += _posture_table(report["postures"], report["size"])
     if "longformer" in report:

@@ -34,9 +34,12 @@ from bench.inputs import document, utterances
 from bench.presets import FULL, QUICK, Preset
 from bench.report import render
 from bench.stats import load_average, process_cpu_s, summarize
+from service.runtime.cpus import available_cpus
 
 Result = dict[str, Any]
 GEMM = ("fp32", "int8", "numpy_fp32")
+# PyTorch's OpenMP wait policies tried: the runtime's own (spin, then sleep) and PASSIVE.
+OMP_POLICIES = ("default", "PASSIVE")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,27 +65,82 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON report (default: reports/bench.json, quick: bench-quick.json)",
     )
     parser.add_argument("--cache", type=Path, default=Path(".cache/bench"))
+    parser.add_argument(
+        "--service-spinning",
+        choices=["off", "on", "both"],
+        help="INFER_INTRA_OP_SPINNING of the NER service runs (and their raw sessions): off (as "
+        "it ships), on, or both (default; quick: off)",
+    )
     return parser
+
+
+def _spinning(requested: str | None, quick: bool) -> list[bool]:
+    choice = requested or ("off" if quick else "both")
+    return {"off": [False], "on": [True], "both": [False, True]}[choice]
 
 
 def _variants(requested: str) -> list[str]:
     return ["fp32", "int8"] if requested == "both" else [requested]
 
 
-def _worker(spec: Result, workdir: Path, tag: str = "") -> Result:
-    """One contender in its own process: own threads, own peak RSS."""
+def _worker(spec: Result, workdir: Path, tag: str = "", omp: str = "PASSIVE") -> Result:
+    """One contender in its own process: own threads, own peak RSS.
+
+    ``omp``: its ``OMP_WAIT_POLICY`` (PASSIVE, ACTIVE) or ``default`` (unset: the OpenMP
+    runtime's own spin-then-sleep). Only PyTorch uses OpenMP; ONNX Runtime has its own pool
+    (``session.intra_op.allow_spinning``). PASSIVE stops idle threads of one process from
+    starving another on a shared box, and costs PyTorch eager up to 30% (issue 27)."""
     name = f"{spec['kind']}-{tag}" if tag else spec["kind"]
     spec_file = workdir / f"{name}.spec.json"
     out_file = workdir / f"{name}.out.json"
     spec_file.write_text(json.dumps(spec))
     print(f"  {name} ...", flush=True)
-    # Idle OpenMP threads spin by default and starve the other process on a shared 2-core box;
-    # the service's ORT sessions do not spin either (same setting as `make test`).
-    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if omp != "default":
+        env["OMP_WAIT_POLICY"] = omp
     command = [sys.executable, "-m", "bench.worker", str(spec_file), str(out_file)]
     subprocess.run(command, check=True, env=env)
     result: Result = json.loads(out_file.read_text())
     return result
+
+
+def best_of(configs: dict[str, Result]) -> Result:
+    """Per batch size, the configuration with the most items per second (at b=1 the lowest
+    p50): the strongest baseline a team would deploy. ``best`` names the winner per size."""
+    sizes = sorted({b for r in configs.values() for b in r if b.isdigit()}, key=int)
+    best: Result = {"best": {}}
+    for b in sizes:
+        tried = {name: r[b] for name, r in configs.items() if b in r}
+        if b == "1":
+            winner = min(tried, key=lambda n: tried[n]["p50_ms"])
+        else:
+            winner = max(tried, key=lambda n: tried[n]["per_s"])
+        best[b] = tried[winner]
+        best["best"][b] = winner
+    return best
+
+
+def _configs(spec: Result, workdir: Path, settings: list[tuple[int, str]], knob: str) -> Result:
+    """One worker per (threads, setting): ``knob`` "omp" sets OMP_WAIT_POLICY (PyTorch),
+    "spinning" ORT's intra-op spinning (optimum). The best per batch size, and every run."""
+    runs: dict[str, Result] = {}
+    for threads, setting in settings:
+        label = f"{threads} thread{'s' if threads > 1 else ''}, " + (
+            f"OMP_WAIT_POLICY {setting}" if knob == "omp" else f"spinning {setting}"
+        )
+        tag = f"t{threads}-{setting.lower()}"
+        job = {**spec, "threads": threads}
+        if knob == "omp":
+            runs[label] = _worker(job, workdir, tag, omp=setting)
+        else:
+            runs[label] = _worker({**job, "spinning": setting == "on"}, workdir, tag)
+    return {**best_of(runs), "configs": runs}
+
+
+def _thread_counts(preset: Preset) -> list[int]:
+    """{1, all}: one thread wins throughput where batches are small and cores contend."""
+    cpus = available_cpus()
+    return sorted({cpus} if preset.quick_baselines else {1, cpus})
 
 
 def _call_tokens(server: Server) -> dict[str, float]:
@@ -164,20 +222,32 @@ def _ner_variant(
     texts: list[str],
     common: Result,
     workdir: Path,
+    spinning: list[bool],
 ) -> Result:
-    """One NER bundle: the service over HTTP, alone vs batched, its raw session and buckets."""
+    """One NER bundle: the service over HTTP (``INFER_INTRA_OP_SPINNING`` off as it ships, and
+    on when asked), alone vs batched, its raw session (same spinning) and buckets."""
     _, bundle = build.ner_bundle(assets, variant)
-    log = assets.root / "logs" / f"service-ner-{variant}.log"
     print(f"NER bundle {bundle.name}", flush=True)
-    with running_service(assets.bundles, [bundle.name], log) as server:
-        service = _ner_http(server, texts, preset)
-        identity = _batch_identity(server, texts[: max(preset.batch_sizes)])
+    services, raw = {}, {}
+    for spin in spinning:
+        key = "on" if spin else "off"
+        log = assets.root / "logs" / f"service-ner-{variant}-spinning-{key}.log"
+        print(f"  service with INFER_INTRA_OP_SPINNING={str(spin).lower()}", flush=True)
+        env = {"INFER_INTRA_OP_SPINNING": str(spin).lower()}
+        with running_service(assets.bundles, [bundle.name], log, env) as server:
+            services[key] = _ner_http(server, texts, preset)
+            if spin == spinning[0]:
+                identity = _batch_identity(server, texts[: max(preset.batch_sizes)])
+        spec = {"kind": "ner-ort", "bundle": str(bundle), "spinning": spin, **common}
+        raw[key] = _worker(spec, workdir, f"{variant}-spinning-{key}")
     return {
         "bundle": bundle.name,
         "graph": build.graph_of(bundle),
-        "service": service,
+        "service": services["off" if "off" in services else "on"],  # targets: as it ships
+        "service_spinning": services,
         "identity": identity,
-        "ort": _worker({"kind": "ner-ort", "bundle": str(bundle), **common}, workdir, variant),
+        "ort": raw["off" if "off" in raw else "on"],
+        "ort_spinning": raw,
         "buckets": _worker(
             {
                 "kind": "ner-buckets",
@@ -193,7 +263,12 @@ def _ner_variant(
 
 
 def _ner_section(
-    assets: build.Assets, variants: list[str], preset: Preset, texts: list[str], workdir: Path
+    assets: build.Assets,
+    variants: list[str],
+    preset: Preset,
+    texts: list[str],
+    workdir: Path,
+    spinning: list[bool],
 ) -> Result:
     """Every requested bundle; PyTorch eager and optimum (the expensive ones) once each, optimum
     on the fp32 graph when it is in the run."""
@@ -205,15 +280,24 @@ def _ner_section(
         "warmup": preset.warmup_calls,
     }
     section: Result = {
-        "variants": {v: _ner_variant(assets, v, preset, texts, common, workdir) for v in variants}
+        "variants": {
+            v: _ner_variant(assets, v, preset, texts, common, workdir, spinning) for v in variants
+        }
     }
     checkpoint, bundle = build.ner_bundle(assets, variants[0])
     optimum = build.optimum_dir(assets, checkpoint, bundle)
-    section["torch"] = _worker(
-        {"kind": "ner-torch", "checkpoint": str(checkpoint), **common}, workdir
+    threads = _thread_counts(preset)
+    section["torch"] = _configs(
+        {"kind": "ner-torch", "checkpoint": str(checkpoint), **common},
+        workdir,
+        [(t, policy) for t in threads for policy in OMP_POLICIES],
+        "omp",
     )
-    section["optimum"] = _worker(
-        {"kind": "ner-optimum", "model_dir": str(optimum), **common}, workdir
+    section["optimum"] = _configs(
+        {"kind": "ner-optimum", "model_dir": str(optimum), **common},
+        workdir,
+        [(t, spin) for t in threads for spin in ("off", "on")],
+        "spinning",
     )
     section["optimum_variant"] = variants[0]
     return section
@@ -285,19 +369,20 @@ def _posture_section(
         under_load["document_tokens"] = long_doc
         service = _posture_http(server, docs, preset)
         rss_end = server.rss_kib()
-    torch_result = _worker(
-        {
-            "kind": "postures-torch",
-            "checkpoint": str(checkpoint),
-            "documents": [[n, t] for n, t in docs.items()],
-            "warmup_doc": docs[min(docs)],
-            "repeats": preset.doc_repeats,
-            "budget_s": preset.doc_budget_s,
-            "max_length": manifest["tokenizer"]["max_length"],
-            "stride": manifest["tokenizer"]["stride"],
-        },
-        workdir,
-    )
+    spec = {
+        "kind": "postures-torch",
+        "checkpoint": str(checkpoint),
+        "documents": [[n, t] for n, t in docs.items()],
+        "warmup_doc": docs[min(docs)],
+        "repeats": preset.doc_repeats,
+        "budget_s": preset.doc_budget_s,
+        "max_length": manifest["tokenizer"]["max_length"],
+        "stride": manifest["tokenizer"]["stride"],
+    }
+    # one document at a time: all threads (1 thread cannot win a batch-1 latency); both policies
+    policies = [(available_cpus(), policy) for policy in OMP_POLICIES]
+    torch_result = _configs(spec, workdir, policies, "omp")
+    torch_result["vm_hwm_kib"] = max(r["vm_hwm_kib"] for r in torch_result["configs"].values())
     return {
         "bundle": bundle.name,
         "max_length": manifest["tokenizer"]["max_length"],
@@ -404,7 +489,18 @@ def _longformer_section(preset: Preset, workdir: Path) -> Result:
         "size": preset.size,
         "int8": ["static", "dynamic"],
     }
-    return _worker(spec, workdir)
+    # The whole comparison once per OpenMP wait policy (only HF eager uses OpenMP); the run whose
+    # HF eager is fastest at the longest length is the one every ratio uses.
+    runs = {policy: _worker(spec, workdir, policy.lower(), omp=policy) for policy in OMP_POLICIES}
+
+    def eager_s(result: Result) -> float:
+        return float(max(result["rows"], key=lambda r: int(r["tokens"]))["hf_s"])
+
+    best = min(runs, key=lambda policy: eager_s(runs[policy]))
+    tried = {
+        f"OMP_WAIT_POLICY {k}": {r["tokens"]: r["hf_s"] for r in v["rows"]} for k, v in runs.items()
+    }
+    return {**runs[best], "best_policy": f"OMP_WAIT_POLICY {best}", "eager_s_by_policy": tried}
 
 
 def main() -> None:
@@ -437,7 +533,9 @@ def main() -> None:
         gemm_runs = [_worker(gemm_spec, workdir, "start")]
         if "ner" in parts:
             t0 = time.perf_counter()
-            report["ner"] = _ner_section(assets, variants, preset, texts, workdir)
+            spinning = _spinning(args.service_spinning, args.quick)
+            report["ner"] = _ner_section(assets, variants, preset, texts, workdir, spinning)
+            report["service_spinning"] = ["on" if s else "off" for s in spinning]
             report["ner"]["wall_s"] = time.perf_counter() - t0
         if "postures" in parts:
             t0 = time.perf_counter()

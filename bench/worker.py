@@ -91,7 +91,8 @@ def _ner_optimum(spec: Spec) -> dict[str, Any]:
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = spec["threads"]
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as the service
+    spinning = "1" if spec.get("spinning") else "0"  # bench/run.py tries both
+    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
     model = ORTModelForTokenClassification.from_pretrained(
         spec["model_dir"], file_name="model.onnx", session_options=options
     )
@@ -121,7 +122,9 @@ def _ner_ort(spec: Spec) -> dict[str, Any]:
     from bench.host import served_graph
 
     onnx_file = bundle / served_graph(bundle)
-    session = OnnxSession(onnx_file, manifest["onnx"]["output"], spec["threads"])
+    session = OnnxSession(
+        onnx_file, manifest["onnx"]["output"], spec["threads"], spinning=spec.get("spinning", False)
+    )
     tokenizer = TextTokenizer(bundle / "tokenizer.json")
     pad = manifest["tokenizer"]["pad_token_id"]
     results = {}

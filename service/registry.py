@@ -37,7 +37,7 @@ from service.metrics import (
     VALIDATION_REVIEW_RATE,
 )
 from service.runtime.batcher import Batcher, BatchLimits
-from service.runtime.family import RequestOptions, Resolved, ServingFamily
+from service.runtime.family import RequestOptions, Resolved, ServingFamily, phases_of
 from service.runtime.loader import Families, build_runtime
 from service.selfcheck import SelfCheckError
 from service.settings import Settings
@@ -364,6 +364,7 @@ class ModelRegistry:
             runtime.run_slice,
             runtime.merge,
             version=model.version,
+            phases=phases_of(runtime),
         )
         manifest, graph = model.manifest, model.graph
         provider = runtime.session.provider

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
         ge=1,
         description="ONNX Runtime threads per model; default: CPUs allowed by affinity and cgroup.",
     )
+    intra_op_spinning: bool = Field(
+        default=False,
+        description="Let ONNX Runtime's idle intra-op threads spin (session.intra_op."
+        "allow_spinning) instead of sleeping: lower latency when the pod has its CPUs to itself, "
+        "CPU burnt that the tokenizer and other models need when it does not (measured both ways "
+        "by make bench).",
+    )
     max_batch_size: int = Field(
         default=32, ge=1, le=1024, description="Most windows sent to ONNX Runtime in one call."
     )

@@ -31,7 +31,7 @@ from service.runtime.batcher import plan_slices
 from service.runtime.family import RequestOptions
 from service.runtime.session import InferenceSession
 from service.settings import Settings
-from service.text.tokenizer import TextTokenizer
+from service.text.tokenizer import EncodedText, TextTokenizer
 from service.text.truncation import apply_policy
 from service.text.windows import plan_windows
 
@@ -254,7 +254,25 @@ class ClassifierPipeline:
         """Tokenize and cut windows: what the batcher needs to know a request's cost."""
         started = time.perf_counter()
         encoded = self.tokenizer.encode_batch(texts)
+        return self._windowed(texts, encoded, options or RequestOptions(), started)
+
+    def prepare_each(
+        self, texts: list[str], options: RequestOptions | None = None
+    ) -> list[ClassifierInputs]:
+        """One request per text, as ``prepare([text])`` makes it, from one tokenizer call for
+        all of them (the batch scorer's chunks)."""
+        started = time.perf_counter()
+        encoded = self.tokenizer.encode_batch(texts)
+        share = (time.perf_counter() - started) / max(len(texts), 1)
         options = options or RequestOptions()
+        return [
+            self._windowed([text], [e], options, time.perf_counter() - share)
+            for text, e in zip(texts, encoded, strict=True)
+        ]
+
+    def _windowed(
+        self, texts: list[str], encoded: list[EncodedText], options: RequestOptions, started: float
+    ) -> ClassifierInputs:
         rows: list[IntArray] = []
         owner: list[int] = []
         truncated: list[bool] = []

@@ -101,14 +101,22 @@ class WordDecoder:
         fb = forward_backward(emissions, lengths, self.crf) if marginals else None
         return Decoded(emissions, lengths, tags, self.lead, fb)
 
+    def with_marginals(self, decoded: Decoded) -> Decoded:
+        """``decoded`` with its forward-backward pass (as ``decode`` computes it), run only when
+        some entity needs a score: a pass with no entities found skips it."""
+        if decoded.fb is not None:
+            return decoded
+        fb = forward_backward(decoded.emissions, decoded.lengths, self.crf)
+        return Decoded(decoded.emissions, decoded.lengths, decoded.tags, decoded.lead, fb)
+
     def entity_scores(self, decoded: Decoded, entities: list[tuple[int, int, int]]) -> list[float]:
         """``entity_score`` of many ``(row, first word, last word)`` at once: one numpy pass per
         entity length instead of a dozen small calls per entity. The same additions in the same
         order (a row-wise sum is the same pairwise sum as a 1-D one), so the same floats."""
-        assert decoded.fb is not None
-        fb, scores = decoded.fb, np.empty(len(entities))
         if not entities:
             return []
+        assert decoded.fb is not None
+        fb, scores = decoded.fb, np.empty(len(entities))
         spec = np.asarray(entities, dtype=np.int64)
         rows, firsts = spec[:, 0], spec[:, 1] + decoded.lead
         sizes = spec[:, 2] - spec[:, 1] + 1

@@ -144,6 +144,14 @@ class NerSlice:
 
 
 @dataclass
+class NerBatchScores:
+    """The ONNX output of one batch of requests, per text, per window (``score_prepared``)."""
+
+    scores: list[list[FloatArray]]
+    seconds: float
+
+
+@dataclass
 class NerSliceScores:
     scores: dict[tuple[int, int], FloatArray]  # (text, window) -> the graph's output rows
     seconds: float
@@ -210,8 +218,27 @@ class NerPipeline:
     def prepare(self, texts: list[str], options: RequestOptions | None = None) -> NerInputs:
         """Tokenize and plan windows: what the batcher needs to know a request's cost."""
         started = time.perf_counter()
-        options = options or RequestOptions()
         encoded = self.tokenizer.encode_batch(texts)
+        return self._planned(texts, encoded, options or RequestOptions(), started)
+
+    def prepare_each(
+        self, texts: list[str], options: RequestOptions | None = None
+    ) -> list[NerInputs]:
+        """One request per text, as ``prepare([text])`` makes it, from one tokenizer call for
+        all of them (the batch scorer's chunks: parallel in the Rust tokenizer, no per-call
+        overhead)."""
+        started = time.perf_counter()
+        encoded = self.tokenizer.encode_batch(texts)
+        share = (time.perf_counter() - started) / max(len(texts), 1)
+        options = options or RequestOptions()
+        return [
+            self._planned([text], [e], options, time.perf_counter() - share)
+            for text, e in zip(texts, encoded, strict=True)
+        ]
+
+    def _planned(
+        self, texts: list[str], encoded: list[EncodedText], options: RequestOptions, started: float
+    ) -> NerInputs:
         tokens = [len(e) for e in encoded]
         windows, truncated = [], []
         for i, e in enumerate(encoded):
@@ -239,15 +266,29 @@ class NerPipeline:
 
     def run_prepared(self, items: list[NerInputs]) -> list[NerPrediction]:
         """Several requests in one pass (shared ONNX calls); each gets back only its own texts."""
+        return self.finish_prepared(items, self.score_prepared(items))
+
+    def score_prepared(self, items: list[NerInputs]) -> NerBatchScores:
+        """The ONNX half of ``run_prepared``: every window's scores, no decoding. The batcher
+        decodes a batch (``finish_prepared``) on another thread while the next batch's ONNX
+        calls run."""
+        encoded = [e for item in items for e in item.encoded]
+        windows = [w for item in items for w in item.windows]
+        started = time.perf_counter()
+        scores = self._scores(encoded, windows)
+        return NerBatchScores(scores, time.perf_counter() - started)
+
+    def finish_prepared(
+        self, items: list[NerInputs], scored: NerBatchScores
+    ) -> list[NerPrediction]:
+        """The decoding half of ``run_prepared``: entities of each request from its scores."""
         texts = [t for item in items for t in item.texts]
         encoded = [e for item in items for e in item.encoded]
         windows = [w for item in items for w in item.windows]
         started = time.perf_counter()
-        window_scores = self._scores(encoded, windows)
-        inferred = time.perf_counter()
         most = max((item.alternatives for item in items), default=0)
-        entities = self._decode(texts, encoded, windows, window_scores, most)
-        done = time.perf_counter()
+        entities = self._decode(texts, encoded, windows, scored.scores, most)
+        decoded = time.perf_counter() - started
         results, offset = [], 0
         for item in items:
             results.append(
@@ -257,8 +298,8 @@ class NerPipeline:
                     ),
                     timings={
                         "tokenize": item.tokenize_seconds,
-                        "inference": inferred - started,
-                        "decode": done - inferred,
+                        "inference": scored.seconds,
+                        "decode": decoded,
                     },
                     windows=item.num_windows,
                     tokens=item.tokens,
@@ -334,7 +375,8 @@ class NerPipeline:
             self.word_rows(encoded[i], words[i], windows[i], window_scores[i]) for i in live
         ]
         cls_scores = [window_scores[i][0][0] for i in live]  # position 0 of the first window
-        decoded = self.decoder.decode(word_scores, cls_scores if self.decoder.lead else None)
+        cls = cls_scores if self.decoder.lead else None
+        decoded = self.decoder.decode(word_scores, cls, marginals=False)  # scores: below, if any
         found: list[tuple[int, int, int, str]] = []  # text, start, end, label
         spans: list[tuple[int, int, int]] = []  # row, first word, last word
         for row, i in enumerate(live):
@@ -343,6 +385,8 @@ class NerPipeline:
                 if (at := chars.span(first, last)) is not None:
                     found.append((i, *at, label))
                     spans.append((row, first, last))
+        if spans:
+            decoded = self.decoder.with_marginals(decoded)
         scores = self.decoder.entity_scores(decoded, spans)  # all entities in a few numpy calls
         for (i, start, end, label), score, (row, first, last) in zip(
             found, scores, spans, strict=True

@@ -68,6 +68,35 @@ class BatchModel:
         prepared: Prepared = runtime.prepare([text], RequestOptions(top_k=self.top_k))
         return prepared
 
+    def prepare_many(self, texts: list[str]) -> list[Prepared | BadRecord]:
+        """``prepare`` of each text (a refused one: its BadRecord), tokenized in one call where
+        the runtime can (``prepare_each``: the same items as one by one, from one call to the
+        Rust tokenizer, which runs it on every core)."""
+        runtime = self._runtime()
+        out: dict[int, Prepared | BadRecord] = {}
+        for i, text in enumerate(texts):
+            try:
+                check_texts([text], True, 1, runtime.max_chars, allow_blank=False)
+            except ServiceError as exc:
+                out[i] = BadRecord(exc.detail.message)
+        valid = [i for i in range(len(texts)) if i not in out]
+        each = getattr(runtime, "prepare_each", None)
+        prepared: list[Prepared] | None = None
+        if each is not None and valid:
+            try:
+                prepared = each([texts[i] for i in valid], RequestOptions(top_k=self.top_k))
+            except Exception:  # one text the runtime refuses: found one by one below
+                prepared = None
+        for n, i in enumerate(valid):
+            if prepared is not None:
+                out[i] = prepared[n]
+                continue
+            try:
+                out[i] = self.prepare(texts[i])
+            except BadRecord as exc:
+                out[i] = exc
+        return [out[i] for i in range(len(texts))]
+
     def run(self, items: list[Any]) -> list[dict[str, Any]]:
         """One runtime call for all items (each one text); the route's result object for each."""
         predictions = self._runtime().run_prepared(items)

@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -74,6 +75,14 @@ class _Item:
     line: int
     record: dict[str, Any]
     prepared: Prepared
+
+
+@dataclass
+class _Pending:
+    """A tokenized chunk: its items and error records, and the lines it counted."""
+
+    items: list[_Item | dict[str, Any]]
+    counts: Summary
 
 
 class _Stop:
@@ -188,9 +197,31 @@ def run(model: BatchModel, opts: Options) -> Summary:
         progress = _Progress(show_bar, total, opts.log_every_s, summary)
         started = last_sync = time.monotonic()
         first_line: dict[str, int] = {}
-        with _Stop() as stop:
-            for chunk in _chunks(opts.input, opts.chunk_lines):
-                pending = _pending(model, opts, chunk, done, failed_lines, first_line, summary)
+        chunks = _chunks(opts.input, opts.chunk_lines)
+
+        def tokenize_next() -> Future[tuple[list[tuple[int, bytes]], _Pending]] | None:
+            chunk = next(chunks, None)
+            if chunk is None:
+                return None
+
+            def tokenize() -> tuple[list[tuple[int, bytes]], _Pending]:
+                counts = Summary()  # added to the run's when the chunk runs, not before
+                found = _pending(model, opts, chunk, done, failed_lines, first_line, counts)
+                return chunk, _Pending(found, counts)
+
+            return ahead.submit(tokenize)
+
+        # The next chunk is read and tokenized on a thread while this one's batches run (the Rust
+        # tokenizer and ONNX Runtime both release the GIL); chunks still run in order.
+        with _Stop() as stop, ThreadPoolExecutor(1, thread_name_prefix="batch-tokenize") as ahead:
+            future = tokenize_next()
+            while future is not None:
+                chunk, tokenized = future.result()
+                future = tokenize_next()
+                pending = tokenized.items
+                summary.input_lines += tokenized.counts.input_lines
+                summary.in_shard += tokenized.counts.in_shard
+                summary.already_done += tokenized.counts.already_done
                 pending_errors = [p for p in pending if isinstance(p, dict)]
                 for error in pending_errors:
                     errors.append(error)
@@ -246,7 +277,9 @@ def _pending(
 ) -> list[_Item | dict[str, Any]]:
     """This shard's records of a chunk still to score (tokenized), and new error records."""
     index, count = opts.shard
-    pending: list[_Item | dict[str, Any]] = []
+    pending: list[tuple[int, dict[str, Any]] | dict[str, Any]] = []  # (line, record) or error
+    texts: list[str] = []
+    keys: list[str] = []
     for number, raw in chunk:
         summary.input_lines += 1
         if not raw.strip():
@@ -272,21 +305,33 @@ def _pending(
             summary.already_done += 1
             continue
         if not reason:
-            text = record[opts.text_field]
-            try:
-                prepared = model.prepare(text)
-            except BadRecord as exc:
-                reason = str(exc)
-            else:
-                carried = {k: v for k, v in record.items() if k not in (opts.text_field, "id")}
-                problem = unwritable({"id": ident, **carried})
-                if problem is None:
-                    pending.append(_Item(number, {"id": ident, **carried}, prepared))
-                    done.add(key)
-                    continue
-                reason = f"the record {problem}"
+            carried = {k: v for k, v in record.items() if k not in (opts.text_field, "id")}
+            pending.append((number, {"id": ident, **carried}))
+            texts.append(record[opts.text_field])
+            keys.append(key)
+            continue
         pending.append({"line": number, "id": printable(ident), "reason": reason})
-    return pending
+    # The chunk's texts in one tokenizer call (BatchModel.prepare_many), then, in line order,
+    # the checks a record gets after tokenization, as one by one.
+    prepared = iter(model.prepare_many(texts))
+    key_of = iter(keys)
+    ready: list[_Item | dict[str, Any]] = []
+    for entry in pending:
+        if isinstance(entry, dict):
+            ready.append(entry)
+            continue
+        (number, record), item, key = entry, next(prepared), next(key_of)
+        if isinstance(item, BadRecord):
+            reason = str(item)
+        else:
+            problem = unwritable(record)
+            if problem is None:
+                ready.append(_Item(number, record, item))
+                done.add(key)
+                continue
+            reason = f"the record {problem}"
+        ready.append({"line": number, "id": printable(record["id"]), "reason": reason})
+    return ready
 
 
 def _problem(

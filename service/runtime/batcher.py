@@ -167,6 +167,7 @@ class _Job:
     started: bool = False
     counted: bool = False  # its cancelled work is in the metrics already
     abandoned: bool = False  # the waiting coroutine gave up (deadline, disconnect, shutdown)
+    alone: bool = False  # its batch failed while decoding: it runs again in a batch of its own
 
     def remaining_tokens(self) -> float:
         if self.prepared is None:
@@ -204,11 +205,17 @@ class Batcher(Generic[P, R]):
         run_slice: Callable[[Any], Any] | None = None,
         merge: Callable[[P, list[Any]], R] | None = None,
         version: str = "",
+        phases: tuple[Callable[[list[P]], Any], Callable[[list[P], Any], list[R]]] | None = None,
     ) -> None:
         """``name`` and ``version``: the model version whose metrics it records."""
         self.name = name
         self.version = version
         self._run = run
+        # ``run`` in two halves (ONNX calls, then decoding), when the runtime has them: while
+        # requests wait, a batch's decoding runs on the finisher thread as the next batch's
+        # ONNX calls run here (the GIL is free during them); an idle model decodes inline.
+        self._phases = phases
+        self._finisher = ThreadPoolExecutor(1, thread_name_prefix=f"finish-{name}")
         # Without these a large request runs whole (the pipeline splits it into ONNX calls).
         self._run_slice = run_slice
         self._merge = merge
@@ -438,6 +445,7 @@ class Batcher(Generic[P, R]):
         if self._thread.is_alive():
             self.abort(NotReady(f"model {self.name} is shutting down"))
             self._thread.join(timeout_s)
+        self._finisher.shutdown(wait=True)  # batches being decoded still get their answers
         self._tokenizer.shutdown(wait=False, cancel_futures=True)
 
     # --- called on the event loop when a caller gives up ---------------------------------------
@@ -512,7 +520,7 @@ class Batcher(Generic[P, R]):
         first = self._take(None)
         if first is None:
             return None if self._closed else []
-        if first.parts is not None:
+        if first.parts is not None or first.alone:
             return [first]
         packing = Packing(self.limits.max_windows, self.limits.max_tokens)
         packing.add(first.prepared)
@@ -527,7 +535,7 @@ class Batcher(Generic[P, R]):
                     job = self._take(self.limits.wait_s, whole_only=True)
                 if job is None:
                     return batch
-            if not packing.add(job.prepared):
+            if job.alone or not packing.add(job.prepared):
                 self._push_front(job)
                 return batch
             batch.append(job)
@@ -597,10 +605,15 @@ class Batcher(Generic[P, R]):
         scope = CallScope()
         with self._cond:
             self._running = _Running(batch, scope)
+        phased = self._phases is not None and batch[0].parts is None
+        scores: Any = None
         try:
             with active(scope):
                 if batch[0].parts is not None and self._run_slice is not None:
                     results = [self._run_slice(items[0])]
+                elif phased:
+                    assert self._phases is not None
+                    scores = self._phases[0](items)
                 else:
                     results = self._run(items)
         except Exception as exc:
@@ -618,8 +631,18 @@ class Batcher(Generic[P, R]):
         finally:
             with self._cond:
                 self._running = None
+        if phased:
+            onnx_s = time.monotonic() - started
+            with self._cond:  # requests waiting: decode on the finisher, run theirs meanwhile
+                overlap = bool(self._queue or self._large)
+            if overlap:
+                self._finisher.submit(self._finish, batch, items, scores, started, onnx_s)
+            else:  # an idle model: no hand-off
+                self._finish(batch, items, scores, started, onnx_s)
+            return
         seconds = time.monotonic() - started
-        self._recent.append((float(sum(i.tokens for i in items)), seconds))
+        with self._cond:
+            self._recent.append((float(sum(i.tokens for i in items)), seconds))
         whole = [(j, r) for j, r in zip(batch, results, strict=True) if j.parts is None]
         for job, result in zip(batch, results, strict=True):
             if job.parts is None:
@@ -640,6 +663,44 @@ class Batcher(Generic[P, R]):
             tracing.record_batch(self.name, [job], [merged], started)  # no-op unless tracing on
         if whole:  # last: a tracing failure can never skip the settling above
             tracing.record_batch(self.name, [j for j, _ in whole], [r for _, r in whole], started)
+
+    def _finish(
+        self, batch: list[_Job], items: list[Any], scores: Any, started: float, onnx_s: float
+    ) -> None:
+        """Decode a scored batch and answer its requests (on the finisher thread while others
+        wait, else on the worker). A failure sends each request of a shared batch back to run
+        alone, as a failed ``run`` does."""
+        try:
+            self._finish_batch(batch, items, scores, started, onnx_s)
+        except Exception:  # the finisher must outlive any one batch
+            log.exception("batcher %s: unexpected error while decoding", self.name)
+
+    def _finish_batch(
+        self, batch: list[_Job], items: list[Any], scores: Any, started: float, onnx_s: float
+    ) -> None:
+        assert self._phases is not None
+        scored = time.monotonic()
+        try:
+            results = self._phases[1](items, scores)
+        except Exception as exc:
+            if len(batch) == 1:
+                self._settle(batch[0], exc)
+                return
+            log.warning("batch of %d failed (%s); running them one by one", len(batch), exc)
+            with self._cond:
+                for job in reversed(batch):
+                    job.alone = True
+                    self._queue.appendleft(job)
+                self._gauges_locked()
+                self._cond.notify()
+            return
+        # the serial time of the batch (ONNX + decoding), as when both run on the worker
+        seconds = onnx_s + (time.monotonic() - scored)
+        with self._cond:
+            self._recent.append((float(sum(i.tokens for i in items)), seconds))
+        for job, result in zip(batch, results, strict=True):
+            self._settle(job, result)
+        tracing.record_batch(self.name, batch, results, started)  # no-op unless tracing on
 
     @staticmethod
     def _settle(job: _Job, outcome: object) -> None:

@@ -64,6 +64,28 @@ class Runtime(Protocol[P, R]):
 
 
 @runtime_checkable
+class TwoPhases(Protocol):
+    """A runtime whose ``run_prepared`` is ``finish_prepared(items, score_prepared(items))``:
+    ONNX calls first, then decoding (pure Python/numpy). The batcher decodes one batch on
+    another thread while the next batch's ONNX calls run (``Batcher`` ``phases``)."""
+
+    def score_prepared(self, items: list[Any]) -> Any: ...
+
+    def finish_prepared(self, items: list[Any], scored: Any) -> list[Any]: ...
+
+
+def phases_of(
+    runtime: Runtime[Any, Any],
+) -> tuple[Callable[[list[Any]], Any], Callable[[list[Any], Any], list[Any]]] | None:
+    """The two halves of ``run_prepared`` where the runtime has them (``TwoPhases``), unless
+    ``run_prepared`` was replaced on the instance (a wrapper, e.g. a test's fault injection):
+    then the batcher calls that ``run_prepared`` as it is."""
+    if isinstance(runtime, TwoPhases) and "run_prepared" not in vars(runtime):
+        return runtime.score_prepared, runtime.finish_prepared
+    return None
+
+
+@runtime_checkable
 class SequenceHeads(Protocol):
     """A runtime whose one pass also answers named sequence heads (classes per text, as a
     classifier bundle decides them) besides its own result, e.g. one encoder with an intent, a

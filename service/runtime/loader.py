@@ -94,6 +94,7 @@ def open_graph(
             manifest.onnx.output,
             settings.intra_op_threads,
             settings.providers,
+            settings.intra_op_spinning,
         )
         try:
             label = graph.file if several else None

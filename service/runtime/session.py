@@ -45,13 +45,17 @@ class OnnxSession:
         output_name: str,
         intra_op_threads: int,
         providers: list[str] | None = None,
+        spinning: bool = False,
     ) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Spinning worker threads burn the CPU that another session or the tokenizer needs.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Spinning worker threads burn the CPU that another session or the tokenizer needs;
+        # off by default, ``INFER_INTRA_OP_SPINNING`` turns it on (docs/performance/index.md).
+        options.add_session_config_entry(
+            "session.intra_op.allow_spinning", "1" if spinning else "0"
+        )
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(model_path),

@@ -194,7 +194,7 @@ def test_open_inference_protocol_answers_a_joint_bundles_entities(bundles: Path)
 
 
 def test_a_text_without_content_tokens_is_answered_by_every_head(bundles: Path) -> None:
-    """"\b" is not blank, but the tokenizer finds nothing in it: the heads still answer (it was
+    """ "\b" is not blank, but the tokenizer finds nothing in it: the heads still answer (it was
     a 500 found by schemathesis), alone and beside other texts in one batch."""
     with serving(bundles) as client:
         alone = client.post("/v1/parse", json={"text": "\b", "model": JOINT})

@@ -276,3 +276,29 @@ def test_an_output_that_is_not_a_regular_file_is_a_clear_error_exit(
     assert score(tiny_bundle.parent, data, Path("/dev/full")) == 2
     assert time.monotonic() - started < 30
     assert "/dev/full is not a regular file" in caplog.text
+
+
+def test_a_chunk_tokenized_in_one_call_gives_the_items_of_one_by_one(
+    tiny_bundle: Path, tiny_posture_bundle: Path
+) -> None:
+    """``prepare_many`` (one tokenizer call per chunk) yields what ``prepare`` yields per text,
+    and a refused text still gets its own reason."""
+    from service.batch.models import BadRecord, load_model
+
+    texts = [r["text"] for r in corpus(40, seed=3, longest=200)] + ["", "dosa " * 5000]
+    for bundle in (tiny_bundle, tiny_posture_bundle):
+        model = load_model(Settings(bundles_dir=bundle.parent, models=[bundle.name]), bundle.name)
+        many = model.prepare_many(texts)
+        for text, got in zip(texts, many, strict=True):
+            try:
+                one: Any = model.prepare(text)
+            except BadRecord as exc:
+                assert isinstance(got, BadRecord) and str(got) == str(exc)
+                continue
+            assert not isinstance(got, BadRecord)
+            assert (got.num_windows, got.width, got.tokens) == (
+                one.num_windows,
+                one.width,
+                one.tokens,
+            )
+            assert model.run([got]) == model.run([one])

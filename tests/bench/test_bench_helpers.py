@@ -60,3 +60,29 @@ def test_summary_percentiles_and_rate() -> None:
     assert summary.p50_ms == pytest.approx(50.5)
     assert summary.p99_ms == pytest.approx(99.01)
     assert summary.per_s == 200.0
+
+
+def test_every_baseline_target_uses_the_best_configuration_of_its_batch_size() -> None:
+    from bench.report import baselines_table
+    from bench.run import best_of
+
+    def s(per_s: float, p50_ms: float) -> dict[str, float]:
+        return {"per_s": per_s, "p50_ms": p50_ms}
+
+    configs = {
+        "1 thread, OMP_WAIT_POLICY default": {"1": s(20, 40), "32": s(10, 3000)},
+        "2 threads, OMP_WAIT_POLICY default": {"1": s(30, 45), "32": s(25, 1200)},
+        "2 threads, OMP_WAIT_POLICY PASSIVE": {"1": s(25, 50), "32": s(15, 2000)},
+    }
+    best = best_of(configs)
+    # b=1 by latency (lowest p50), larger batches by throughput
+    assert best["best"] == {
+        "1": "1 thread, OMP_WAIT_POLICY default",
+        "32": "2 threads, OMP_WAIT_POLICY default",
+    }
+    assert best["1"] == configs["1 thread, OMP_WAIT_POLICY default"]["1"]
+    assert best["32"] == configs["2 threads, OMP_WAIT_POLICY default"]["32"]
+    table = "\n".join(baselines_table("PyTorch", {**best, "configs": configs}))
+    assert "configurations tried (3)" in table
+    assert "| 2 threads, OMP_WAIT_POLICY default | 30.0 (45) | **25.0 (1200)** |" in table
+    assert "| 1 thread, OMP_WAIT_POLICY default | **20.0 (40)** | 10.0 (3000) |" in table

@@ -316,3 +316,113 @@ def test_concurrent_requests_on_the_real_tiny_model_match_unbatched(
         assert spans == [[(e.label, e.start, e.end) for e in t] for t in alone.entities]
         scores = [e.score for t in merged.entities for e in t]
         np.testing.assert_allclose(scores, [e.score for t in alone.entities for e in t], atol=1e-4)
+
+
+class TwoPhaseRunner:
+    """``run`` in two halves; decoding blocks until the test lets it go, and a batch holding a
+    negative value fails while decoding."""
+
+    def __init__(self) -> None:
+        self.decode_gate = threading.Event()
+        self.score_gate = threading.Event()
+        self.scoring = threading.Event()  # set once a batch is being scored
+        self.scoring_size = 0
+        self.scored: list[list[int]] = []
+        self.decoded: list[list[int]] = []
+        self.decode_threads: set[str] = set()
+
+    def score(self, items: list[Item]) -> list[int]:
+        self.scoring_size = len(items)
+        self.scoring.set()
+        self.score_gate.wait(10)
+        self.scored.append([i.value for i in items])
+        return [i.value * 10 for i in items]
+
+    def finish(self, items: list[Item], scores: list[int]) -> list[int]:
+        self.decode_threads.add(threading.current_thread().name)
+        self.decode_gate.wait(10)
+        self.decoded.append([i.value for i in items])
+        if len(items) > 1 and any(i.value < 0 for i in items):
+            raise ValueError("negative in a batch")
+        return [s + 1 for s in scores]
+
+    def run(self, items: list[Item]) -> list[int]:
+        return self.finish(items, self.score(items))
+
+
+def test_a_batch_decodes_while_the_next_one_scores_and_answers_stay_exact() -> None:
+    runner = TwoPhaseRunner()
+    batcher = Batcher(
+        "phases",
+        runner.run,
+        BatchLimits(max_windows=4),
+        phases=(runner.score, runner.finish),
+    )
+
+    async def scenario() -> list[object]:
+        tasks = asyncio.create_task(submit_all(batcher, [Item(v) for v in range(12)]))
+        deadline = time.monotonic() + 10
+        # the first batch is being scored (held), every other request queued behind it
+        while not (runner.scoring.is_set() and batcher.depth + runner.scoring_size == 12):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.001)
+        runner.score_gate.set()
+        # decoding is held: scoring still moves on to the batches queued behind the first
+        deadline = time.monotonic() + 10
+        while len(runner.scored) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        scored_while_held = len(runner.scored)
+        runner.decode_gate.set()
+        results = await tasks
+        return [scored_while_held, *results]
+
+    held, *results = run(scenario())
+    batcher.close()
+    assert held >= 3  # later batches scored while the first batch's decoding was held
+    assert results == [v * 10 + 1 for v in range(12)]
+    assert any(name.startswith("finish-phases") for name in runner.decode_threads)
+
+
+def test_a_batch_that_fails_while_decoding_is_rerun_one_request_at_a_time() -> None:
+    runner = TwoPhaseRunner()
+    runner.decode_gate.set()
+    batcher = Batcher(
+        "phases-fail",
+        runner.run,
+        BatchLimits(max_windows=8),
+        phases=(runner.score, runner.finish),
+    )
+
+    async def scenario() -> list[object]:
+        deadline = time.monotonic() + 10
+        first = asyncio.create_task(batcher.submit(lambda: Item(100)))
+        while not runner.scoring.is_set():  # the worker took it and waits in scoring
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.001)
+        rest = asyncio.create_task(submit_all(batcher, [Item(1), Item(-1), Item(2), Item(3)]))
+        while batcher.depth < 4:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.001)
+        runner.score_gate.set()
+        return [await first, *(await rest)]
+
+    results = run(scenario())
+    batcher.close()
+    assert results == [1001, 11, -9, 21, 31]  # alone, -1 decodes: only the shared batch failed
+    assert [1, -1, 2, 3] in runner.decoded and [-1] in runner.decoded
+
+
+def test_the_ner_runtime_runs_in_two_phases_unless_its_run_is_wrapped(tiny_bundle: Path) -> None:
+    from service.runtime.family import phases_of
+    from service.runtime.loader import load_runtime
+
+    runtime = load_runtime(tiny_bundle).runtime
+    assert isinstance(runtime, NerPipeline)
+    phases = phases_of(runtime)
+    assert phases is not None
+    prepared = [runtime.prepare(["pizza mangwao"]), runtime.prepare(["do dosa", ""])]
+    two = phases[1](prepared, phases[0](prepared))
+    one = runtime.run_prepared(prepared)
+    assert [p.entities for p in two] == [p.entities for p in one]
+    runtime.run_prepared = lambda items: []  # type: ignore[method-assign]
+    assert phases_of(runtime) is None  # a wrapper of run_prepared is what the batcher calls

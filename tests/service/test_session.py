@@ -32,3 +32,19 @@ def test_settings_providers_reach_the_session(tiny_bundle: Path, monkeypatch) ->
         tiny_bundle / manifest.onnx.file, manifest.onnx.output, 1, settings.providers
     )
     assert session.provider == "CPUExecutionProvider"
+
+
+def test_intra_op_spinning_is_a_setting_off_by_default(tiny_bundle: Path, monkeypatch) -> None:
+    manifest = read_manifest(tiny_bundle)
+    graph, output = tiny_bundle / manifest.onnx.file, manifest.onnx.output
+    key = "session.intra_op.allow_spinning"
+    monkeypatch.delenv("INFER_INTRA_OP_SPINNING", raising=False)
+    default = Settings(bundles_dir=tiny_bundle.parent)
+    assert default.intra_op_spinning is False
+    monkeypatch.setenv("INFER_INTRA_OP_SPINNING", "true")
+    spinning = Settings(bundles_dir=tiny_bundle.parent)
+    assert spinning.intra_op_spinning is True
+    for settings, expected in ((default, "0"), (spinning, "1")):
+        session = OnnxSession(graph, output, 1, spinning=settings.intra_op_spinning)
+        options = session._session.get_session_options()
+        assert options.get_session_config_entry(key) == expected
