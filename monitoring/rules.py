@@ -220,7 +220,7 @@ def version_recordings() -> list[Recording]:
         ),
         Recording(
             f"model_version:infer_shadow_agreement:ratio_rate{SHADOW_WINDOW}",
-            f"{agree} / {compared}",
+            f"({agree} or {compared} * 0) / {compared}",  # 0, not absent, if none agreed
         ),
         Recording(
             f"model_version:infer_shadow_comparisons:increase{SHADOW_WINDOW}",
