@@ -23,7 +23,9 @@ looks like the validation data (or the model changed): a warning.
 Model versions (docs/deployment/model-versions.md): the service names each loaded version's role in
 ``infer_model_version_info{model,version,role}`` (stable, canary, shadow, idle), so a rule finds
 "the canary" and "the stable version" of a model by joining on it (``* on (...) group_left``), never
-by a version number written into the rules. Per-version outcomes come from
+by a version number written into the rules; with the Kubernetes-native canary (a second Deployment,
+k8s/overlays/canary) every version of a job named ``*-canary`` is a canary. Stable and canary are
+compared per (namespace, model). Per-version outcomes come from
 ``infer_model_requests_total{model,version,outcome}``, latency from
 ``infer_inference_duration_seconds{model,version}``, shadow comparisons from
 ``infer_shadow_comparisons_total{model,version,outcome}`` (version = the shadow version).
@@ -62,7 +64,11 @@ REVIEW_BY = "namespace, job, model"
 REVIEWS = "infer_review_documents_total"
 # Model versions: per-version series are summed over replicas within a deployment.
 VERSION_BY = "namespace, job, model, version"
-MODEL_BY = "namespace, job, model"
+# Stable and canary are compared per model across the jobs of a namespace: in one process (roles
+# from INFER_ROUTING) or as two Deployments (the Kubernetes-native canary, k8s/overlays/canary:
+# each pod serves one version as its "stable"; the canary release is the job named *-canary).
+MODEL_BY = "namespace, model"
+CANARY_JOB = ".+-canary"
 MODEL_REQUESTS = "infer_model_requests_total"
 INFERENCE = "infer_inference_duration_seconds"
 COMPARISONS = "infer_shadow_comparisons_total"
@@ -185,6 +191,17 @@ def _in_role(series: str, role: str) -> str:
     return f"{series} * on ({VERSION_BY}) group_left {_role(role)}"
 
 
+def _stable(series: str) -> str:
+    """``series`` of the stable versions, outside the jobs of a canary release."""
+    return _in_role(f'{series}{{job!~"{CANARY_JOB}"}}', "stable")
+
+
+def _canary(series: str) -> str:
+    """``series`` of the canaries: a version routed as canary, or any version of a canary
+    release's job (the Kubernetes-native canary)."""
+    return f'{_in_role(series, "canary")} or {series}{{job=~"{CANARY_JOB}"}}'
+
+
 def version_recordings() -> list[Recording]:
     w = CANARY_WINDOW
     total = f"sum by ({VERSION_BY}) (rate({MODEL_REQUESTS}[{w}]))"
@@ -212,11 +229,11 @@ def version_recordings() -> list[Recording]:
         # The stable version's figures, without its version label, to compare canaries with.
         Recording(
             f"model:infer_model_errors:ratio_rate{w}_stable",
-            f"max by ({MODEL_BY}) ({_in_role(ratio, 'stable')})",
+            f"max by ({MODEL_BY}) ({_stable(ratio)})",
         ),
         Recording(
             f"model:infer_inference_duration_seconds:p95_{w}_stable",
-            f"max by ({MODEL_BY}) ({_in_role(p95, 'stable')})",
+            f"max by ({MODEL_BY}) ({_stable(p95)})",
         ),
         Recording(
             f"model_version:infer_shadow_agreement:ratio_rate{SHADOW_WINDOW}",
@@ -364,9 +381,9 @@ def alerts() -> list[Alert]:
 
 def version_alerts() -> list[Alert]:
     w, sw = CANARY_WINDOW, SHADOW_WINDOW
-    canary_ratio = _in_role(f"model_version:infer_model_errors:ratio_rate{w}", "canary")
+    canary_ratio = _canary(f"model_version:infer_model_errors:ratio_rate{w}")
     stable_ratio = f"model:infer_model_errors:ratio_rate{w}_stable"
-    canary_p95 = _in_role(f"model_version:infer_inference_duration_seconds:p95_{w}", "canary")
+    canary_p95 = _canary(f"model_version:infer_inference_duration_seconds:p95_{w}")
     stable_p95 = f"model:infer_inference_duration_seconds:p95_{w}_stable"
     enough = (
         f"and on ({VERSION_BY}) model_version:infer_model_requests:increase{w}"
