@@ -33,17 +33,21 @@ def clone_bundle(
     source: Path, target: Path, version: str | None = None, corrupt_sha256: bool = False
 ) -> None:
     """``source``'s files into the new directory ``target``; the manifest rewritten with
-    ``version`` (when given) and, with ``corrupt_sha256``, a wrong ONNX sha256 (a version that
-    must be refused at load)."""
+    ``version`` (when it differs) and, with ``corrupt_sha256``, a wrong ONNX sha256 (a version
+    that must be refused at load); otherwise linked unchanged."""
     target.mkdir(parents=True)
+    manifest = json.loads((source / MANIFEST).read_text())
+    # Unchanged manifests stay byte-identical: an ensemble pins its members' bundle.json sha256.
+    rewrite = corrupt_sha256 or (version is not None and manifest["version"] != version)
     for entry in source.iterdir():
-        if entry.name == MANIFEST:
+        if entry.name == MANIFEST and rewrite:
             continue
         if entry.is_dir():
             shutil.copytree(entry, target / entry.name, copy_function=_link_or_copy)
         else:
             _link_or_copy(entry, target / entry.name)
-    manifest = json.loads((source / MANIFEST).read_text())
+    if not rewrite:
+        return
     if version is not None:
         manifest["version"] = version
     if corrupt_sha256:
