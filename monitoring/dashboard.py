@@ -385,16 +385,18 @@ VERSION_PANELS: tuple[Panel, ...] = (
         "some replica); role: stable, canary, shadow, idle.",
     ),
     Panel(
-        "Version load failures (1 h) by reason",
+        "Version load failures by reason (since each replica started)",
         "short",
         (
             Target(
-                f"sum by ({MV}, reason) (increase(infer_model_load_failures_total{{{NS}}}[1h]))",
+                f"sum by ({MV}, reason) (infer_model_load_failures_total{{{NS}}})",
                 "{{model}} v{{version}} {{reason}}",
             ),
         ),
         "Refused versions (manifest, sha256, selfcheck, memory, error): they never get traffic; "
-        "GET /v1/models names the reason. InferModelLoadFailed fires for 15 m.",
+        "GET /v1/models names the reason. The counter itself, not increase(): the service "
+        "creates it at the first failure, which increase() would not count. InferModelLoadFailed "
+        "fires for 15 m after a failure.",
     ),
     Panel(
         "Resident memory by model version (largest replica)",

@@ -17,7 +17,8 @@ Model versions (``--versions``, the default): the service runs on a copy of the 
 monitoring/versioned_bundles.py) with ``INFER_ROUTING`` sending 90 % of ``ner-food`` to 1, 10 % to
 2 (canary) and a share of the requests also to 3 (shadow, with a small ``INFER_SHADOW_QUEUE``), and
 ``INFER_WATCH=true``: once it is ready, a version 4 with a wrong sha256 is published into the
-watched directory (write, then rename), so the load-failure series is real too.
+watched directory (write, then rename), so the load-failure series is real too, and the
+``InferModelLoadFailed`` alert must be firing for it at the end.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ VERSIONS_ENV = {
     "INFER_SHADOW_QUEUE": "4",
 }
 REFUSED_VERSION = "4"  # published with a wrong sha256 once the service is ready
+# ...which the real Prometheus must turn into a firing alert (the rules end to end).
+REFUSED_ALERT = (
+    f'ALERTS{{alertname="InferModelLoadFailed",alertstate="firing",model="{VERSIONED}",'
+    f'version="{REFUSED_VERSION}",reason="sha256"}}'
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -259,6 +265,8 @@ def run(args: argparse.Namespace, bundles: Path, env: dict[str, str]) -> int:
             print("traffic:", dict(sorted(statuses.items())))
             time.sleep(3)  # one more scrape and rule evaluation after the last request
             figures, problems = check(prometheus)
+            if args.versions and not query(prometheus, REFUSED_ALERT):
+                late.append(f"no firing alert for the refused version: {REFUSED_ALERT}")
             if args.versions:
                 split = query(
                     prometheus,
