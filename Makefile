@@ -68,8 +68,12 @@ fuzz: default-models
 
 # Fault suite (docs/operating/load-and-faults.md): a hostile client against the service on 127.0.0.1 with the
 # default bundles, one PASS/FAIL line per case, SIGTERM in every state; non-zero on a failure.
+# Then the model-version cases (docs/operating/versions.md): swaps under c=32 load for
+# FAULTS_VERSIONS_DURATION seconds each (the issue's 60), canary, shadow, unload, memory.
+FAULTS_VERSIONS_DURATION ?= 60
 faults: default-models
 	$(PY) -m loadtest.faults --bundles $(LOADTEST_BUNDLES)
+	$(PY) -m loadtest.faults_versions --bundles $(LOADTEST_BUNDLES) --duration $(FAULTS_VERSIONS_DURATION)
 
 # The Open Inference Protocol's gRPC fault cases (cancel, deadline, hostile tensors; docs/api-v2.md).
 faults-v2: default-models

@@ -11,6 +11,7 @@ from service.errors import InvalidInput, LimitExceeded, NotReady, ServiceError
 from service.metrics import (
     FAILURES,
     INFERENCE_LATENCY,
+    MODEL_REQUESTS,
     REVIEW_DOCUMENTS,
     REVIEW_REASONS,
     STAGE_LATENCY,
@@ -95,11 +96,43 @@ async def infer(
 ) -> tuple[LoadedModel, W]:
     """Run one request on the model ``name`` (or the only one) that ``route`` serves (a key of
     ``ModelRegistry.route_tasks``): limits first (counted as failures of that model), then the
-    batcher; ``result_type`` is what the runtime answers."""
+    batcher; ``result_type`` is what the runtime answers. ``name`` may pin a version
+    (``name@version``); a route that looked the model up already passes its ``ref`` so the
+    request stays on the version it picked."""
     model = registry.get(route, name)
+    try:
+        result = await _infer(registry, model, texts, single, options, result_type)
+    except ServiceError as exc:
+        MODEL_REQUESTS.labels(model.name, model.version, outcome(exc.status)).inc()
+        raise
+    except Exception:
+        MODEL_REQUESTS.labels(model.name, model.version, "error").inc()
+        raise
+    MODEL_REQUESTS.labels(model.name, model.version, "ok").inc()
+    group = registry.groups.get(model.name)
+    if group is not None and group.table.shadow is not None:
+        family = registry.by_task.get(model.manifest.task)
+        agreement = family.agreement if family is not None else None
+        registry.shadow.offer(group, model, texts, options, result, agreement, run_model)
+    return model, result
+
+
+def outcome(status: int) -> str:
+    """A request's outcome for its version: error for a 5xx (the version failed), else ok."""
+    return "error" if status >= 500 else "ok"
+
+
+async def _infer(
+    registry: ModelRegistry,
+    model: LoadedModel,
+    texts: list[str],
+    single: bool,
+    options: RequestOptions,
+    result_type: type[W],
+) -> W:
     runtime = model.runtime
     if runtime is None:
-        raise NotReady(f"model {model.name} is not loaded")
+        raise NotReady(f"model {model.ref} is not loaded")
     settings = registry.settings
     try:
         check_texts(texts, single, settings.max_texts, runtime.max_chars, runtime.allow_blank)
@@ -112,7 +145,7 @@ async def infer(
     )
     if not isinstance(result, result_type):
         raise TypeError(f"{model.name} answered {type(result).__name__}, not {result_type}")
-    return model, result
+    return result
 
 
 async def run_model(
@@ -128,44 +161,49 @@ async def run_model(
     batcher: at once when small, else on the model's tokenizer thread). A request over
     ``max_tokens`` is refused there (422 on ``field``) and costs the model's batch loop nothing.
     """
-    annotate(model=model.name, texts=len(texts))
-    if model.batcher is None:
-        raise NotReady(f"model {model.name} is not loaded")
+    annotate(model=model.name, version=model.version, texts=len(texts))
+    batcher = model.batcher
+    if batcher is None:
+        raise NotReady(f"model {model.ref} is not loaded")
     checked = within_budget(prepare, field, max_tokens)
+    name, version = model.name, model.version
+    model.inflight += 1  # an unload waits for this to return to 0 (ModelRegistry._drain)
     try:
-        result: Result = await model.batcher.submit(checked, chars=sum(len(t) for t in texts))
+        result: Result = await batcher.submit(checked, chars=sum(len(t) for t in texts))
     except ServiceError as exc:
-        FAILURES.labels(model.name, exc.type).inc()
+        FAILURES.labels(name, version, exc.type).inc()
         raise
     except Exception as exc:
-        FAILURES.labels(model.name, type(exc).__name__).inc()
+        FAILURES.labels(name, version, type(exc).__name__).inc()
         raise
+    finally:
+        model.inflight -= 1
     for stage, seconds in result.timings.items():
-        STAGE_LATENCY.labels(model.name, stage).observe(seconds)
-    INFERENCE_LATENCY.labels(model.name).observe(sum(result.timings.values()))
-    TEXTS.labels(model.name).inc(len(texts))
-    TOKENS.labels(model.name).inc(result.tokens)
-    WINDOWS.labels(model.name).inc(result.total_windows)
-    TRUNCATED.labels(model.name).inc(sum(getattr(result, "truncated", ())))
+        STAGE_LATENCY.labels(name, version, stage).observe(seconds)
+    INFERENCE_LATENCY.labels(name, version).observe(sum(result.timings.values()))
+    TEXTS.labels(name, version).inc(len(texts))
+    TOKENS.labels(name, version).inc(result.tokens)
+    WINDOWS.labels(name, version).inc(result.total_windows)
+    TRUNCATED.labels(name, version).inc(sum(getattr(result, "truncated", ())))
     annotate(tokens=result.tokens, windows=result.total_windows)
-    observe_reviews(model.name, getattr(result, "reviews", None))
+    observe_reviews(name, getattr(result, "reviews", None), version)
     return result
 
 
-def observe_reviews(model: str, reviews: list[Review] | None) -> None:
+def observe_reviews(model: str, reviews: list[Review] | None, version: str = "") -> None:
     """Count the review decisions of a result that carries them (bundles with automation)."""
     if not reviews:
         return
     flagged = sum(r.review for r in reviews)
     if flagged:
-        REVIEW_DOCUMENTS.labels(model, "review").inc(flagged)
+        REVIEW_DOCUMENTS.labels(model, version, "review").inc(flagged)
     if flagged < len(reviews):
-        REVIEW_DOCUMENTS.labels(model, "automatic").inc(len(reviews) - flagged)
+        REVIEW_DOCUMENTS.labels(model, version, "automatic").inc(len(reviews) - flagged)
     for decision in reviews:
         for reason in decision.reasons:
-            REVIEW_REASONS.labels(model, reason.label, reason.reason).inc()
+            REVIEW_REASONS.labels(model, version, reason.label, reason.reason).inc()
 
 
 def count_rejection(model: LoadedModel, error: ServiceError) -> None:
     annotate(model=model.name)
-    FAILURES.labels(model.name, error.type).inc()
+    FAILURES.labels(model.name, model.version, error.type).inc()

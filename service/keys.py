@@ -6,18 +6,30 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from service.settings import Settings
 
 
 def load_api_keys(settings: Settings) -> list[bytes]:
     """Keys from the settings and the key file; a malformed key stops start-up."""
-    keys = [key.get_secret_value() for key in settings.api_keys]
-    if settings.api_keys_file is not None:
+    return read_keys(settings.api_keys, settings.api_keys_file, "INFER_API_KEYS_FILE")
+
+
+def load_admin_keys(settings: Settings) -> list[bytes]:
+    """The admin API's keys (``INFER_ADMIN_KEYS`` and its file), in the same format."""
+    return read_keys(settings.admin_keys, settings.admin_keys_file, "INFER_ADMIN_KEYS_FILE")
+
+
+def read_keys(configured: list[SecretStr], file: Path | None, setting: str) -> list[bytes]:
+    keys = [key.get_secret_value() for key in configured]
+    if file is not None:
         try:
-            lines = settings.api_keys_file.read_text(encoding="utf-8").splitlines()
+            lines = file.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise ValueError(f"INFER_API_KEYS_FILE: cannot read {settings.api_keys_file}") from exc
+            raise ValueError(f"{setting}: cannot read {file}") from exc
         # Stripped before the comment test: an indented "#retired-key" is a comment, not a key.
         stripped = (line.strip() for line in lines)
         keys += [line for line in stripped if line and not line.startswith("#")]

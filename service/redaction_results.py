@@ -86,12 +86,14 @@ def redacted_result(
     tokens: int,
     windows: int,
     truncated: bool,
+    version: str = "",
 ) -> RedactedText:
-    """One text's redaction result (the route's and the batch scorer's ``--redact``)."""
+    """One text's redaction result (the route's and the batch scorer's ``--redact``);
+    ``model`` and ``version``: whose spans the metric counts."""
     spans = [Span(e.label, e.start, e.end, e.score) for e in found if keep.keep(e.label, e.score)]
     out = redactor.redact(text, spans, numbering)
     for s in out.spans:
-        REDACTED_SPANS.labels(model, s.label).inc()
+        REDACTED_SPANS.labels(model, version, s.label).inc()
     return RedactedText(
         tokens=tokens,
         windows=windows,

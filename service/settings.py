@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.runtime.cpus import available_cpus
+from service.versions.routing import RoutingPolicy
 
 
 class Settings(BaseSettings):
@@ -205,6 +206,46 @@ class Settings(BaseSettings):
         default=None,
         description="File holding the HMAC key of /v1/redact mode 'hash' (surrounding whitespace "
         "stripped); used when redact_hash_key is not set.",
+    )
+
+    watch: bool = Field(
+        default=False,
+        description="Poll bundles_dir: a new complete version directory is loaded (verified, "
+        "self-checked, warmed) beside the others; a removed one is drained and unloaded "
+        "(docs/operating/versions.md).",
+    )
+    watch_interval_s: float = Field(
+        default=5.0, gt=0, description="Seconds between two polls of bundles_dir (with watch)."
+    )
+    admin_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Keys (JSON list) of the admin API (/v1/admin/...: load, unload, routing), "
+        "separate from api_keys; the admin API answers 404 unless this or admin_keys_file names "
+        "a key.",
+    )
+    admin_keys_file: Path | None = Field(
+        default=None,
+        description="File with one admin key per line (blank lines, # comments ignored); adds to"
+        " admin_keys.",
+    )
+    routing: dict[str, RoutingPolicy] = Field(
+        default_factory=dict,
+        description='Initial traffic policy per model name (JSON object), e.g. {"ner-food": '
+        '{"weights": {"1": 90, "2": 10}, "sticky_header": "x-caller-id", "shadow": {"version": '
+        '"3", "fraction": 0.1}}}; a model without one sends all traffic to its highest ready '
+        "version.",
+    )
+    shadow_queue: int = Field(
+        default=64,
+        ge=1,
+        description="Most shadow copies waiting per model; more are dropped (and counted), never "
+        "delaying the served answer.",
+    )
+    max_model_memory_mb: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most resident memory (MB) all loaded model versions may hold; a load that "
+        "would pass it is refused. Default: 80% of the cgroup memory limit, else no limit.",
     )
 
     def redact_key(self) -> bytes | None:

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from families.classify.results import classify_results
-from families.classify.runtime import ClassifierPipeline
+from families.classify.runtime import ClassifierPipeline, same_decisions
 from families.classify.spec import ClassifyManifest
 from service.runtime.family import BadRecord, Runtime, ServingFamily, Unit
 
@@ -63,4 +63,5 @@ FAMILY = ServingFamily(
     },
     route="classify",
     batch=ClassRecords(classify_results, "labels"),
+    agreement=same_decisions,
 )

@@ -394,3 +394,13 @@ def _keep_alternatives(entities: list[list[Entity]], k: int) -> list[list[Entity
         ]
         for found in entities
     ]
+
+
+def same_entities(served: NerPrediction, other: NerPrediction) -> bool:
+    """Shadow agreement: every text has the same entities (text, label, start, end); scores
+    and alternatives may differ."""
+
+    def spans(p: NerPrediction) -> list[list[tuple[str, str, int, int]]]:
+        return [[(e.text, e.label, e.start, e.end) for e in text] for text in p.entities]
+
+    return spans(served) == spans(other)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from families.ner.results import entity_results
-from families.ner.runtime import NerPipeline
+from families.ner.runtime import NerPipeline, same_entities
 from families.ner.spans import bio_entities, bio_tags
 from families.ner.spec import NerManifest
 from service.runtime.family import BadRecord, Runtime, ServingFamily, Unit
@@ -58,4 +58,5 @@ FAMILY = ServingFamily(
     runtimes={"crf": NerPipeline.from_bundle, "softmax": NerPipeline.from_bundle},
     route="ner",
     batch=EntityRecords(),
+    agreement=same_entities,
 )

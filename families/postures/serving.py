@@ -3,7 +3,7 @@ classifiers served by the classify runtime, on ``/v1/postures`` and on ``/v1/cla
 
 from __future__ import annotations
 
-from families.classify.runtime import ClassifierPipeline
+from families.classify.runtime import ClassifierPipeline, same_decisions
 from families.classify.serving import ClassRecords
 from families.postures.results import posture_results
 from families.postures.spec import PostureManifest
@@ -16,4 +16,5 @@ FAMILY = ServingFamily(
     route="postures",
     also_routes=("classify",),
     batch=ClassRecords(posture_results, "postures"),
+    agreement=same_decisions,
 )

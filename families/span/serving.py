@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from families.ner.results import entity_results
+from families.ner.runtime import same_entities
 from families.span.runtime import SpanRuntime
 from families.span.spec import SpanManifest
 from service.runtime.family import BadRecord, Runtime, ServingFamily, Unit
@@ -55,4 +56,5 @@ FAMILY = ServingFamily(
     runtimes={"span": SpanRuntime.from_bundle},
     route="ner",
     batch=SpanRecords(),
+    agreement=same_entities,
 )

@@ -23,6 +23,7 @@ from service.settings import Settings
 # The Open Inference Protocol's probes (service.protocols.v2) are probes too.
 PROBES = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
 METRICS = "/metrics"
+ADMIN_PREFIX = "/v1/admin/"
 SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer"},
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
@@ -43,7 +44,9 @@ class ApiKeyAuth:
         self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.open_paths:
+        # the admin API checks its own keys (service.api.admin), never the inference keys
+        admin = scope["type"] == "http" and scope["path"].startswith(ADMIN_PREFIX)
+        if scope["type"] != "http" or scope["path"] in self.open_paths or admin:
             await self.app(scope, receive, send)
             return
         candidate = presented_key(scope["headers"])

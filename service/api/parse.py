@@ -67,7 +67,7 @@ def intent_model(registry: ModelRegistry) -> LoadedModel:
         raise InvalidInput(
             f"several intent classifiers are loaded ({names}); set INFER_PARSE_INTENT_MODEL"
         )
-    return candidates[0]
+    return registry.get("classify", candidates[0].name)  # its routed version
 
 
 def alone_model(registry: ModelRegistry, name: str | None) -> LoadedModel | None:
@@ -82,7 +82,9 @@ def alone_model(registry: ModelRegistry, name: str | None) -> LoadedModel | None
     configured_name = registry.settings.parse_intent_model
     if configured_name is not None:
         model = registry.models.get(configured_name)
-        return model if model is not None and model.manifest.task in alone else None
+        if model is None or model.manifest.task not in alone:
+            return None
+        return registry.get("parse", model.name)  # its routed version
     loaded = list(registry.models.values())
     classifiers = registry.route_tasks.get("classify", ())
     if any(
@@ -93,7 +95,7 @@ def alone_model(registry: ModelRegistry, name: str | None) -> LoadedModel | None
     ):
         return None
     candidates = [m for m in loaded if m.manifest.task in alone]
-    return candidates[0] if len(candidates) == 1 else None
+    return registry.get("parse", candidates[0].name) if len(candidates) == 1 else None
 
 
 def ner_model(registry: ModelRegistry) -> LoadedModel:
@@ -187,7 +189,7 @@ async def parse(body: ParseRequest, request: Request) -> ParseResponse:
     alone = alone_model(registry, body.model)
     if alone is not None:  # one bundle, one pass answers every head
         model, prediction = await infer(
-            registry, "parse", alone.name, texts, single, RequestOptions(), NerPrediction
+            registry, "parse", alone.ref, texts, single, RequestOptions(), NerPrediction
         )
         runtime = model.runtime
         if not isinstance(runtime, SequenceHeads):
@@ -202,8 +204,8 @@ async def parse(body: ParseRequest, request: Request) -> ParseResponse:
     intents, tagger = intent_model(registry), ner_model(registry)
     keep = entity_filter(tagger, body.labels, body.min_score)
     (_, classes), (_, tagged) = await _both(
-        infer(registry, "classify", intents.name, texts, single, RequestOptions(), ClassPrediction),
-        infer(registry, "ner", tagger.name, texts, single, RequestOptions(), NerPrediction),
+        infer(registry, "classify", intents.ref, texts, single, RequestOptions(), ClassPrediction),
+        infer(registry, "ner", tagger.ref, texts, single, RequestOptions(), NerPrediction),
     )
     labels = intents.manifest.labels
     results = [

@@ -46,7 +46,7 @@ async def redact(body: RedactRequest, request: Request) -> RedactResponse:
     model, prediction = await infer(
         registry,
         "ner",
-        model.name,
+        model.ref,
         texts,
         body.text is not None,
         RequestOptions(truncation=body.truncation),
@@ -57,7 +57,7 @@ async def redact(body: RedactRequest, request: Request) -> RedactResponse:
         prediction.text_tokens, prediction.text_windows, prediction.truncated, strict=True
     )
     results = [
-        redacted_result(redactor, text, found, keep, numbering, model.name, *counts)
+        redacted_result(redactor, text, found, keep, numbering, model.name, *counts, model.version)
         for text, found, counts in zip(texts, prediction.entities, per_text, strict=True)
     ]
     mapping = numbering.mapping() if body.return_mapping and body.mode == "placeholder" else None

@@ -22,12 +22,15 @@ from families.postures.results import DocumentPostures as DocumentPostures
 from families.postures.results import PostureOut as PostureOut
 from families.postures.results import PosturesRequest as PosturesRequest
 from families.postures.results import PosturesResponse as PosturesResponse
+from service.api.versions import VersionState
 from service.review import AutomationSummary
 from service.schemas import EXACTLY_ONE_OF_TEXT_OR_TEXTS as EXACTLY_ONE_OF_TEXT_OR_TEXTS
 from service.schemas import ModelRef as ModelRef
 from service.schemas import TextsInput as TextsInput
 from service.schemas import TextsRequest as TextsRequest
 from service.schemas import TopK
+from service.versions.routing import Role
+from service.versions.state import State
 
 
 class ParseRequest(TextsInput):
@@ -126,13 +129,26 @@ class ModelCard(BaseModel):
         "intervals, automate, and the review band; null when the bundle has none (answers then "
         "carry no review fields). See docs/review.md.",
     )
+    state: State = Field(default="ready", description="The version's state (see versions).")
+    reason: str | None = Field(default=None, description="Why it failed (state failed).")
+    role: Role | None = Field(
+        default=None, description="stable, canary, shadow or idle (docs/operating/versions.md)."
+    )
+    traffic_share: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of the model's requests it receives."
+    )
+    memory_mb: float = Field(default=0.0, description="Resident memory added by its load (MB).")
 
 
 class ModelsResponse(BaseModel):
     cpu: dict[str, object] = Field(
         description="This host's CPU model and the ISA flags that decide INT8 numerics."
     )
-    models: list[ModelCard]
+    models: list[ModelCard] = Field(description="One card per loaded version.")
+    versions: list[VersionState] = Field(
+        default_factory=list,
+        description="Every version (failed ones too) with its state, role and traffic share.",
+    )
 
 
 class Status(BaseModel):

@@ -7,15 +7,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.api.common import registry_of
 from service.api.schemas import ModelCard, ModelsResponse, Status
+from service.api.versions import version_state, version_states
 from service.errors import ErrorBody, NotReady
-from service.manifest import ManifestBase
-from service.registry import LoadedModel
+from service.manifest import BundleManifest, ManifestBase
+from service.registry import LoadedModel, ModelRegistry
 from service.runtime.cpu_features import current_cpu
 
 router = APIRouter()
+VERSION_FIELDS = {"state", "reason", "role", "traffic_share", "memory_mb"}
 
 
-def _card(model: LoadedModel) -> ModelCard:
+def _card(registry: ModelRegistry, model: LoadedModel) -> ModelCard:
     """A bundle's card; the ONNX fields are null for a bundle without a graph of its own (a
     TF-IDF bundle, an ensemble: see its members' cards), whose settings its runtime's
     ``describe()`` gives in ``details``."""
@@ -38,14 +40,21 @@ def _card(model: LoadedModel) -> ModelCard:
         variant=onnx.variant.model_dump() if onnx and onnx.variant else None,
         selfcheck=model.selfcheck.model_dump() if model.selfcheck else None,
         automation=m.automation,
+        **version_state(registry, model).model_dump(include=VERSION_FIELDS),
     )
 
 
 @router.get("/v1/models", response_model=ModelsResponse, summary="Metadata of the loaded bundles")
 async def models(request: Request) -> ModelsResponse:
+    registry = registry_of(request)
     return ModelsResponse(
         cpu=current_cpu().model_dump(),
-        models=[_card(m) for m in registry_of(request).models.values()],
+        models=[
+            _card(registry, m)
+            for m in registry.all_versions()
+            if isinstance(m.manifest, BundleManifest)  # an unreadable one: in versions only
+        ],
+        versions=version_states(registry),
     )
 
 
@@ -66,7 +75,10 @@ async def readyz(request: Request) -> Status:
     registry = registry_of(request)
     if not registry.ready:
         raise NotReady(registry.load_error or "models are still loading")
-    return Status(status="ready", detail=", ".join(sorted(registry.models)))
+    if not registry.serving():  # a failing new version never gets here: its model has another
+        idle = sorted(n for n, g in registry.groups.items() if not g.ready())
+        raise NotReady(f"no version of {idle} is ready")
+    return Status(status="ready", detail=", ".join(sorted(registry.groups)))
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

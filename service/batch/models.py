@@ -85,7 +85,7 @@ class BatchModel:
         counts = (prediction.text_tokens[0], prediction.text_windows[0], prediction.truncated[0])
         result = redacted_result(
             redactor, item.texts[0], prediction.entities[0], keep, Placeholders(), self.name,
-            *counts,
+            *counts, self.loaded.manifest.version,
         )  # fmt: skip
         return result.model_dump(mode="json")
 

@@ -203,8 +203,11 @@ class Batcher(Generic[P, R]):
         limits: BatchLimits | None = None,
         run_slice: Callable[[Any], Any] | None = None,
         merge: Callable[[P, list[Any]], R] | None = None,
+        version: str = "",
     ) -> None:
+        """``name`` and ``version``: the model version whose metrics it records."""
         self.name = name
+        self.version = version
         self._run = run
         # Without these a large request runs whole (the pipeline splits it into ONNX calls).
         self._run_slice = run_slice
@@ -221,11 +224,11 @@ class Batcher(Generic[P, R]):
         # Recent (tokens, seconds) per pipeline call and tokens per request: for Retry-After.
         self._recent: deque[tuple[float, float]] = deque(maxlen=32)
         self._sizes: deque[tuple[int, int]] = deque(maxlen=32)  # (tokens, chars) per request
-        self._depth = QUEUE_DEPTH.labels(name)
-        self._queued_tokens = QUEUED_TOKENS.labels(name)
-        self._shed = {reason: SHED.labels(name, reason) for reason in SHED_REASONS}
+        self._depth = QUEUE_DEPTH.labels(name, version)
+        self._queued_tokens = QUEUED_TOKENS.labels(name, version)
+        self._shed = {reason: SHED.labels(name, version, reason) for reason in SHED_REASONS}
         self._cancelled = {
-            u: CANCELLED.labels(name, u) for u in ("requests", "windows", "onnx_calls")
+            u: CANCELLED.labels(name, version, u) for u in ("requests", "windows", "onnx_calls")
         }
         self._thread = threading.Thread(target=self._serve, name=f"batcher-{name}", daemon=True)
         self._thread.start()
@@ -577,11 +580,15 @@ class Batcher(Generic[P, R]):
         for job in batch:
             if not job.started:
                 job.started = True
-                STAGE_LATENCY.labels(self.name, "queue").observe(started - job.enqueued)
+                STAGE_LATENCY.labels(self.name, self.version, "queue").observe(
+                    started - job.enqueued
+                )
         items = [job.item() for job in batch]
         if batch[0].parts is None:
-            BATCH_SIZE.labels(self.name, "requests").observe(len(batch))
-            BATCH_SIZE.labels(self.name, "texts").observe(sum(i.num_texts for i in items))
+            BATCH_SIZE.labels(self.name, self.version, "requests").observe(len(batch))
+            BATCH_SIZE.labels(self.name, self.version, "texts").observe(
+                sum(i.num_texts for i in items)
+            )
         scope = CallScope()
         with self._cond:
             self._running = _Running(batch, scope)

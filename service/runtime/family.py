@@ -179,3 +179,7 @@ class ServingFamily:
     # bundle of the route's other families is loaded: a bundle that serves a route on the side
     # (a multi-head bundle's entities) never makes an existing unnamed call ambiguous.
     yields_on_also_routes: bool = False
+    # Whether two answers of this family's bundles agree (shadow traffic, docs/operating/
+    # versions.md): e.g. the same entities, the same decided classes. None: shadow copies of its
+    # bundles are run but not compared.
+    agreement: Callable[[Any, Any], bool] | None = None

@@ -111,7 +111,9 @@ def build_runtime(
             f"{bundle_dir}: a {manifest.task} bundle has no ONNX graph and its family no session"
         )
     log.info(selfcheck.summary(manifest.name))
-    session: InferenceSession = inner if metered_as is None else MeteredSession(inner, metered_as)
+    session: InferenceSession = (
+        inner if metered_as is None else MeteredSession(inner, metered_as, manifest.version)
+    )
     factory = families.runtimes[(manifest.task, manifest.head)]
     return LoadedRuntime(manifest, factory(manifest, bundle_dir, session, settings), selfcheck)
 

@@ -99,12 +99,12 @@ def usable_providers(wanted: list[str]) -> list[str]:
 class MeteredSession:
     """Any session, recording the size, useful and padded tokens of every call it runs."""
 
-    def __init__(self, session: InferenceSession, model_name: str) -> None:
+    def __init__(self, session: InferenceSession, model_name: str, version: str = "") -> None:
         self.session = session
-        self._windows = BATCH_SIZE.labels(model_name, "windows")
-        self._tokens = BATCH_TOKENS.labels(model_name)
-        self._useful = CALL_TOKENS.labels(model_name, "useful")
-        self._padding = CALL_TOKENS.labels(model_name, "padding")
+        self._windows = BATCH_SIZE.labels(model_name, version, "windows")
+        self._tokens = BATCH_TOKENS.labels(model_name, version)
+        self._useful = CALL_TOKENS.labels(model_name, version, "useful")
+        self._padding = CALL_TOKENS.labels(model_name, version, "padding")
 
     @property
     def input_names(self) -> list[str]:

@@ -63,7 +63,7 @@ async def tight(tiny_bundle: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Gat
 
 
 def failures(error: str) -> float:
-    labels = {"model": "tiny-ner", "error": error}
+    labels = {"model": "tiny-ner", "version": "1", "error": error}
     return REGISTRY.get_sample_value("infer_failures_total", labels) or 0.0
 
 

@@ -123,7 +123,7 @@ def test_truncate_reads_the_first_window_only_and_says_so(
     read = max(e["end"] for e in results[3]["entities"]) if results[3]["entities"] else 0
     assert read < len(long_text) // 2  # 14 content tokens of ~40 were read
     metrics = served.get("/metrics").text
-    assert 'infer_truncated_texts_total{model="tiny-ner"}' in metrics
+    assert 'infer_truncated_texts_total{model="tiny-ner",version="1"}' in metrics
 
 
 WORDS = [["Tushar", "se", "2", "misal", "mangwao"], ["order", "3", "paneer", "tikka", "डोसा"]]

@@ -201,7 +201,9 @@ async def test_client_disconnect_cancels_the_work_and_is_recorded_as_499(served)
 
     labels = {"route": "/v1/entities", "method": "POST", "status": "499"}
     before = sample("infer_request_duration_seconds_count", labels)
-    terminated = sample("infer_cancelled_total", {"model": "tiny-ner", "unit": "onnx_calls"})
+    terminated = sample(
+        "infer_cancelled_total", {"model": "tiny-ner", "version": "1", "unit": "onnx_calls"}
+    )
     request = asyncio.create_task(app(http_scope("/v1/entities", body), receive, send))
     for _ in range(500):
         if held.entered.is_set():
@@ -216,13 +218,15 @@ async def test_client_disconnect_cancels_the_work_and_is_recorded_as_499(served)
     assert sample("infer_request_duration_seconds_count", no_500) == 0
     for _ in range(200):  # the worker sees the termination shortly after
         if (
-            sample("infer_cancelled_total", {"model": "tiny-ner", "unit": "onnx_calls"})
+            sample(
+                "infer_cancelled_total", {"model": "tiny-ner", "version": "1", "unit": "onnx_calls"}
+            )
             > terminated
         ):
             break
         await asyncio.sleep(0.01)
     assert (
-        sample("infer_cancelled_total", {"model": "tiny-ner", "unit": "onnx_calls"})
+        sample("infer_cancelled_total", {"model": "tiny-ner", "version": "1", "unit": "onnx_calls"})
         == terminated + 1
     )
     held.gate.set()

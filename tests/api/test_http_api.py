@@ -126,9 +126,11 @@ def test_models_health_metrics(server: str) -> None:
         'infer_request_duration_seconds_count{method="POST",route="/v1/entities",status="200"}'
         in metrics
     )
-    assert 'infer_inference_duration_seconds_count{model="ner-food"}' in metrics
-    assert 'infer_stage_duration_seconds_count{model="ner-food",stage="decode"}' in metrics
-    assert 'infer_failures_total{error="limit_exceeded",model="ner-food"}' in metrics
+    assert 'infer_inference_duration_seconds_count{model="ner-food",version="1"}' in metrics
+    assert (
+        'infer_stage_duration_seconds_count{model="ner-food",stage="decode",version="1"}' in metrics
+    )
+    assert 'infer_failures_total{error="limit_exceeded",model="ner-food",version="1"}' in metrics
     assert "infer_ready 1.0" in metrics
 
 

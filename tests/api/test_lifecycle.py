@@ -81,6 +81,6 @@ def test_a_crashing_model_gives_json_500_and_the_app_keeps_serving(tiny_bundle: 
         }
         assert client.post("/v1/entities", json={"text": "fine"}).status_code == 200
         assert (
-            'infer_failures_total{error="RuntimeError",model="tiny-ner"}'
+            'infer_failures_total{error="RuntimeError",model="tiny-ner",version="1"}'
             in client.get("/metrics").text
         )

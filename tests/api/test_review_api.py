@@ -227,8 +227,8 @@ def test_metrics_count_review_decisions_and_show_the_validation_rate(served: Ser
                 return float(line.split()[-1])
         return 0.0
 
-    review = 'infer_review_documents_total{decision="review",model="reviewed"}'
-    auto = 'infer_review_documents_total{decision="automatic",model="reviewed"}'
+    review = 'infer_review_documents_total{decision="review",model="reviewed",version="1"}'
+    auto = 'infer_review_documents_total{decision="automatic",model="reviewed",version="1"}'
     _post(served.client, "/v1/postures", texts=served.texts[:20], model="reviewed")
     after = served.client.get("/metrics").text
     assert value(after, review) - value(before, review) == flagged

@@ -215,7 +215,7 @@ def test_a_busy_model_does_not_hold_up_another_model() -> None:
         assert await long_document == 10
 
     run(scenario())
-    labels = {"model": "fast-model", "stage": "queue"}
+    labels = {"model": "fast-model", "version": "", "stage": "queue"}
     assert REGISTRY.get_sample_value("infer_stage_duration_seconds_count", labels) == 1
     postures.close()
     ner.close()
@@ -307,7 +307,7 @@ def test_concurrent_requests_on_the_real_tiny_model_match_unbatched(
 
     got = run(concurrently())
     batcher.close()
-    labels = {"model": "tiny-batch", "unit": "requests"}
+    labels = {"model": "tiny-batch", "version": "", "unit": "requests"}
     calls = REGISTRY.get_sample_value("infer_batch_size_count", labels)
     merged_requests = REGISTRY.get_sample_value("infer_batch_size_sum", labels)
     assert merged_requests == len(requests) and calls is not None and calls < len(requests)

@@ -141,7 +141,7 @@ def test_metered_session_counts_useful_and_padded_tokens(tiny_bundle: Path) -> N
 
     def value(kind: str) -> float:
         got = REGISTRY.get_sample_value(
-            "infer_call_tokens_total", {"model": "bucket-test", "kind": kind}
+            "infer_call_tokens_total", {"model": "bucket-test", "version": "", "kind": kind}
         )
         return got or 0.0
 

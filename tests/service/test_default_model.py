@@ -17,8 +17,8 @@ from service.settings import Settings
 def _registry(*models: tuple[str, str], tmp: Path = Path(__file__).parent) -> ModelRegistry:
     registry = ModelRegistry(Settings(bundles_dir=tmp))
     for name, task in models:
-        manifest = cast(Any, SimpleNamespace(name=name, task=task))
-        registry.models[name] = LoadedModel(Path(name), manifest)
+        manifest = cast(Any, SimpleNamespace(name=name, task=task, version="1"))
+        registry.add(LoadedModel(Path(name), manifest, state="ready"))
     registry.ready = True
     return registry
 

@@ -109,7 +109,7 @@ class Model:
 
 
 def cancelled(model: str, unit: str) -> float:
-    labels = {"model": model, "unit": unit}
+    labels = {"model": model, "version": "", "unit": unit}
     return REGISTRY.get_sample_value("infer_cancelled_total", labels) or 0.0
 
 

@@ -23,8 +23,8 @@ PLAIN = replace(fake_family.FAMILY, task="plain", route="plain")  # also_routes 
 def registry(tmp_path: Path, *loaded: tuple[str, str]) -> ModelRegistry:
     reg = ModelRegistry(Settings(bundles_dir=tmp_path), (OWN, SIDE, PLAIN))
     for name, task in loaded:
-        manifest = SimpleNamespace(name=name, task=task)
-        reg.models[name] = LoadedModel(tmp_path / name, manifest)  # type: ignore[arg-type]
+        manifest = SimpleNamespace(name=name, task=task, version="1")
+        reg.add(LoadedModel(tmp_path / name, manifest, state="ready"))  # type: ignore[arg-type]
     reg.ready = True
     return reg
 

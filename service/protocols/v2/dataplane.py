@@ -69,16 +69,27 @@ def server_ready(registry: ModelRegistry) -> bool:
 
 
 def find(registry: ModelRegistry, name: str, version: str | None) -> tuple[ModelView, bool]:
-    """The model ``name`` (at ``version``, when given) and whether it is ready; 404 otherwise."""
-    model = registry.models.get(name)
-    if model is None:
+    """The model ``name`` (at ``version``, when given: one of its loaded versions; else its
+    primary version) and whether it is ready; 404 otherwise."""
+    group = registry.groups.get(name)
+    model = group.primary() if group is not None else None
+    if group is None or model is None:
         raise ModelNotFound(
-            f"model {name!r} is not served here (served: {sorted(registry.models)})"
+            f"model {name!r} is not served here (served: {sorted(registry.groups)})"
         )
+    if version:
+        pinned = group.versions.get(version)
+        if pinned is None or pinned.state == "failed":
+            served = [m.version for m in group.sorted_versions() if m.state != "failed"]
+            raise ModelNotFound(f"model {name!r} has no version {version!r} (served: {served})")
+        model = pinned
     view = _view(registry, model)
-    if version and version != view.version:
-        raise ModelNotFound(f"model {name!r} has no version {version!r} (served: {view.version})")
-    ready = registry.ready and model.runtime is not None and model.batcher is not None
+    ready = (
+        registry.ready
+        and model.state == "ready"
+        and model.runtime is not None
+        and model.batcher is not None
+    )
     return view, ready
 
 
@@ -91,7 +102,8 @@ async def run(
     options = RequestOptions(top_k=top_k)
     # Any family's prediction: its own records turn it into /v1's result objects.
     answers: type[Any] = object
-    model, prediction = await infer(registry, family.route, name, texts, False, options, answers)
+    ref = f"{name}@{version}" if version else name  # a version in the path pins it
+    model, prediction = await infer(registry, family.route, ref, texts, False, options, answers)
     labels = model.manifest.labels
     results = family.batch.results(prediction, labels, False)
     items = [list(r[family.batch.items_key]) for r in results]
