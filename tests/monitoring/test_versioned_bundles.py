@@ -69,3 +69,22 @@ def test_a_clone_of_a_real_bundle_verifies_and_a_corrupt_one_is_refused(
     clone_bundle(default_bundles_dir / "ner-food", tmp_path / "4", "4", corrupt_sha256=True)
     with pytest.raises(BundleError, match="sha256"):
         families.verify(tmp_path / "4")
+
+
+def test_the_proofs_version_settings_are_what_the_service_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A misspelt INFER_ key would be ignored and the proof would serve no canary or shadow."""
+    from monitoring.proof import REFUSED_VERSION, VERSIONED, VERSIONS_ENV
+    from service.settings import Settings
+
+    known = {f"INFER_{name.upper()}" for name in Settings.model_fields}
+    assert set(VERSIONS_ENV) <= known
+    for key, value in VERSIONS_ENV.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    policy = settings.routing[VERSIONED]
+    assert policy.weights == {"1": 90, "2": 10}
+    assert policy.shadow is not None and policy.shadow.version == "3"
+    assert settings.watch is True
+    assert REFUSED_VERSION not in {"1", "2", "3"}
