@@ -83,11 +83,17 @@ def _type(spec: dict[str, Any]) -> str:
 
 
 def openapi_json() -> str:
+    from pydantic import SecretStr
+
     from service.app import create_app
     from service.settings import Settings
 
     with tempfile.TemporaryDirectory() as empty:
-        # model_construct: defaults only, whatever INFER_* or .env this process sees.
-        app = create_app(Settings.model_construct(bundles_dir=Path(empty)))
+        # model_construct: defaults only, whatever INFER_* or .env this process sees; an admin
+        # key so that the admin API (off without one) is in the reference too.
+        settings = Settings.model_construct(
+            bundles_dir=Path(empty), admin_keys=[SecretStr("reference-only")]
+        )
+        app = create_app(settings)
         document = app.openapi()
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

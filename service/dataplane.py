@@ -88,7 +88,7 @@ def within_budget(prepare: Callable[[], P], field: str, max_tokens: int) -> Call
 async def infer(
     registry: ModelRegistry,
     route: str,
-    name: str | None,
+    name: str | LoadedModel | None,
     texts: list[str],
     single: bool,
     options: RequestOptions,
@@ -97,9 +97,9 @@ async def infer(
     """Run one request on the model ``name`` (or the only one) that ``route`` serves (a key of
     ``ModelRegistry.route_tasks``): limits first (counted as failures of that model), then the
     batcher; ``result_type`` is what the runtime answers. ``name`` may pin a version
-    (``name@version``); a route that looked the model up already passes its ``ref`` so the
-    request stays on the version it picked."""
-    model = registry.get(route, name)
+    (``name@version``); a route that looked the model up already passes the version it got
+    (``ModelRegistry.get``), so the request stays on the version it picked at admission."""
+    model = name if isinstance(name, LoadedModel) else registry.get(route, name)
     try:
         result = await _infer(registry, model, texts, single, options, result_type)
     except ServiceError as exc:

@@ -120,6 +120,12 @@ class ModelRegistry:
                 out[name] = primary
         return out
 
+    def serving_models(self) -> dict[str, LoadedModel]:
+        """:attr:`models` that have a ready version: what a request naming no model may get (a
+        new model still loading, or whose only version failed, never makes such a request
+        ambiguous)."""
+        return {n: m for n, m in self.models.items() if n in self.groups and self.groups[n].ready()}
+
     def all_versions(self) -> list[LoadedModel]:
         return [m for g in list(self.groups.values()) for m in g.sorted_versions()]
 
@@ -135,8 +141,14 @@ class ModelRegistry:
         self.group(model.name).add(model)
 
     def serving(self) -> bool:
-        """Ready: loaded at start-up, and every model has at least one ready version."""
-        return self.ready and all(g.ready() for g in self.groups.values())
+        """Ready: loaded at start-up, and every serving model has a ready version. A model whose
+        only versions are still loading or failed (a new name) does not count: a failing new
+        version never turns the replica unready."""
+        return self.ready and all(
+            g.ready()
+            for g in list(self.groups.values())
+            if any(m.state in ("ready", "draining") for m in list(g.versions.values()))
+        )
 
     # --- start-up ------------------------------------------------------------------------------
 
@@ -395,6 +407,7 @@ class ModelRegistry:
         model.reason = message
         model.runtime = None
         model.batcher = None
+        self._members.pop(model, None)  # a failed ensemble pins no member
         MODEL_LOAD_FAILURES.labels(model.name, model.version, kind).inc()
         self.group(model.name).refresh()
 
@@ -552,7 +565,7 @@ class ModelRegistry:
                     field="model",
                 )
             return self._pinned(base, pinned) if at else self._route(base)
-        candidates = [m for m in models.values() if m.manifest.task in tasks]
+        candidates = [m for m in self.serving_models().values() if m.manifest.task in tasks]
         # bundles that yield on this route are taken unnamed only when nothing else serves it
         candidates = [m for m in candidates if not self._yields(route, m)] or candidates
         if not candidates:

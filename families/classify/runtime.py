@@ -100,6 +100,16 @@ class ClassPrediction:
         return sum(self.windows)
 
 
+def same_decisions(served: ClassPrediction, other: ClassPrediction) -> bool:
+    """Shadow agreement: every text has the same decided classes (their labels; probabilities
+    may differ)."""
+
+    def decided(p: ClassPrediction) -> list[set[str]]:
+        return [{c.label for c in text} for text in p.labels]
+
+    return decided(served) == decided(other)
+
+
 @dataclass
 class ClassifierInputs:
     """One request after tokenization (windows cut), before any ONNX call."""
@@ -382,13 +392,3 @@ class ClassifierPipeline:
             [c.band_low for c in classes],
             [c.band_high for c in classes],
         )
-
-
-def same_decisions(served: ClassPrediction, other: ClassPrediction) -> bool:
-    """Shadow agreement: every text has the same decided classes (their labels; probabilities
-    may differ)."""
-
-    def decided(p: ClassPrediction) -> list[set[str]]:
-        return [{c.label for c in text} for text in p.labels]
-
-    return decided(served) == decided(other)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,7 +50,7 @@ class RoutingResponse(BaseModel):
     versions: list[VersionState]
 
 
-def admin_auth(keys: list[bytes]) -> object:
+def admin_auth(keys: list[bytes]) -> Any:
     """A dependency refusing (401) a request without one of the admin keys."""
 
     async def check(request: Request) -> None:
@@ -66,7 +66,7 @@ def admin_auth(keys: list[bytes]) -> object:
 
 
 def admin_router(keys: list[bytes]) -> APIRouter:
-    router = APIRouter(prefix=PREFIX, dependencies=[admin_auth(keys)], tags=["admin"])  # type: ignore[list-item]
+    router = APIRouter(prefix=PREFIX, dependencies=[admin_auth(keys)], tags=["admin"])
     loads: set[asyncio.Task[LoadedModel]] = set()
 
     @router.get("/models", response_model=AdminModelsResponse, summary="Every loaded version")
@@ -87,11 +87,11 @@ def admin_router(keys: list[bytes]) -> APIRouter:
         wait: Annotated[bool, Query(description="Answer once it is ready or failed")] = False,
     ) -> VersionState:
         registry = registry_of(request)
-        directory = find_directory(registry, name, version, body.path if body else None)
         current = registry.groups.get(name)
         loaded = current.versions.get(version) if current is not None else None
         if loaded is not None and loaded.state != "failed":
-            return version_state(registry, loaded)
+            return version_state(registry, loaded)  # loaded, or loading: nothing to do
+        directory = find_directory(registry, name, version, body.path if body else None)
         task = asyncio.create_task(asyncio.to_thread(registry.load_version, directory))
         loads.add(task)
         task.add_done_callback(loads.discard)

@@ -38,7 +38,7 @@ async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
             field="head",
         )
     model, prediction = await infer(
-        registry, "classify", found.ref, texts, body.text is not None, options, ClassPrediction
+        registry, "classify", found, texts, body.text is not None, options, ClassPrediction
     )
     return ClassifyResponse(
         model=ModelRef(name=model.name, version=model.manifest.version),
@@ -63,7 +63,7 @@ async def _one_head(
     model, result = await infer(
         registry_of(request),
         "classify",
-        found.ref,
+        found,
         texts,
         body.text is not None,
         options,

@@ -33,12 +33,12 @@ async def entities(body: EntitiesRequest, request: Request) -> EntitiesResponse:
     joined = joined_words(body.words)
     texts = [j.text for j in joined] if joined is not None else body.all_texts()
     registry = registry_of(request)
-    found = registry.get("ner", body.model)  # the version picked once, kept by ``ref``
+    found = registry.get("ner", body.model)  # the version is picked once, here
     keep = entity_filter(found, body.labels, body.min_score)
     model, prediction = await infer(
         registry,
         "ner",
-        found.ref,
+        found,
         texts,
         body.text is not None,
         RequestOptions(alternatives=body.return_alternatives, truncation=body.truncation),

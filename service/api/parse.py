@@ -53,7 +53,7 @@ def intent_model(registry: ModelRegistry) -> LoadedModel:
         return model
     candidates = [
         m
-        for m in registry.models.values()
+        for m in registry.serving_models().values()
         if m.manifest.task in registry.route_tasks.get("classify", ())
         and m.manifest.head == "single-label"
     ]
@@ -85,7 +85,7 @@ def alone_model(registry: ModelRegistry, name: str | None) -> LoadedModel | None
         if model is None or model.manifest.task not in alone:
             return None
         return registry.get("parse", model.name)  # its routed version
-    loaded = list(registry.models.values())
+    loaded = list(registry.serving_models().values())
     classifiers = registry.route_tasks.get("classify", ())
     if any(
         m.manifest.task in classifiers
@@ -189,7 +189,7 @@ async def parse(body: ParseRequest, request: Request) -> ParseResponse:
     alone = alone_model(registry, body.model)
     if alone is not None:  # one bundle, one pass answers every head
         model, prediction = await infer(
-            registry, "parse", alone.ref, texts, single, RequestOptions(), NerPrediction
+            registry, "parse", alone, texts, single, RequestOptions(), NerPrediction
         )
         runtime = model.runtime
         if not isinstance(runtime, SequenceHeads):
@@ -204,8 +204,8 @@ async def parse(body: ParseRequest, request: Request) -> ParseResponse:
     intents, tagger = intent_model(registry), ner_model(registry)
     keep = entity_filter(tagger, body.labels, body.min_score)
     (_, classes), (_, tagged) = await _both(
-        infer(registry, "classify", intents.ref, texts, single, RequestOptions(), ClassPrediction),
-        infer(registry, "ner", tagger.ref, texts, single, RequestOptions(), NerPrediction),
+        infer(registry, "classify", intents, texts, single, RequestOptions(), ClassPrediction),
+        infer(registry, "ner", tagger, texts, single, RequestOptions(), NerPrediction),
     )
     labels = intents.manifest.labels
     results = [

@@ -46,7 +46,7 @@ async def redact(body: RedactRequest, request: Request) -> RedactResponse:
     model, prediction = await infer(
         registry,
         "ner",
-        model.ref,
+        model,
         texts,
         body.text is not None,
         RequestOptions(truncation=body.truncation),

@@ -76,7 +76,7 @@ async def readyz(request: Request) -> Status:
     if not registry.ready:
         raise NotReady(registry.load_error or "models are still loading")
     if not registry.serving():  # a failing new version never gets here: its model has another
-        idle = sorted(n for n, g in registry.groups.items() if not g.ready())
+        idle = sorted(n for n, g in list(registry.groups.items()) if not g.ready())
         raise NotReady(f"no version of {idle} is ready")
     return Status(status="ready", detail=", ".join(sorted(registry.groups)))
 

@@ -180,7 +180,8 @@ def test_redacted_spans_are_counted_per_label(client: TestClient) -> None:
     labels = {s["label"] for r in body["results"] for s in r["spans"]}
     metrics = client.get("/metrics").text
     for label in labels:
-        assert f'infer_redacted_spans_total{{label="{label}",model="tiny-ner",version="1"}}' in metrics
+        series = f'infer_redacted_spans_total{{label="{label}",model="tiny-ner",version="1"}}'
+        assert series in metrics
 
 
 def test_the_hash_key_can_come_from_a_file_which_must_exist(bundles: Path, tmp_path: Path) -> None:

@@ -172,6 +172,19 @@ def test_a_changed_member_is_refused_with_the_reason(
         ModelRegistry(Settings(bundles_dir=bundles, models=["tiny-ensemble"])).discover()
 
 
+def test_a_member_version_an_ensemble_runs_cannot_be_unloaded(built: dict[str, Path]) -> None:
+    settings = Settings(bundles_dir=built["bundles"], admin_keys=["admin-key"])
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 120
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        version = json.loads((built["bundles"] / "tiny-a" / "bundle.json").read_text())["version"]
+        url = f"/v1/admin/models/tiny-a/versions/{version}:unload?force=true"
+        refused = client.post(url, headers={"Authorization": "Bearer admin-key"})
+        assert refused.status_code == 409
+        assert "is run by ['tiny-ensemble@" in refused.json()["error"]["message"]
+
+
 def test_members_with_other_labels_are_refused(built: dict[str, Path], tmp_path: Path) -> None:
     bundles = tmp_path / "bundles"
     shutil.copytree(built["bundles"] / "tiny-a", bundles / "tiny-a")

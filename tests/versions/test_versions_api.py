@@ -246,3 +246,71 @@ def test_a_routing_setting_naming_an_unknown_version_stops_start_up(root: Path) 
         serving(root, routing=routing),
     ):
         pass
+
+
+def test_v2_model_versions_pin_a_version(root: Path) -> None:
+    body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["a b c"]}]}
+    with serving(root) as client:
+        assert client.get("/v2/models/tiny-ner").json()["versions"] == ["1", "2"]
+        assert client.get("/v2/models/tiny-ner/versions/1").json()["versions"] == ["1"]
+        assert client.get("/v2/models/tiny-ner/versions/1/ready").status_code == 200
+        assert client.get("/v2/models/tiny-ner/versions/9/ready").status_code == 404
+        pinned = client.post("/v2/models/tiny-ner/versions/1/infer", json=body)
+        assert pinned.status_code == 200, pinned.text
+        assert pinned.json()["model_version"] == "1"
+        routed = client.post("/v2/models/tiny-ner/infer", json=body)
+        assert routed.json()["model_version"] == "2"
+
+
+def test_a_loading_version_goes_through_its_states_in_order(
+    root: Path, tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.versions.group import VersionGroup
+
+    seen: list[str] = []
+    refresh = VersionGroup.refresh
+
+    def recording(self: VersionGroup) -> None:
+        model = self.versions.get("3")
+        if model is not None and (not seen or seen[-1] != model.state):
+            seen.append(model.state)
+        refresh(self)
+
+    with serving(root, admin_keys=["admin-key"]) as client:
+        monkeypatch.setattr(VersionGroup, "refresh", recording)
+        publish_version(tiny_bundle, root, "3")
+        url = "/v1/admin/models/tiny-ner/versions/3"
+        assert client.post(f"{url}:load?wait=true", headers=ADMIN).json()["state"] == "ready"
+        assert client.post(f"{url}:unload", headers=ADMIN).status_code == 200
+    assert seen == ["loading", "self_checking", "warming", "ready", "draining"]
+
+
+def test_a_load_path_outside_the_bundles_directory_is_refused(root: Path) -> None:
+    with serving(root, admin_keys=["admin-key"]) as client:
+        url = "/v1/admin/models/tiny-ner/versions/3:load"
+        for path in ("../elsewhere", "/etc", "."):
+            refused = client.post(url, json={"path": path}, headers=ADMIN)
+            assert refused.status_code == 422, (path, refused.text)
+            assert refused.json()["error"]["field"] == "path"
+        wrong = client.post(url, json={"path": "tiny-ner/2"}, headers=ADMIN)  # holds version 2
+        assert wrong.status_code == 422 and "tiny-ner@2, not tiny-ner@3" in wrong.text
+        assert client.post(url, headers=ADMIN).status_code == 404  # no directory holds 3
+
+
+def test_a_new_model_whose_only_version_fails_leaves_the_replica_ready(
+    root: Path, tiny_bundle: Path
+) -> None:
+    with serving(root, admin_keys=["admin-key"]) as client:
+        other = root / "other"
+        shutil.copytree(tiny_bundle, other)
+        manifest = other / "bundle.json"
+        manifest.write_text(manifest.read_text().replace('"tiny-ner"', '"other-ner"', 1))
+        with (other / "model.onnx").open("ab") as f:
+            f.write(b"corrupted")
+        url = "/v1/admin/models/other-ner/versions/1:load?wait=true"
+        state = client.post(url, headers=ADMIN).json()
+        assert state["state"] == "failed" and "sha256" in state["reason"]
+        assert client.get("/readyz").status_code == 200
+        assert answered_by(client) == "2"
+        unnamed = client.post("/v1/entities", json={"text": "a b c"})  # not made ambiguous
+        assert unnamed.status_code == 200 and unnamed.json()["model"]["name"] == "tiny-ner"

@@ -41,9 +41,12 @@ class Inferred:
 
 def model_metadata(registry: ModelRegistry, name: str, version: str | None) -> Metadata:
     view, _ = dataplane.find(registry, name, version)
+    group = registry.groups.get(name)
+    # the versions a request may name (all ready ones), or the one asked about
+    versions = [view.version] if version or group is None else group.ready() or [view.version]
     return Metadata(
         view.name,
-        [view.version],
+        versions,
         PLATFORM,
         tensors.input_specs(),
         tensors.output_specs(view),
