@@ -44,8 +44,32 @@ def _quantile(q: str, metric: str, by: str, selector: str = NS) -> str:
 
 REQUESTS = "infer_request_duration_seconds_count"
 COUNT = f"{REQUESTS}{{{ROUTES}}}"
+# Model versions (docs/deployment/model-versions.md): every series below is labelled model, version.
+MV = "model, version"
+MODEL_REQUESTS = f"infer_model_requests_total{{{NS}}}"
+COMPARISONS = f"infer_shadow_comparisons_total{{{NS}}}"
 
-PANELS: tuple[Panel, ...] = (
+
+def _per_version_rate(metric: str, selector: str = "") -> str:
+    inner = f"{NS},{selector}" if selector else NS
+    return f"sum by ({MV}) (rate({metric}{{{inner}}}[{RATE}]))"
+
+
+VERSION_ERRORS = _or_zero(
+    _per_version_rate("infer_model_requests_total", 'outcome="error"'), MV, MODEL_REQUESTS
+)
+# 0, not absent, for a shadow version that never agreed.
+VERSION_AGREEMENT = (
+    "("
+    + _or_zero(
+        _per_version_rate("infer_shadow_comparisons_total", 'outcome="agree"'), MV, COMPARISONS
+    )
+    + ") / "
+    + _per_version_rate("infer_shadow_comparisons_total")
+)
+
+
+SERVICE_PANELS: tuple[Panel, ...] = (
     Panel(
         "Requests per second by route and status",
         "reqps",
@@ -263,6 +287,133 @@ PANELS: tuple[Panel, ...] = (
         "because the request asked truncation 'truncate' (their end was not tagged or redacted).",
     ),
 )
+
+VERSION_PANELS: tuple[Panel, ...] = (
+    Panel(
+        "Traffic share by model version (routing weights)",
+        "percentunit",
+        (
+            Target(
+                f"max by ({MV}) (infer_model_traffic_share{{{NS}}})",
+                "{{model}} v{{version}}",
+            ),
+        ),
+        "The share of a model's requests each version is routed (INFER_ROUTING or PUT "
+        "/v1/admin/models/{name}/routing); a shadow version gets 0 here and its fraction below.",
+    ),
+    Panel(
+        "Requests per second by model version",
+        "reqps",
+        (
+            Target(
+                f"sum by ({MV}, outcome) (rate({MODEL_REQUESTS}[{RATE}]))",
+                "{{model}} v{{version}} {{outcome}}",
+            ),
+        ),
+        "Requests answered by each version (pinned ner-food@2 included), ok or error.",
+    ),
+    Panel(
+        "Error ratio by model version",
+        "percentunit",
+        (
+            Target(
+                f"({VERSION_ERRORS}) / {_per_version_rate('infer_model_requests_total')}",
+                "{{model}} v{{version}}",
+            ),
+        ),
+        "InferCanaryErrorRate fires when a canary's 10 m ratio is above both 2x and 1 point over "
+        "the stable version's (at least 100 canary requests).",
+    ),
+    Panel(
+        "Model time p95 by model version",
+        "s",
+        (
+            Target(
+                _quantile("0.95", "infer_inference_duration_seconds", MV),
+                "{{model}} v{{version}} p95",
+            ),
+        ),
+        "Tokenize + ONNX Runtime + decode per request; InferCanaryLatency fires when a canary's "
+        "10 m p95 is above 1.25x the stable version's.",
+    ),
+    Panel(
+        "Shadow agreement by shadow version",
+        "percentunit",
+        (
+            Target(
+                VERSION_AGREEMENT,
+                "{{model}} v{{version}} agreement",
+            ),
+        ),
+        "Share of compared requests where the shadow version gave the same entities / decisions "
+        "as the served one; InferShadowDisagreement fires below 0.95 over 30 m.",
+    ),
+    Panel(
+        "Shadow work per second: compared, dropped, failed",
+        "reqps",
+        (
+            Target(
+                _per_version_rate("infer_shadow_comparisons_total"),
+                "{{model}} v{{version}} compared",
+            ),
+            Target(
+                _or_zero(_per_version_rate("infer_shadow_dropped_total"), MV, COMPARISONS),
+                "{{model}} v{{version}} dropped",
+            ),
+            Target(
+                _or_zero(_per_version_rate("infer_shadow_errors_total"), MV, COMPARISONS),
+                "{{model}} v{{version}} failed",
+            ),
+        ),
+        "Dropped: the shadow queue (INFER_SHADOW_QUEUE) was full, the served answer was not "
+        "delayed; InferShadowDropping fires above 10 % over 15 m.",
+    ),
+    Panel(
+        "Version states and roles",
+        "short",
+        (
+            Target(
+                f"max by ({MV}, state) (infer_model_version_state{{{NS}}}) > 0",
+                "{{model}} v{{version}} {{state}}",
+            ),
+            Target(
+                f"max by ({MV}, role) (infer_model_version_info{{{NS}}})",
+                "{{model}} v{{version}} {{role}}",
+            ),
+        ),
+        "loading, self_checking, warming, ready, draining, failed (1 = the version's state on "
+        "some replica); role: stable, canary, shadow, idle.",
+    ),
+    Panel(
+        "Version load failures by reason (since each replica started)",
+        "short",
+        (
+            Target(
+                f"sum by ({MV}, reason) (infer_model_load_failures_total{{{NS}}})",
+                "{{model}} v{{version}} {{reason}}",
+            ),
+        ),
+        "Refused versions (manifest, sha256, selfcheck, memory, error): they never get traffic; "
+        "GET /v1/models names the reason. The counter itself, not increase(): the service "
+        "creates it at the first failure, which increase() would not count. InferModelLoadFailed "
+        "fires for 15 m after a failure.",
+    ),
+    Panel(
+        "Resident memory by model version (largest replica)",
+        "bytes",
+        (
+            Target(
+                f"max by ({MV}) (infer_model_memory_bytes{{{NS}}})",
+                "{{model}} v{{version}}",
+            ),
+        ),
+        "What loading the version added to the process (INFER_MAX_MODEL_MEMORY_MB refuses a "
+        "load that would exceed it); it returns when the version is unloaded.",
+    ),
+)
+
+
+PANELS = SERVICE_PANELS + VERSION_PANELS
 
 
 def concrete(expr: str, rate: str = "1m") -> str:

@@ -19,6 +19,28 @@ sent to a person over 1 h is compared with the share its calibration measured on
 split (``infer_review_validation_rate``); a gap above ``REVIEW_DRIFT_MARGIN`` (absolute) for 30 m,
 with at least ``REVIEW_DRIFT_MIN_DOCUMENTS`` documents in that hour, means the traffic no longer
 looks like the validation data (or the model changed): a warning.
+
+Model versions (docs/deployment/model-versions.md): the service names each loaded version's role in
+``infer_model_version_info{model,version,role}`` (stable, canary, shadow, idle), so a rule finds
+"the canary" and "the stable version" of a model by joining on it (``* on (...) group_left``), never
+by a version number written into the rules; with the Kubernetes-native canary (a second Deployment,
+k8s/overlays/canary) every version of a job named ``*-canary`` is a canary. Stable and canary are
+compared per (namespace, model). Per-version outcomes come from
+``infer_model_requests_total{model,version,outcome}``, latency from
+``infer_inference_duration_seconds{model,version}``, shadow comparisons from
+``infer_shadow_comparisons_total{model,version,outcome}`` (version = the shadow version).
+
+- **Canary errors**: a canary's error ratio over 10 m above both 2x the stable version's and the
+  stable version's + 1 percentage point (that is, above ``max(2 s, s + 0.01)``), with at least
+  ``CANARY_MIN_REQUESTS`` canary requests in those 10 m, for 5 m: warning (roll the canary back).
+- **Canary latency**: a canary's p95 model time over 10 m above 1.25x the stable version's, with the
+  same minimum, for 10 m: warning.
+- **Shadow agreement**: a shadow version agreeing with the served answer on less than 95 % of the
+  compared requests over 30 m, with at least ``SHADOW_MIN_COMPARISONS`` comparisons, for 10 m.
+- **Shadow drops**: more than 10 % of the shadow work of a version dropped (queue
+  ``INFER_SHADOW_QUEUE`` full) over 15 m, for 15 m: the agreement is measured on a biased sample.
+- **Version load failed**: a version refused at load (manifest, sha256, self-check, memory, error)
+  in the last 15 m; the serving version keeps serving, so a warning, not a page.
 """
 
 from __future__ import annotations
@@ -40,6 +62,27 @@ REVIEW_DRIFT_MARGIN = 0.15
 REVIEW_DRIFT_MIN_DOCUMENTS = 100
 REVIEW_BY = "namespace, job, model"
 REVIEWS = "infer_review_documents_total"
+# Model versions: per-version series are summed over replicas within a deployment.
+VERSION_BY = "namespace, job, model, version"
+# Stable and canary are compared per model across the jobs of a namespace: in one process (roles
+# from INFER_ROUTING) or as two Deployments (the Kubernetes-native canary, k8s/overlays/canary:
+# each pod serves one version as its "stable"; the canary release is the job named *-canary).
+MODEL_BY = "namespace, model"
+CANARY_JOB = ".+-canary"
+MODEL_REQUESTS = "infer_model_requests_total"
+INFERENCE = "infer_inference_duration_seconds"
+COMPARISONS = "infer_shadow_comparisons_total"
+VERSION_INFO = "infer_model_version_info"
+CANARY_WINDOW = "10m"
+CANARY_MIN_REQUESTS = 100  # canary requests in CANARY_WINDOW before a ratio means anything
+CANARY_ERROR_FACTOR = 2.0
+CANARY_ERROR_MARGIN = 0.01  # absolute: one percentage point above the stable ratio
+CANARY_LATENCY_FACTOR = 1.25
+SHADOW_WINDOW = "30m"
+SHADOW_MIN_AGREEMENT = 0.95
+SHADOW_MIN_COMPARISONS = 100  # comparisons in SHADOW_WINDOW
+SHADOW_MAX_DROPPED = 0.10  # share of a version's shadow work dropped over 15 m
+LOAD_FAILURE_WINDOW = "15m"
 # (severity, long window, short window, burn-rate factor)
 BURN_ALERTS = (
     ("critical", "1h", "5m", 14.4),
@@ -135,7 +178,77 @@ def recordings() -> list[Recording]:
             f" / sum by ({REVIEW_BY}) (rate({REVIEWS}[1h]))",
         ),
     ]
-    return rules
+    return rules + version_recordings()
+
+
+def _role(role: str) -> str:
+    """1 per (namespace, job, model, version) whose role is ``role`` on any replica."""
+    return f'max by ({VERSION_BY}) ({VERSION_INFO}{{role="{role}"}})'
+
+
+def _in_role(series: str, role: str) -> str:
+    """``series`` (labelled by VERSION_BY) kept only for versions in ``role``, value unchanged."""
+    return f"{series} * on ({VERSION_BY}) group_left {_role(role)}"
+
+
+def _stable(series: str) -> str:
+    """``series`` of the stable versions, outside the jobs of a canary release."""
+    return _in_role(f'{series}{{job!~"{CANARY_JOB}"}}', "stable")
+
+
+def _canary(series: str) -> str:
+    """``series`` of the canaries: a version routed as canary, or any version of a canary
+    release's job (the Kubernetes-native canary)."""
+    return f'{_in_role(series, "canary")} or {series}{{job=~"{CANARY_JOB}"}}'
+
+
+def version_recordings() -> list[Recording]:
+    w = CANARY_WINDOW
+    total = f"sum by ({VERSION_BY}) (rate({MODEL_REQUESTS}[{w}]))"
+    errors = f'sum by ({VERSION_BY}) (rate({MODEL_REQUESTS}{{outcome="error"}}[{w}]))'
+    ratio = f"model_version:infer_model_errors:ratio_rate{w}"
+    p95 = f"model_version:infer_inference_duration_seconds:p95_{w}"
+    agree = f'sum by ({VERSION_BY}) (rate({COMPARISONS}{{outcome="agree"}}[{SHADOW_WINDOW}]))'
+    compared = f"sum by ({VERSION_BY}) (rate({COMPARISONS}[{SHADOW_WINDOW}]))"
+    dropped = f"sum by ({VERSION_BY}) (increase(infer_shadow_dropped_total[15m]))"
+    done = f"sum by ({VERSION_BY}) (increase({COMPARISONS}[15m]))"
+    failed = f"sum by ({VERSION_BY}) (increase(infer_shadow_errors_total[15m]))"
+    # Each part 0 (not absent) when another part has series, so the sum exists.
+    d, c = f"({dropped} or {done} * 0)", f"({done} or {dropped} * 0)"
+    e = f"({failed} or {done} * 0 or {dropped} * 0)"
+    return [
+        Recording(
+            f"model_version:infer_model_requests:increase{w}",
+            f"sum by ({VERSION_BY}) (increase({MODEL_REQUESTS}[{w}]))",
+        ),
+        Recording(ratio, f"({errors} or {total} * 0) / {total}"),
+        Recording(
+            p95,
+            f"histogram_quantile(0.95, sum by ({VERSION_BY}, le) (rate({INFERENCE}_bucket[{w}])))",
+        ),
+        # The stable version's figures, without its version label, to compare canaries with.
+        Recording(
+            f"model:infer_model_errors:ratio_rate{w}_stable",
+            f"max by ({MODEL_BY}) ({_stable(ratio)})",
+        ),
+        Recording(
+            f"model:infer_inference_duration_seconds:p95_{w}_stable",
+            f"max by ({MODEL_BY}) ({_stable(p95)})",
+        ),
+        Recording(
+            f"model_version:infer_shadow_agreement:ratio_rate{SHADOW_WINDOW}",
+            f"({agree} or {compared} * 0) / {compared}",  # 0, not absent, if none agreed
+        ),
+        Recording(
+            f"model_version:infer_shadow_comparisons:increase{SHADOW_WINDOW}",
+            f"sum by ({VERSION_BY}) (increase({COMPARISONS}[{SHADOW_WINDOW}]))",
+        ),
+        # Share of the shadow work a version was given that never ran (queue full), 0 when none.
+        Recording(
+            "model_version:infer_shadow_dropped:ratio_increase15m",
+            f"{d} / ({d} + {c} + {e})",
+        ),
+    ]
 
 
 def _burn_alert(kind: str, metric: str, budget: float, severity: str) -> Alert:
@@ -262,16 +375,114 @@ def alerts() -> list[Alert]:
             ),
             signals=("infer_ready",),
         ),
+        *version_alerts(),
+    ]
+
+
+def version_alerts() -> list[Alert]:
+    w, sw = CANARY_WINDOW, SHADOW_WINDOW
+    canary_ratio = _canary(f"model_version:infer_model_errors:ratio_rate{w}")
+    stable_ratio = f"model:infer_model_errors:ratio_rate{w}_stable"
+    canary_p95 = _canary(f"model_version:infer_inference_duration_seconds:p95_{w}")
+    stable_p95 = f"model:infer_inference_duration_seconds:p95_{w}_stable"
+    enough = (
+        f"and on ({VERSION_BY}) model_version:infer_model_requests:increase{w}"
+        f" >= {CANARY_MIN_REQUESTS}"
+    )
+    failures = "infer_model_load_failures_total"
+    failure_by = "namespace, job, instance, model, version, reason"
+    version = "{{ $labels.model }} version {{ $labels.version }}"
+    return [
+        Alert(
+            name="InferCanaryErrorRate",
+            expr=(
+                f"(\n  ({canary_ratio})\n"
+                f"    > on ({MODEL_BY}) group_left {stable_ratio} * {CANARY_ERROR_FACTOR:g}\n"
+                f"    > on ({MODEL_BY}) group_left {stable_ratio} + {CANARY_ERROR_MARGIN:g}\n)\n"
+                f"{enough}"
+            ),
+            for_="5m",
+            severity="warning",
+            summary=f"{version} (canary) fails more often than the stable version",
+            description=(
+                f"Over {w}, {version} (canary) answered {{{{ $value | humanizePercentage }}}}"
+                f" of its requests with an error: more than {CANARY_ERROR_FACTOR:g}x the stable"
+                f" version's error ratio and more than {CANARY_ERROR_MARGIN * 100:g} percentage"
+                f" point above it (at least {CANARY_MIN_REQUESTS} canary requests). Roll the"
+                " canary back: set its weight to 0 (docs/deployment/model-versions.md)."
+            ),
+            signals=(canary_ratio, stable_ratio),
+        ),
+        Alert(
+            name="InferCanaryLatency",
+            expr=(
+                f"({canary_p95})\n"
+                f"  > on ({MODEL_BY}) group_left {stable_p95} * {CANARY_LATENCY_FACTOR:g}\n"
+                f"{enough}"
+            ),
+            for_="10m",
+            severity="warning",
+            summary=f"{version} (canary) is slower than the stable version",
+            description=(
+                f"Over {w}, the p95 model time of {version} (canary) is"
+                " {{ $value | humanizeDuration }}, more than"
+                f" {CANARY_LATENCY_FACTOR:g}x the stable version's. Compare the two in the"
+                " dashboard's per-version p95 panel; roll the canary back if it stays."
+            ),
+            signals=(canary_p95, stable_p95),
+        ),
+        Alert(
+            name="InferShadowDisagreement",
+            expr=(
+                f"model_version:infer_shadow_agreement:ratio_rate{sw} < {SHADOW_MIN_AGREEMENT:g}\n"
+                f"and on ({VERSION_BY}) model_version:infer_shadow_comparisons:increase{sw}"
+                f" >= {SHADOW_MIN_COMPARISONS}"
+            ),
+            for_="10m",
+            severity="warning",
+            summary=f"{version} (shadow) disagrees with the served answers",
+            description=(
+                f"Over {sw}, {version} (shadow) gave the same entities / decisions as the served"
+                " version on only {{ $value | humanizePercentage }} of the compared requests"
+                f" (threshold {SHADOW_MIN_AGREEMENT:g}, at least {SHADOW_MIN_COMPARISONS}"
+                " comparisons). Do not promote it before the difference is understood."
+            ),
+            signals=(
+                f"model_version:infer_shadow_agreement:ratio_rate{sw}",
+                f"model_version:infer_shadow_comparisons:increase{sw}",
+            ),
+        ),
+        Alert(
+            name="InferShadowDropping",
+            expr=(f"model_version:infer_shadow_dropped:ratio_increase15m > {SHADOW_MAX_DROPPED:g}"),
+            for_="15m",
+            severity="warning",
+            summary=f"{version} (shadow) drops its shadow work",
+            description=(
+                f"{{{{ $value | humanizePercentage }}}} of the shadow requests for {version} were"
+                " dropped over 15 m (INFER_SHADOW_QUEUE full): the served answers are unaffected,"
+                " but the agreement is measured on a smaller, biased sample. Lower the shadow"
+                " fraction or add CPUs."
+            ),
+            signals=("model_version:infer_shadow_dropped:ratio_increase15m",),
+        ),
         Alert(
             name="InferModelLoadFailed",
-            expr="infer_model_load_failures_total > 0",
-            severity="critical",
-            summary="{{ $labels.instance }} failed to load its models",
-            description=(
-                "Loading the bundles failed on {{ $labels.instance }} after start-up checks: the"
-                " replica stays unready and a rollout stalls. GET /readyz shows the error."
+            expr=(
+                f"sum by ({failure_by}) (increase({failures}[{LOAD_FAILURE_WINDOW}])) > 0\n"
+                "or\n"
+                f"sum by ({failure_by})"
+                f" ({failures} unless {failures} offset {LOAD_FAILURE_WINDOW}) > 0"
             ),
-            signals=("infer_model_load_failures_total",),
+            severity="warning",
+            summary=f"{version} failed to load on {{{{ $labels.instance }}}}",
+            description=(
+                f"{version} was refused at load on {{{{ $labels.instance }}}} (reason:"
+                " {{ $labels.reason }}) in the last 15 minutes. It receives no traffic; the"
+                " version already serving keeps serving. GET /v1/models shows the reason"
+                " (a replica with no loadable version stays unready: InferNotReady)."
+            ),
+            signals=(failures, "infer_model_version_state"),
         ),
     ]
 

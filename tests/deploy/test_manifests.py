@@ -25,7 +25,17 @@ from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
-RENDERINGS = ["base", "overlays/dev", "overlays/gpu", "overlays/split", "overlays/monitored"]
+RENDERINGS = [
+    "base",
+    "overlays/dev",
+    "overlays/gpu",
+    "overlays/split",
+    "overlays/monitored",
+    # model versions (tests/deploy/test_versions_manifests.py)
+    "overlays/models-pvc",
+    "overlays/models-image",
+    "overlays/canary",
+]
 HA_RENDERINGS = [r for r in RENDERINGS if r != "overlays/dev"]
 
 Doc = dict[str, Any]
