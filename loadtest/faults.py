@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import gzip
 import json
+import os
 import random
 import re
 import signal
@@ -630,12 +631,12 @@ def case_small_api(ctx: Context) -> str:
 def non_reading_sockets(ctx: Context, count: int) -> list[socket.socket]:
     """``count`` sockets with a 4 KB receive buffer, each pipelining enough /openapi.json
     requests for 6 MB of answers (more than the kernel's 4 MB send buffer, so the server's
-    writes stall) and never reading an answer."""
+    writes stall) and never reading an answer; opened 64 at a time."""
     host, port = ctx.base.removeprefix("http://").split(":")
     size = len(httpx.get(ctx.base + "/openapi.json", timeout=10).content)
     request = f"GET /openapi.json HTTP/1.1\r\nHost: x\r\nx-api-key: {KEY}\r\n\r\n".encode()
-    sockets = []
-    for _ in range(count):
+
+    def one(_: int) -> socket.socket:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.settimeout(10)
@@ -645,22 +646,18 @@ def non_reading_sockets(ctx: Context, count: int) -> list[socket.socket]:
         # unsent; an aborted connection (the fix) resets the send.
         with contextlib.suppress(TimeoutError, OSError):
             sock.sendall(request * (6_000_000 // size + 1))
-        sockets.append(sock)
-    return sockets
+        return sock
+
+    with ThreadPoolExecutor(64) as pool:
+        return list(pool.map(one, range(count)))
 
 
 def case_non_reading(ctx: Context) -> str:
-    """Issue 21.4, scaled: as many clients as the connection cap (32 here; the issue's 512 at
-    512) pipeline requests and never read their answers: a normal client must be served within
-    a few seconds (their connections are aborted after the write timeout, here 2 s)."""
-    count = 32
-    with fresh(
-        ctx,
-        "non-reading",
-        INFER_MAX_CONNECTIONS=str(count),
-        INFER_MODELS='["intent-food"]',
-        INFER_WRITE_TIMEOUT_S="2",
-    ) as service:
+    """Issue 21.4 as reported: 512 clients (``FAULTS_NON_READING``) at the default connection
+    cap (512) and write timeout (30 s) pipeline requests and never read their answers; a normal
+    client must be served within a few seconds: a new connection evicts the stalled one."""
+    count = int(os.environ.get("FAULTS_NON_READING", "512"))
+    with fresh(ctx, "non-reading", INFER_MODELS='["intent-food"]') as service:
         ctx.service = service
         held = non_reading_sockets(ctx, count)
         try:
@@ -684,17 +681,18 @@ def case_non_reading(ctx: Context) -> str:
                 sock.close()
     ctx.figures["non_reading"] = {
         "sockets": count,
-        "connection_cap": count,
+        "connection_cap": 512,
+        "write_timeout_s": 30,
         "first_200_after_s": None if first_ok is None else round(first_ok, 2),
         "statuses_before": sorted(set(statuses)),
     }
     check(
         first_ok is not None, f"no 200 in 20 s beside {count} non-reading sockets: {statuses[-3:]}"
     )
-    check(first_ok is not None and first_ok <= 8.0, f"first 200 after {first_ok} s")
-    return (
-        f"{count} non-reading sockets (cap {count}): a normal client served after {first_ok:.1f} s"
-    )
+    # quiet 2-core host: 2.3-2.7 s (the server must first fill 512 send buffers before any
+    # connection counts as stalled); 6-12 s while other jobs share the cores
+    check(first_ok is not None and first_ok <= 10.0, f"first 200 after {first_ok} s")
+    return f"{count} non-reading sockets (cap 512): a normal client served after {first_ok:.1f} s"
 
 
 def overload(ctx: Context, order: str) -> str:

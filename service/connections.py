@@ -10,8 +10,11 @@ connection when the head has not arrived in time. The body has its own deadline 
 
 A client that does not read its answers (the send buffer stays full, uvicorn stops writing) gets
 ``write_timeout_s``: then the connection is aborted, so such sockets cannot hold the connection
-cap. A request head larger than ``max_header_bytes`` gets 400 JSON however it arrives (h11's own
-limit only holds while the head is incomplete: a large head in one packet passed it).
+cap. Before that, when the cap is reached, a new connection evicts the one whose writes have been
+stalled longest instead of being refused: clients that read their answers are served at once
+however many non-reading sockets hold the cap. A request head larger than ``max_header_bytes``
+gets 400 JSON however it arrives (h11's own limit only holds while the head is incomplete: a
+large head in one packet passed it).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class GuardedH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._write_timer: asyncio.TimerHandle | None = None
+        self._stalled_since: float | None = None  # when the send buffer filled up (loop time)
         self._head_timer: asyncio.TimerHandle | None = None
         self._waiting_cycle: object = None
         self._head_bytes = False
@@ -76,11 +80,26 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if len(self.connections) > self.max_connections:
+        if len(self.connections) > self.max_connections and not self._evict_stalled():
             self.app = _too_many_connections(self.max_connections)
         else:
             self.app = _head_limited(self.app, self.max_header_bytes)
         self._arm()
+
+    def _evict_stalled(self) -> bool:
+        """Abort the connection whose writes have been stalled longest (a client that does not
+        read its answers), making room for this one; False when no connection is stalled."""
+        stalled = [
+            c
+            for c in self.connections
+            if isinstance(c, GuardedH11Protocol) and c._stalled_since is not None and c is not self
+        ]
+        if not stalled:
+            return False
+        oldest = min(stalled, key=lambda c: c._stalled_since or 0.0)
+        oldest._write_timeout()
+        self.connections.discard(oldest)  # connection_lost follows on the loop
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -95,16 +114,21 @@ class GuardedH11Protocol(H11Protocol):
         """The send buffer is full: the client has that long to read before we abort."""
         super().pause_writing()
         if self._write_timer is None:
+            self._stalled_since = self.loop.time()
             self._write_timer = self.loop.call_later(self.write_timeout_s, self._write_timeout)
 
     def resume_writing(self) -> None:
         if self._write_timer is not None:
             self._write_timer.cancel()
             self._write_timer = None
+        self._stalled_since = None
         super().resume_writing()
 
     def _write_timeout(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
         self._write_timer = None
+        self._stalled_since = None
         self.transport.abort()  # close() would wait to flush what the client never reads
 
     def data_received(self, data: bytes) -> None:

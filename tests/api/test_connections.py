@@ -151,3 +151,32 @@ def test_clients_that_never_read_are_cut_off_after_the_write_timeout(server: str
     finally:
         for sock in held:
             sock.close()
+
+
+def test_a_new_client_evicts_a_stalled_reader_when_the_cap_is_full(tiny_bundle: Path) -> None:
+    """The cap (6) held by sockets that never read their answers, with a write timeout far away
+    (60 s): a normal client is still served at once, because a new connection evicts the one
+    stalled longest instead of getting 503 (issue 21.4: 512 such sockets at the default cap)."""
+    limits = {**LIMITS, "INFER_WRITE_TIMEOUT_S": "60", "INFER_HEADER_TIMEOUT_S": "60"}
+    with running_server(tiny_bundle.parent, **limits) as base:
+        host, port = base.removeprefix("http://").split(":")
+        request = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"
+        held = []
+        try:
+            for _ in range(6):
+                sock = socket.socket()
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.connect((host, int(port)))
+                sock.settimeout(0.5)
+                try:
+                    sock.sendall(request * 300)
+                except TimeoutError:
+                    pass  # the server stopped reading: its writes are stalled
+                held.append(sock)
+            time.sleep(1)
+            started = time.monotonic()
+            answers = [httpx.get(f"{base}/healthz", timeout=5).status_code for _ in range(3)]
+            assert answers == [200, 200, 200] and time.monotonic() - started < 3
+        finally:
+            for sock in held:
+                sock.close()
