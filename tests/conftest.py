@@ -42,6 +42,16 @@ def default_bundles_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def default_bundles_with_joint(default_bundles_dir: Path) -> Path:
+    """The default bundles and the joint default (``nlu-food``, ~2-4 min to build once): for the
+    tests that need every default model (the served OpenAPI document's rules)."""
+    from default_models.jobs import BuildRequest, build
+
+    build(BuildRequest(models=("joint",), root=ROOT / ".cache"))
+    return default_bundles_dir
+
+
+@pytest.fixture(scope="session")
 def tiny_longformer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from default_models.random_checkpoint import write_random_longformer
 

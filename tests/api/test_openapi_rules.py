@@ -35,11 +35,12 @@ def test_the_whitespace_class_is_exactly_str_isspace_in_both_regex_dialects() ->
 
 
 @pytest.fixture(scope="module")
-def served(default_bundles_dir: Path) -> Iterator[tuple[TestClient, dict[str, Any]]]:
-    if not (default_bundles_dir / "nlu-food").is_dir():
-        pytest.fail("the nlu-food default bundle is missing: python -m default_models joint")
+def served(default_bundles_with_joint: Path) -> Iterator[tuple[TestClient, dict[str, Any]]]:
     config = Settings(
-        bundles_dir=default_bundles_dir, models=MODELS, max_text_chars=60, max_document_chars=90
+        bundles_dir=default_bundles_with_joint,
+        models=MODELS,
+        max_text_chars=60,
+        max_document_chars=90,
     )
     with TestClient(create_app(config, ModelRegistry(config))) as client:
         contract = client.get("/openapi.json").json()  # while loading: the contract alone
