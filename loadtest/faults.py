@@ -728,7 +728,12 @@ def overload(ctx: Context, order: str) -> str:
             with ctx.client(timeout=deadline + 30) as client:
                 while time.monotonic() < ends:
                     started = time.monotonic()
-                    response = client.post(route, json=body)
+                    try:
+                        response = client.post(route, json=body)
+                    except httpx.TransportError:
+                        # a keep-alive connection the server closed while idle (Retry-After
+                        # sleeps can outlast the keep-alive timeout): reconnect and go on
+                        continue
                     with lock:
                         outcomes.append(
                             (
