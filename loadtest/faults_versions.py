@@ -77,9 +77,13 @@ def publish(source: Path, root: Path, version: str, breakage: str | None = None)
     manifest["version"] = version
     if breakage == "sha256":
         manifest["onnx"]["sha256"] = "0" * 64
-    if breakage == "selfcheck":
-        rows = manifest["selfcheck"]["outputs"][0]
-        rows[0] = [value + 50.0 for value in rows[0]]
+    if breakage == "selfcheck":  # every graph's sample: a bundle may carry several graphs
+        for sample in [
+            manifest["selfcheck"],
+            *(g["selfcheck"] for g in manifest.get("int8_graphs", [])),
+        ]:
+            rows = sample["outputs"][0]
+            rows[0] = [value + 50.0 for value in rows[0]]
     (staging / "bundle.json").write_text(json.dumps(manifest, indent=2))
     staging.rename(target)
     return target
