@@ -33,6 +33,7 @@ from bench.http_load import Server, closed_loop, running_service
 from bench.inputs import document, utterances
 from bench.presets import FULL, QUICK, Preset
 from bench.report import render
+from bench.service_overhead import breakdown, scrape_timings
 from bench.stats import load_average, process_cpu_s, summarize
 from service.runtime.cpus import available_cpus
 
@@ -157,12 +158,15 @@ def _call_tokens(server: Server) -> dict[str, float]:
     return totals
 
 
-def _ner_http(server: Server, texts: list[str], preset: Preset) -> Result:
+def _ner_http(server: Server, texts: list[str], preset: Preset, model: str) -> Result:
+    """Closed-loop levels; per level also where the server's time went (mean ms per request of
+    its request and stage histograms: tokenize, queue, inference, decode)."""
     bodies = [{"text": t} for t in texts]
     levels = {}
     for concurrency, requests in preset.requests.items():
         print(f"  service c={concurrency}: {requests} requests", flush=True)
         before = _call_tokens(server)  # warm-up included: same traffic
+        timings = scrape_timings(server.base, model, "/v1/entities")
         result = closed_loop(
             server, "/v1/entities", bodies, concurrency, requests, preset.warmup_requests
         )
@@ -172,6 +176,7 @@ def _ner_http(server: Server, texts: list[str], preset: Preset) -> Result:
         levels[str(concurrency)] = {
             **result.as_dict(),
             "call_tokens": {k: after[k] - before[k] for k in after},
+            "server_ms": breakdown(timings, scrape_timings(server.base, model, "/v1/entities")),
         }
     return {"levels": levels, "rss_kib": server.rss_kib()}
 
@@ -198,6 +203,14 @@ def compare_entities(alone: list[Result], batch: list[Result]) -> Result:
         "entities": sum(len(a["entities"]) for a in alone),
         "max_score_diff": max(diffs, default=0.0) if identical else None,
     }
+
+
+def _served_graph(server: Server, name: str) -> Result:
+    """The graph the service chose for ``name`` on this CPU, and why (``/v1/models``)."""
+    cards = httpx.get(f"{server.base}/v1/models", timeout=30).json()["models"]
+    card = next(c for c in cards if c["name"] == name)
+    graph: Result = card.get("graph") or {}
+    return graph
 
 
 def _batch_identity(server: Server, texts: list[str]) -> Result:
@@ -235,14 +248,15 @@ def _ner_variant(
         print(f"  service with INFER_INTRA_OP_SPINNING={str(spin).lower()}", flush=True)
         env = {"INFER_INTRA_OP_SPINNING": str(spin).lower()}
         with running_service(assets.bundles, [bundle.name], log, env) as server:
-            services[key] = _ner_http(server, texts, preset)
+            services[key] = _ner_http(server, texts, preset, bundle.name)
             if spin == spinning[0]:
                 identity = _batch_identity(server, texts[: max(preset.batch_sizes)])
+                served = _served_graph(server, bundle.name)
         spec = {"kind": "ner-ort", "bundle": str(bundle), "spinning": spin, **common}
         raw[key] = _worker(spec, workdir, f"{variant}-spinning-{key}")
     return {
         "bundle": bundle.name,
-        "graph": build.graph_of(bundle),
+        "graph": {**build.graph_of(bundle), "served": served},
         "service": services["off" if "off" in services else "on"],  # targets: as it ships
         "service_spinning": services,
         "identity": identity,

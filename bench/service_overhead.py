@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from bench.host import served_graph
 from bench.http_load import Server, closed_loop
 from bench.inputs import document
 from loadtest.server import ROOT
@@ -50,7 +51,7 @@ def _texts(kind: str, count: int, tokenizer: Path) -> list[str]:
     return [document(tokenizer, rng.randint(100, 400), seed=i) for i in range(count)]
 
 
-def _scrape(base: str, model: str, route: str) -> dict[str, float]:
+def scrape_timings(base: str, model: str, route: str) -> dict[str, float]:
     """Sums and counts of the request and stage histograms (cumulative since start)."""
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -73,7 +74,7 @@ def _scrape(base: str, model: str, route: str) -> dict[str, float]:
     return out
 
 
-def _breakdown(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+def breakdown(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     """Mean ms per request of each histogram between two scrapes."""
     names = {k.rsplit(":", 1)[0] for k in after}
     out = {}
@@ -94,7 +95,7 @@ def _raw_b1(bundle: Path, texts: list[str], threads: int | None) -> Any:
 
     manifest = json.loads((bundle / "bundle.json").read_text())
     session = OnnxSession(
-        bundle / manifest["onnx"].get("file", "model.onnx"),
+        bundle / served_graph(bundle),  # the graph the service serves on this CPU
         manifest["onnx"]["output"],
         threads or available_cpus(),
     )
@@ -180,16 +181,16 @@ def main() -> None:
         for r in range(args.rounds):
             row: dict[str, Any] = {"round": r}
             for name, server in servers.items():
-                before = _scrape(server.base, args.model, route)
+                before = scrape_timings(server.base, args.model, route)
                 result = closed_loop(server, route, bodies, args.concurrency, args.requests)
                 assert result.errors == 0, result
-                after = _scrape(server.base, args.model, route)
+                after = scrape_timings(server.base, args.model, route)
                 figures = result.summary.as_dict()
                 row[name] = {
                     "per_s": figures["per_s"],
                     "p50_ms": figures["p50_ms"],
                     "p95_ms": figures["p95_ms"],
-                    "server_ms": _breakdown(before, after),
+                    "server_ms": breakdown(before, after),
                 }
             raw = _time_raw(session, feeds, args.requests)
             row["raw"] = {"p50_ms": _p(raw, 0.5), "p95_ms": _p(raw, 0.95)}

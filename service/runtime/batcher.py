@@ -160,6 +160,7 @@ class _Job:
     chars: int = 0
     enqueued: float = field(default_factory=time.monotonic)
     prepared: Any = None
+    prepared_tokens: float = 0.0  # prepared.tokens, read once (admission sums it per request)
     trace: Any = field(default_factory=tracing.capture)  # the request's span (tracing on only)
     prepared_at: float = 0.0  # when prepare() (tokenization) ended
     parts: deque[Any] | None = None  # slices still to run, when the request was cut
@@ -174,7 +175,12 @@ class _Job:
             return self.estimate
         if self.parts is not None:
             return float(sum(p.tokens for p in self.parts))
-        return float(self.prepared.tokens)
+        return self.prepared_tokens
+
+    def set_prepared(self, prepared: Any) -> None:
+        """Record the tokenized request (and its cost, which every later admission reads)."""
+        self.prepared, self.prepared_tokens = prepared, float(prepared.tokens)
+        self.prepared_at = time.monotonic()
 
     def remaining_windows(self) -> int:
         if self.prepared is None:
@@ -267,8 +273,7 @@ class Batcher(Generic[P, R]):
         job = _Job(prepare, loop, loop.create_future(), deadline, self._estimate(chars), chars)
         try:
             async with asyncio.timeout_at(loop.time() + timeout_s):
-                job.prepared = await self._tokenize(prepare, chars)
-                job.prepared_at = time.monotonic()
+                job.set_prepared(await self._tokenize(prepare, chars))
                 self._learn(job)
                 self._admit(job)
                 result: R = await job.future
@@ -560,8 +565,7 @@ class Batcher(Generic[P, R]):
                 continue
             if job.prepared is None:  # not reached through submit; kept for direct queueing
                 try:
-                    job.prepared = job.prepare()
-                    job.prepared_at = time.monotonic()
+                    job.set_prepared(job.prepare())
                 except Exception as exc:
                     self._settle(job, exc)
                     continue

@@ -29,7 +29,9 @@ def _summary(p50_ms: float, per_s: float) -> Result:
     }
 
 
-def _variant(int8: bool, service_c32: float, raw_c32: float, c1_p50: float) -> Result:
+def _variant(
+    int8: bool, service_c32: float, raw_c32: float, c1_p50: float, bucketed: float
+) -> Result:
     graph = {
         "quantization": "int8-static" if int8 else None,
         "refused": None,
@@ -60,7 +62,12 @@ def _variant(int8: bool, service_c32: float, raw_c32: float, c1_p50: float) -> R
         },
         "ort": {"1": _summary(60.0, 16.0), "32": _summary(2000.0, raw_c32)},
         "buckets": {
-            "16": {"padded_fraction": 0.066, "calls_per_batch": 5.6, "per_s": raw_c32 * 1.5},
+            "16": {
+                "padded_fraction": 0.066,
+                "calls_per_batch": 5.6,
+                "per_s": bucketed,
+                "per_cpu_s": bucketed / 2,
+            },
             "one call": {"padded_fraction": 0.41, "calls_per_batch": 1.0, "per_s": raw_c32},
         },
     }
@@ -93,8 +100,8 @@ def _report() -> Result:
         },
         "ner": {
             "variants": {
-                "fp32": _variant(False, service_c32=22.0, raw_c32=15.0, c1_p50=61.0),
-                "int8": _variant(True, service_c32=38.0, raw_c32=40.0, c1_p50=61.5),
+                "fp32": _variant(False, 22.0, raw_c32=15.0, c1_p50=61.0, bucketed=22.5),
+                "int8": _variant(True, 38.0, raw_c32=40.0, c1_p50=61.5, bucketed=39.0),
             },
             "torch": {"1": _summary(160.0, 6.0), "32": _summary(3000.0, 10.5)},
             "optimum": {"1": _summary(74.0, 13.0), "32": _summary(2300.0, 13.6)},
@@ -176,7 +183,7 @@ def _find(verdicts: dict[str, str], *words: str) -> str:
 
 ROWS = {
     "fp32 peak": ("fp32 bundle", "80% of the host's fp32 peak"),
-    "int8 vs raw": ("INT8 bundle", "90% of the raw INT8 session"),
+    "int8 vs raw": ("INT8 bundle", "95% of the raw INT8 session in length buckets"),
     "fp32 vs torch": ("c=32, fp32 bundle", "PyTorch eager"),
     "int8 vs torch": ("c=32, INT8 bundle", "PyTorch eager"),
     "fp32 c=1": ("c=1, fp32 bundle", "+ 2 ms"),
@@ -204,12 +211,14 @@ def _miss(report: Result, name: str) -> None:
     if name == "fp32 peak":
         report["flops"]["service c=32 (fp32)"]["fraction"] = 0.79
     elif name == "int8 vs raw":
-        ner["int8"]["service"]["levels"]["32"]["per_s"] = 0.89 * ner["int8"]["ort"]["32"]["per_s"]
+        bucketed = ner["int8"]["buckets"]["16"]["per_s"]
+        ner["int8"]["service"]["levels"]["32"]["per_s"] = 0.94 * bucketed
     elif name in ("fp32 vs torch", "int8 vs torch"):
         variant = ner[name[:4]]
         variant["service"]["levels"]["32"]["per_s"] = 1.9 * report["ner"]["torch"]["32"]["per_s"]
         # the raw session slows alike, so that only the PyTorch comparison moves
         variant["ort"]["32"]["per_s"] = variant["service"]["levels"]["32"]["per_s"] / 0.95
+        variant["buckets"]["16"]["per_s"] = variant["service"]["levels"]["32"]["per_s"] / 0.97
     elif name in ("fp32 c=1", "int8 c=1"):
         ner[name[:4]]["service"]["levels"]["1"]["p50_ms"] = (
             ner[name[:4]]["ort"]["1"]["p50_ms"] + 2.1
