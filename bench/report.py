@@ -326,8 +326,14 @@ def _cpu_ceiling(svc: Result, raw: Result, cpus: int) -> str:
     extra_ms = 1000 * (1 / svc["per_cpu_s"] - 1 / raw["per_cpu_s"])
     client_ms = svc.get("client_cpu_ms_per_request", 0.0)
     ceiling = 1 / (1 / raw["per_s"] + max(extra_ms, 0.0) / 1000 / cpus)
+    runs = raw.get("runs_per_s") or []
+    spread = (
+        f" (best of {len(runs)} runs: {', '.join(f'{r:.1f}' for r in runs)})"
+        if len(runs) > 1
+        else ""
+    )
     return (
-        f"raw in buckets {raw['per_s']:.1f}/s at {1000 / raw['per_cpu_s']:.1f} CPU-ms per "
+        f"raw in buckets {raw['per_s']:.1f}/s{spread} at {1000 / raw['per_cpu_s']:.1f} CPU-ms per "
         f"utterance; the service {1000 / svc['per_cpu_s']:.1f} CPU-ms per request: "
         f"{extra_ms:.1f} more (HTTP, JSON, tokenizing, decoding; {client_ms:.2f} of it the load "
         f"generator's) on {cpus} shared cores: ceiling {ceiling:.1f}/s = "

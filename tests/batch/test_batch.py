@@ -302,3 +302,20 @@ def test_a_chunk_tokenized_in_one_call_gives_the_items_of_one_by_one(
                 one.tokens,
             )
             assert model.run([got]) == model.run([one])
+
+
+def test_chunks_start_small_and_double_up_to_the_chunk_size(tmp_path: Path) -> None:
+    """The first chunk (whose tokenizing nothing overlaps) is short; every line comes once, in
+    order, whatever the sizes."""
+    from itertools import islice
+
+    from service.batch.runner import _chunks, chunk_sizes
+
+    assert list(islice(chunk_sizes(1024), 7)) == [64, 128, 256, 512, 1024, 1024, 1024]
+    assert list(islice(chunk_sizes(100), 3)) == [64, 100, 100]
+    assert list(islice(chunk_sizes(10), 2)) == [10, 10]
+    data = tmp_path / "in.jsonl"
+    data.write_bytes(b"".join(b"%d\n" % i for i in range(1000)))
+    chunks = list(_chunks(data, 300))
+    assert [len(c) for c in chunks] == [64, 128, 256, 300, 252]
+    assert [n for c in chunks for n, _ in c] == list(range(1, 1001))
