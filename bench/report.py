@@ -338,8 +338,29 @@ def _cpu_ceiling(svc: Result, raw: Result, cpus: int) -> str:
         f"{extra_ms:.1f} more (HTTP, JSON, tokenizing, decoding; {client_ms:.2f} of it the load "
         f"generator's) on {cpus} shared cores: ceiling {ceiling:.1f}/s = "
         f"{ceiling / raw['per_s']:.0%} of raw; the service reaches {svc['per_s'] / ceiling:.0%} "
-        "of that ceiling"
+        f"of that ceiling{_threads(svc)}"
     )
+
+
+THREAD_ROLES = {
+    "batcher": "model worker (ONNX Runtime's calling thread)",
+    "MainThread": "event loop (HTTP, JSON, validation, tokenizing)",
+    "finish": "finisher (decoding)",
+    "tokenize": "tokenizer thread (large requests)",
+}
+
+
+def _threads(svc: Result) -> str:
+    """The server's CPU per request split by thread, and the service's rounds, when measured."""
+    rounds = svc.get("rounds_per_s") or []
+    out = ""
+    if len(rounds) > 1:
+        out += f"; service best of {len(rounds)} rounds ({', '.join(f'{r:.1f}' for r in rounds)})"
+    used = svc.get("thread_cpu_ms") or {}
+    if used:
+        parts = ", ".join(f"{THREAD_ROLES.get(k, k)} {v:.2f}" for k, v in used.items())
+        out += f"; server CPU-ms per request by thread: {parts}"
+    return out
 
 
 def _c1_breakdown(level: Result) -> str:

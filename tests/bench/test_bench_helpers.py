@@ -99,3 +99,17 @@ def test_the_raw_bucket_yardstick_is_the_faster_run_per_plan() -> None:
     assert best["16"]["per_s"] == 120.0 and best["16"]["runs_per_s"] == [80.0, 120.0]
     assert best["one call"]["per_s"] == 90.0 and best["one call"]["runs_per_s"] == [90.0, 85.0]
     assert best["peak_rss_kib"] == 5
+
+
+def test_server_cpu_is_split_by_thread_role_per_request() -> None:
+    """Named threads lose their model suffix, unnamed ones count as ONNX Runtime's pool, and a
+    thread under 0.5% of the total is left out."""
+    from bench.threads import NATIVE, per_request_ms
+
+    before = {1: 10.0, 2: 5.0, 3: 0.0, 4: 0.0}
+    after = {1: 11.0, 2: 9.0, 3: 3.0, 4: 0.01, 5: 0.5}  # 5: a thread born meanwhile
+    names = {1: "MainThread", 2: "batcher-ner-base", 4: "finish-ner-base_0", 5: "finish-x_0"}
+    used = per_request_ms(before, after, names, requests=1000)
+    assert used == {"batcher": 4.0, NATIVE: 3.0, "MainThread": 1.0, "finish": 0.5}
+    assert list(used) == ["batcher", NATIVE, "MainThread", "finish"]  # busiest first
+    assert per_request_ms(before, after, {}, 1000)["unnamed"] == 8.5  # py-spy could not attach
