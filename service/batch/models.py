@@ -21,7 +21,13 @@ from service.redaction_results import redacted_result
 from service.registry import LoadedModel, ModelRegistry
 from service.runtime.batcher import Prepared
 from service.runtime.family import BadRecord as BadRecord
-from service.runtime.family import BatchRecords, RequestOptions, Runtime, ServingFamily
+from service.runtime.family import (
+    BatchRecords,
+    RequestOptions,
+    Runtime,
+    ServingFamily,
+    phases_of,
+)
 from service.runtime.family import Unit as Unit
 from service.settings import Settings
 
@@ -99,7 +105,20 @@ class BatchModel:
 
     def run(self, items: list[Any]) -> list[dict[str, Any]]:
         """One runtime call for all items (each one text); the route's result object for each."""
-        predictions = self._runtime().run_prepared(items)
+        return self.finish(items, self.score(items))
+
+    def score(self, items: list[Any]) -> Any:
+        """The ONNX half of ``run`` where the runtime has two (``TwoPhases``), else all of it:
+        the runner decodes and writes one batch (``finish``) while the next one's ONNX calls
+        run."""
+        runtime = self._runtime()
+        phases = phases_of(runtime)
+        return runtime.run_prepared(items) if phases is None else phases[0](items)
+
+    def finish(self, items: list[Any], scored: Any) -> list[dict[str, Any]]:
+        """The result objects of ``items`` from what ``score`` returned for them."""
+        phases = phases_of(self._runtime())
+        predictions = scored if phases is None else phases[1](items, scored)
         if self.redaction is not None:
             return [self._redacted(item, p) for item, p in zip(items, predictions, strict=True)]
         labels = self.loaded.manifest.labels

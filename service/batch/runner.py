@@ -230,10 +230,39 @@ def run(model: BatchModel, opts: Options) -> Summary:
 
             return ahead.submit(tokenize)
 
-        # The next chunk is read and tokenized on a thread while this one's batches run (the Rust
-        # tokenizer and ONNX Runtime both release the GIL); chunks still run in order.
-        with _Stop() as stop, ThreadPoolExecutor(1, thread_name_prefix="batch-tokenize") as ahead:
+        def write(batch: list[_Item], scored: Any, skipped: int) -> None:
+            """Decode one batch and append its lines (on the finisher thread, in batch order)."""
+            nonlocal last_sync
+            results = model.finish([it.prepared for it in batch], scored)
+            tokens = 0
+            for item, result in zip(batch, results, strict=True):
+                line = {**item.record, "result": result}
+                problem = unwritable(line)
+                if problem is not None:  # never crash on a value the reader accepted
+                    ident = printable(item.record.get("id"))
+                    errors.append({"line": item.line, "id": ident, "reason": problem})
+                    summary.errors += 1
+                    continue
+                out.append(line)
+                tokens += item.prepared.tokens
+            if time.monotonic() - last_sync >= opts.sync_every_s:
+                out.sync()  # node-crash durability; kill -9 safety needs no fsync
+                last_sync = time.monotonic()
+            summary.written += len(batch)
+            summary.tokens += tokens
+            summary.seconds = time.monotonic() - started
+            progress.update(len(batch) + skipped, tokens)
+
+        # The next chunk is read and tokenized on a thread while this one's batches run, and a
+        # batch is decoded and written on another while the next batch's ONNX calls run (the Rust
+        # tokenizer and ONNX Runtime release the GIL); chunks and batches still go in order.
+        with (
+            _Stop() as stop,
+            ThreadPoolExecutor(1, thread_name_prefix="batch-tokenize") as ahead,
+            ThreadPoolExecutor(1, thread_name_prefix="batch-finish") as finisher,
+        ):
             future = tokenize_next()
+            writing: Future[None] | None = None
             while future is not None:
                 chunk, tokenized = future.result()
                 future = tokenize_next()
@@ -248,28 +277,16 @@ def run(model: BatchModel, opts: Options) -> Summary:
                 items = [p for p in pending if isinstance(p, _Item)]
                 skipped = len(chunk) - len(items)
                 for batch in batches(items, opts.max_batch_size, opts.max_batch_tokens):
-                    results = model.run([it.prepared for it in batch])
-                    tokens = 0
-                    for item, result in zip(batch, results, strict=True):
-                        line = {**item.record, "result": result}
-                        problem = unwritable(line)
-                        if problem is not None:  # never crash on a value the reader accepted
-                            ident = printable(item.record.get("id"))
-                            errors.append({"line": item.line, "id": ident, "reason": problem})
-                            summary.errors += 1
-                            continue
-                        out.append(line)
-                        tokens += item.prepared.tokens
-                    if time.monotonic() - last_sync >= opts.sync_every_s:
-                        out.sync()  # node-crash durability; kill -9 safety needs no fsync
-                        last_sync = time.monotonic()
-                    summary.written += len(batch)
-                    summary.tokens += tokens
-                    summary.seconds = time.monotonic() - started
-                    progress.update(len(batch) + skipped, tokens)
+                    scored = model.score([it.prepared for it in batch])
+                    if writing is not None:  # at most one batch waits to be written
+                        writing.result()
+                    writing = finisher.submit(write, batch, scored, skipped)
                     skipped = 0
                     if stop.signal:
                         break
+                if writing is not None:  # the chunk is written before the next one's errors
+                    writing.result()
+                    writing = None
                 if skipped:
                     progress.update(skipped, 0)
                 if stop.signal:
